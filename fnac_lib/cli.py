@@ -1,0 +1,149 @@
+"""Command line: ``python -m fnac_lib train|evaluate|build-data|prepare ...`` (also ``fnac ...``).
+
+Examples::
+
+    python -m fnac_lib build-data
+    python -m fnac_lib train --preset cpu-demo --method fnac --run-dir runs/fnac
+    python -m fnac_lib train --preset cpu-demo --method fnac --run-dir runs/fnac --resume
+    python -m fnac_lib evaluate --run-dir runs/fnac --objectness model
+    torchrun --nproc_per_node=8 -m fnac_lib train --preset paper --set data.dataset=vggsound \\
+        --set data.data_root=/data/vggsound --run-dir runs/paper-fnac
+    python -m fnac_lib evaluate --run-dir runs/paper-fnac --benchmark vggss --data-root /data/vggss
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import yaml
+
+from .checkpoint import write_json
+from .config import METHODS, PRESETS, apply_overrides, preset
+
+
+def _parse_overrides(pairs: list[str]) -> dict:
+    overrides = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep:
+            raise SystemExit(f"--set expects section.field=value, got {pair!r}")
+        overrides[name] = yaml.safe_load(value)
+    return overrides
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from .data import make_dataset
+    from .training import train
+
+    config = preset(args.preset, **{"train.method": args.method, **_parse_overrides(args.set)})
+    train_set = make_dataset(config, "train")
+    val_set = None if args.no_validation else make_dataset(config, "val")
+    trainer = train(config, Path(args.run_dir), train_set, val_set, resume=args.resume, progress=not args.quiet)
+    if trainer.info.is_main:
+        last = trainer.state.validation[-1] if trainer.state.validation else {}
+        print(f"{config.train.method}: {trainer.state.global_step} steps into {args.run_dir}; last validation {last}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    import torch
+
+    from .data import make_dataset
+    from .evaluation import evaluate
+    from .model import resnet18_trunk
+    from .runs import checkpoint_path, load_model
+
+    device = args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+    model, config = load_model(checkpoint_path(Path(args.run_dir), args.checkpoint), device)
+    overrides = {}
+    if args.benchmark:
+        overrides["data.dataset"] = args.benchmark
+    if args.data_root:
+        overrides["data.data_root"] = args.data_root
+    if args.length:
+        overrides["data.test_length"] = args.length
+    config = apply_overrides(config, overrides)
+    dataset = make_dataset(config, args.split, variant=args.variant)
+
+    trunk = None
+    if args.objectness == "model":
+        trunk = model.visual.trunk
+    elif args.objectness == "imagenet":
+        trunk = resnet18_trunk(replace(config.model, width=64, blocks=(2, 2, 2, 2), imagenet_weights=args.imagenet_weights),
+                               pretrained=True).to(device).eval()
+    scores, _ = evaluate(model, dataset, batch_size=args.batch_size, device=device, objectness_trunk=trunk,
+                         alpha=args.ogl_alpha, num_workers=config.data.num_workers, progress=True)
+    result = {"run_dir": str(args.run_dir), "dataset": config.data.dataset, "split": args.split,
+              "variant": args.variant, "scores": scores}
+    out = Path(args.out) if args.out else Path(args.run_dir) / f"test_metrics_{config.data.dataset}_{args.variant}.json"
+    write_json(out, result)
+    for name, summary in scores.items():
+        print(f"{name:7s} cIoU {100 * summary['cIoU']:6.2f}  AUC {100 * summary['AUC']:6.2f}  "
+              f"mean cIoU {100 * summary['mean_cIoU']:6.2f}  (n={summary['n']})")
+    print(f"wrote {out}")
+    return 0
+
+
+def cmd_build_data(args: argparse.Namespace) -> int:
+    from .assets import main_build
+
+    return main_build(args.rest)
+
+
+def cmd_prepare(args: argparse.Namespace) -> int:
+    from .prepare import main_prepare
+
+    return main_prepare(args.rest)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m fnac_lib", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    train = commands.add_parser("train", help="train EZ-VSL or FNAC into a run directory")
+    train.add_argument("--preset", default="cpu-demo", choices=sorted(PRESETS))
+    train.add_argument("--method", default="fnac", choices=METHODS)
+    train.add_argument("--run-dir", required=True)
+    train.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE",
+                       help="override a config field, e.g. --set train.epochs=3 (repeatable)")
+    train.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.pt")
+    train.add_argument("--no-validation", action="store_true", help="skip the per-epoch validation")
+    train.add_argument("--quiet", action="store_true", help="no progress bars")
+    train.set_defaults(func=cmd_train)
+
+    evaluate = commands.add_parser("evaluate", help="score a trained run on a test set")
+    evaluate.add_argument("--run-dir", required=True)
+    evaluate.add_argument("--checkpoint", default="best", help="best, last, or a checkpoint file")
+    evaluate.add_argument("--benchmark", help="objects, digits, flickr, vggss, avsbench-s4, folder "
+                                              "(default: the dataset the run trained on)")
+    evaluate.add_argument("--data-root", help="root of a real benchmark")
+    evaluate.add_argument("--split", default="test")
+    evaluate.add_argument("--variant", default="single", help="default data: single, multi or open_set")
+    evaluate.add_argument("--length", type=int, help="default data: number of test scenes")
+    evaluate.add_argument("--objectness", default="none", choices=("none", "model", "imagenet"),
+                          help="trunk for object-guided localisation: the run's own visual trunk or ImageNet ResNet-18")
+    evaluate.add_argument("--imagenet-weights", default="torch-cache", help="'torch-cache' or a resnet18 .pth file")
+    evaluate.add_argument("--ogl-alpha", type=float, default=0.4)
+    evaluate.add_argument("--batch-size", type=int, default=128)
+    evaluate.add_argument("--device", default="auto")
+    evaluate.add_argument("--out", help="where to write the scores (JSON)")
+    evaluate.set_defaults(func=cmd_evaluate)
+
+    for name, func, text in (("build-data", cmd_build_data, "build the embedded default data"),
+                             ("prepare", cmd_prepare, "extract frames and audio from raw videos")):
+        sub = commands.add_parser(name, help=text, add_help=False)
+        sub.add_argument("rest", nargs=argparse.REMAINDER)
+        sub.set_defaults(func=func)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

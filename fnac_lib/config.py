@@ -1,0 +1,174 @@
+"""Run configuration: dataclasses with the paper's values as defaults, and named presets.
+
+``paper`` is the published configuration (fnac_method.md, section 3), ``cpu-demo`` trains a
+small model on the embedded default data in minutes on a laptop CPU, ``ci`` in seconds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .losses import LossWeights
+
+METHODS = ("ezvsl", "fnac", "fns_audio", "fns_visual", "tne")
+
+
+@dataclass
+class ModelConfig:
+    embed_dim: int = 512  # D, the shared audio-visual embedding size
+    width: int = 64  # channels of the first ResNet stage (64 is ResNet-18; 16 is a small CPU variant)
+    blocks: tuple[int, ...] = (2, 2, 2, 2)  # residual blocks per stage ((2, 2, 2, 2) is ResNet-18)
+    output_stride: int = 32  # visual map stride: 32 as published; 16 or 8 keep more locations on small images
+    visual_dropout: float = 0.9  # dropout on the visual map before the projection (published: 0.9)
+    imagenet_weights: str | None = None  # None, "torch-cache", or a path to a torchvision resnet18 state dict
+
+
+@dataclass
+class AudioConfig:
+    sample_rate: int = 16000  # Hz; every dataset resamples to this
+    clip_seconds: float = 3.0  # centred crop length (published: 3 s)
+    frontend: str = "linear"  # "linear": published log-power spectrogram (257 bins); "mel": log-mel
+    n_fft: int = 512  # STFT window (samples)
+    hop_length: int = 238  # STFT hop (samples): 200 frames for 3 s at 16 kHz
+    n_mels: int = 64  # mel bands when frontend == "mel"
+    normalize: bool = True  # standardise each clip's spectrogram (keeps short, zero-padded clips alive)
+    freq_mask: int = 0  # widest frequency mask in bins during training (0: off)
+    time_mask: int = 0  # widest time mask in frames during training (0: off)
+
+
+@dataclass
+class DataConfig:
+    dataset: str = "objects"  # default data: "objects" or "digits"; or a benchmark name (see readers)
+    data_root: str | None = None  # root of a real benchmark; None for the default data
+    labels: str = "fine"  # default data label granularity: "fine" or "coarse"
+    image_size: int = 224  # side of the square input image
+    train_length: int = 2048  # default data: scenes per training epoch
+    val_length: int = 250  # validation scenes (model selection; never the test set)
+    test_length: int = 500  # test scenes
+    num_workers: int = 2  # DataLoader worker processes
+
+
+@dataclass
+class TrainConfig:
+    method: str = "fnac"  # one of METHODS: "ezvsl", "fnac", or one FNAC term alone
+    epochs: int = 30  # published: 30
+    batch_size: int = 256  # published: 256 on one GPU (global batch under torchrun)
+    lr: float = 1e-4  # Adam learning rate, no schedule
+    weight_decay: float = 1e-4  # Adam weight decay
+    warmup_epochs: int = 5  # epochs of the base loss alone before the FNAC terms
+    term_weight: float = 100.0  # weight of each FNAC term (published: 100)
+    tau: float = 0.03  # temperature, fixed
+    fg_threshold: float = 0.6  # foreground mask threshold for TNE
+    seed: int = 0  # seeds data order, augmentation and initialisation
+    amp: bool = True  # bf16 autocast (CUDA only; CPU runs stay fp32 and deterministic)
+    channels_last: bool = True  # NHWC memory format for the convolutions (CUDA only)
+    compile: bool = False  # torch.compile the encoders
+    log_every: int = 20  # steps between host syncs for logging and the non-finite check
+    checkpoint_every: int = 0  # steps between mid-epoch checkpoints (0: end of each epoch only)
+    global_negatives: bool = False  # under torchrun: negatives from the whole global batch
+    device: str = "auto"  # "auto", "cpu", "cuda", "cuda:1", ...
+
+    def loss_weights(self) -> LossWeights:
+        """The loss weights this method uses: EZ-VSL is the base loss alone."""
+        if self.method not in METHODS:
+            raise ValueError(f"unknown method {self.method!r}; choose one of {METHODS}")
+        if self.method == "ezvsl":
+            return LossWeights.ezvsl()
+        on = {"fnac": ("fns_audio", "fns_visual", "tne")}.get(self.method, (self.method,))
+        return LossWeights(
+            **{name: (self.term_weight if name in on else 0.0) for name in ("fns_audio", "fns_visual", "tne")},
+            warmup_epochs=self.warmup_epochs,
+        )
+
+
+@dataclass
+class RunConfig:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    audio: AudioConfig = field(default_factory=AudioConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "RunConfig":
+        unknown = set(values) - set(SECTIONS)
+        if unknown:
+            raise ValueError(f"unknown config sections {sorted(unknown)}")
+        return cls(**{name: _section(section_cls, values.get(name, {})) for name, section_cls in SECTIONS.items()})
+
+    def save(self, path: Path) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+
+    @classmethod
+    def load(cls, path: Path) -> "RunConfig":
+        try:
+            return cls.from_dict(json.loads(Path(path).read_text()))
+        except (OSError, json.JSONDecodeError, TypeError, ValueError) as error:
+            raise ValueError(f"{path}: not a readable run config ({error})") from error
+
+
+SECTIONS = {"model": ModelConfig, "audio": AudioConfig, "data": DataConfig, "train": TrainConfig}
+
+
+def _section(section_cls, values: dict):
+    names = {f.name for f in dataclasses.fields(section_cls)}
+    unknown = set(values) - names
+    if unknown:
+        raise ValueError(f"unknown {section_cls.__name__} fields {sorted(unknown)}")
+    values = dict(values)
+    if "blocks" in values:
+        values["blocks"] = tuple(values["blocks"])
+    return section_cls(**values)
+
+
+def preset(name: str, **overrides) -> RunConfig:
+    """A named configuration: ``paper``, ``cpu-demo`` or ``ci``; ``overrides`` as section.field=value."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
+    config = RunConfig.from_dict(PRESETS[name])
+    return apply_overrides(config, overrides)
+
+
+def apply_overrides(config: RunConfig, overrides: dict) -> RunConfig:
+    """Return a copy with ``{"train.epochs": 3, ...}`` applied, checking every name."""
+    values = config.to_dict()
+    for dotted, value in overrides.items():
+        section, _, name = dotted.partition(".")
+        if section not in values or name not in values[section]:
+            raise ValueError(f"unknown config field {dotted!r}")
+        values[section][name] = value
+    return RunConfig.from_dict(values)
+
+
+_SMALL_MODEL = {"embed_dim": 128, "width": 16, "output_stride": 8, "visual_dropout": 0.5}
+_SMALL_AUDIO = {"clip_seconds": 1.0, "frontend": "mel", "n_fft": 512, "hop_length": 160, "n_mels": 64,
+                "freq_mask": 8, "time_mask": 10}
+
+PRESETS: dict[str, dict] = {
+    # The published configuration: ResNet-18s from ImageNet, 224 px, 3 s linear spectrograms.
+    "paper": {
+        "model": {"imagenet_weights": "torch-cache"},
+        "audio": {"freq_mask": 16, "time_mask": 20},
+        "data": {"image_size": 224, "num_workers": 8},
+        "train": {},
+    },
+    # Minutes on a laptop CPU: a narrow ResNet-18 at 96 px, 1 s log-mel clips.
+    "cpu-demo": {
+        "model": dict(_SMALL_MODEL),
+        "audio": dict(_SMALL_AUDIO),
+        "data": {"image_size": 96, "train_length": 2048, "val_length": 200, "test_length": 400, "num_workers": 1},
+        "train": {"epochs": 8, "batch_size": 64, "lr": 1e-3, "warmup_epochs": 2, "log_every": 8},
+    },
+    # Seconds: the smallest run that still exercises every code path.
+    "ci": {
+        "model": {**_SMALL_MODEL, "embed_dim": 32, "width": 8, "blocks": (1, 1, 1, 1)},
+        "audio": dict(_SMALL_AUDIO),
+        "data": {"image_size": 64, "train_length": 64, "val_length": 32, "test_length": 32, "num_workers": 0},
+        "train": {"epochs": 2, "batch_size": 16, "lr": 1e-3, "warmup_epochs": 1, "log_every": 2},
+    },
+}

@@ -1,0 +1,40 @@
+"""Localisation maps and object-guided localisation (OGL) (fnac_method.md, section 4).
+
+The audio-visual map of a sample is its own-pair similarity S[i, i], upsampled to the image and
+min-max normalised. OGL blends it with an objectness map, the mean absolute activation over
+channels of a frozen visual trunk (an ImageNet ResNet-18 in the paper).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .losses import TAU, normalize_maps, own_pair_maps
+
+OGL_ALPHA = 0.4  # FNAC's weight of the audio-visual map (SLAVC uses 0.9)
+
+
+def upsample(maps: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """(B, h, w) maps to (B, H, W) by bilinear interpolation."""
+    return F.interpolate(maps.unsqueeze(1).float(), size=size, mode="bilinear", align_corners=False).squeeze(1)
+
+
+def av_maps(img_maps: torch.Tensor, aud_emb: torch.Tensor, size: tuple[int, int], tau: float = TAU) -> torch.Tensor:
+    """Audio-visual localisation maps in [0, 1] at the image size: (B, H, W)."""
+    return normalize_maps(upsample(own_pair_maps(img_maps, aud_emb, tau), size))
+
+
+@torch.no_grad()
+def objectness_maps(trunk: nn.Module, images: torch.Tensor) -> torch.Tensor:
+    """Mean |activation| over channels of a frozen trunk, upsampled and normalised: (B, H, W)."""
+    features = trunk(images)  # (B, C, h, w)
+    return normalize_maps(upsample(features.abs().mean(dim=1), tuple(images.shape[2:])))
+
+
+def object_guided(av: torch.Tensor, objectness: torch.Tensor, alpha: float = OGL_ALPHA) -> torch.Tensor:
+    """normalise(alpha * AV + (1 - alpha) * OBJ): the OGL map."""
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"OGL alpha must lie in [0, 1], got {alpha}")
+    return normalize_maps(alpha * av + (1.0 - alpha) * objectness)

@@ -1,0 +1,156 @@
+"""EZ-VSL and FNAC losses as pure functions of features (fnac_method.md, section 2).
+
+Notation: ``img_maps`` V is (B, D, H, W) with a unit vector at every location, ``aud_emb`` a is
+(B, D) unit vectors, tau the temperature. Nothing here owns parameters, so the analysis
+notebooks apply the same functions to any features, trained or not.
+
+Upstream computes these inside the model's ``forward``; here they are separate so the
+adjacency matrices can be inspected and the terms ablated one at a time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+TAU = 0.03
+FG_THRESHOLD = 0.6
+
+
+def _check_features(img_maps: torch.Tensor, aud_emb: torch.Tensor) -> None:
+    if img_maps.ndim != 4:
+        raise ValueError(f"img_maps must be (B, D, H, W), got shape {tuple(img_maps.shape)}")
+    if aud_emb.ndim != 2:
+        raise ValueError(f"aud_emb must be (B, D), got shape {tuple(aud_emb.shape)}")
+    if img_maps.shape[0] != aud_emb.shape[0]:
+        raise ValueError(
+            f"batch sizes differ: img_maps has {img_maps.shape[0]} images, aud_emb {aud_emb.shape[0]} clips"
+        )
+    if img_maps.shape[1] != aud_emb.shape[1]:
+        raise ValueError(
+            f"feature sizes differ: img_maps has D={img_maps.shape[1]}, aud_emb D={aud_emb.shape[1]}"
+        )
+
+
+def similarity_volume(img_maps: torch.Tensor, aud_emb: torch.Tensor, tau: float = TAU) -> torch.Tensor:
+    """S[i, j, h, w] = <V[i, :, h, w], a[j]> / tau: every image location against every clip."""
+    return torch.einsum("idhw,jd->ijhw", img_maps, aud_emb) / tau  # (B_img, B_aud, H, W)
+
+
+def own_pair_maps(img_maps: torch.Tensor, aud_emb: torch.Tensor, tau: float = TAU) -> torch.Tensor:
+    """S[i, i, :, :]: each image against its own clip, without building the full volume."""
+    return torch.einsum("idhw,id->ihw", img_maps, aud_emb) / tau  # (B, H, W)
+
+
+def mil_logits(img_maps: torch.Tensor, aud_emb: torch.Tensor, tau: float = TAU) -> torch.Tensor:
+    """L[i, j] = max over locations of S[i, j]: the multiple-instance image-audio logits."""
+    return similarity_volume(img_maps, aud_emb, tau).flatten(2).amax(dim=2)  # (B_img, B_aud)
+
+
+def symmetric_infonce(logits: torch.Tensor) -> torch.Tensor:
+    """CE(L, diag) + CE(L^T, diag): the EZ-VSL base loss, the two directions summed."""
+    targets = torch.arange(logits.shape[0], device=logits.device)
+    return F.cross_entropy(logits, targets) + F.cross_entropy(logits.t(), targets)
+
+
+def audio_adjacency(aud_emb: torch.Tensor, tau: float = TAU) -> torch.Tensor:
+    """A_aud = a a^T / tau: audio-audio similarity, FNAC's first false-negative detector."""
+    return aud_emb @ aud_emb.t() / tau  # (B, B)
+
+
+def visual_adjacency(img_maps: torch.Tensor, tau: float = TAU) -> torch.Tensor:
+    """A_img = vbar vbar^T / tau with vbar the spatial mean of each map (not re-normalised, as upstream)."""
+    v_mean = img_maps.mean(dim=(2, 3))  # (B, D)
+    return v_mean @ v_mean.t() / tau  # (B, B)
+
+
+def normalize_maps(maps: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """Min-max normalise each map of a (B, ...) batch to [0, 1]."""
+    flat = maps.flatten(1)
+    low = flat.amin(dim=1).view(-1, *([1] * (maps.ndim - 1)))
+    high = flat.amax(dim=1).view(-1, *([1] * (maps.ndim - 1)))
+    return (maps - low) / (high - low + eps)
+
+
+def foreground_features(
+    img_maps: torch.Tensor, aud_emb: torch.Tensor, tau: float = TAU, fg_threshold: float = FG_THRESHOLD
+) -> torch.Tensor:
+    """f_i: the visual feature of the sounding region, used by TNE.
+
+    The own-pair map is min-max normalised per sample and thresholded (hard mask > fg_threshold);
+    the masked features are summed and divided by all H*W locations, as upstream does, not by
+    the mask area.
+    """
+    maps = normalize_maps(own_pair_maps(img_maps, aud_emb, tau))  # (B, H, W)
+    mask = (maps > fg_threshold).to(img_maps.dtype).unsqueeze(1)  # (B, 1, H, W)
+    height, width = img_maps.shape[2:]
+    return (img_maps * mask).sum(dim=(2, 3)) / (height * width)  # (B, D)
+
+
+def foreground_adjacency(
+    img_maps: torch.Tensor, aud_emb: torch.Tensor, tau: float = TAU, fg_threshold: float = FG_THRESHOLD
+) -> torch.Tensor:
+    """A_fg = f f^T / tau over the sound-source features of ``foreground_features``."""
+    fg = foreground_features(img_maps, aud_emb, tau, fg_threshold)  # (B, D)
+    return fg @ fg.t() / tau  # (B, B)
+
+
+def softmax_l1(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Mean over all B^2 entries of |softmax_row(a) - softmax_row(b)|.
+
+    Softmax runs in float32 even under autocast: the logits are divided by tau = 0.03, so
+    bf16 rounding would dominate the small differences these terms measure.
+    """
+    return (a.float().softmax(dim=1) - b.float().softmax(dim=1)).abs().mean()
+
+
+def fnac_losses(
+    img_maps: torch.Tensor, aud_emb: torch.Tensor, tau: float = TAU, fg_threshold: float = FG_THRESHOLD
+) -> dict[str, torch.Tensor]:
+    """All loss terms of FNAC, unweighted, as scalar tensors.
+
+    Keys: ``base`` (EZ-VSL symmetric MIL InfoNCE), ``fns_audio`` (FNS with the audio adjacency),
+    ``fns_visual`` (FNS with the visual adjacency), ``tne`` (true-negative enhancement: audio
+    adjacency against the foreground adjacency). Gradients flow through both sides of every
+    term, as upstream.
+    """
+    _check_features(img_maps, aud_emb)
+    logits = mil_logits(img_maps, aud_emb, tau)  # (B, B)
+    adj_audio = audio_adjacency(aud_emb, tau)  # (B, B)
+    adj_visual = visual_adjacency(img_maps, tau)  # (B, B)
+    adj_fg = foreground_adjacency(img_maps, aud_emb, tau, fg_threshold)  # (B, B)
+    return {
+        "base": symmetric_infonce(logits.float()),
+        "fns_audio": softmax_l1(adj_audio, logits),
+        "fns_visual": softmax_l1(adj_visual, logits),
+        "tne": softmax_l1(adj_audio, adj_fg),
+    }
+
+
+@dataclass
+class LossWeights:
+    """How the FNAC terms add up: L_base, then L_base + 100 * each term after the warm-up."""
+
+    fns_audio: float = 100.0  # FNS-audio weight (published: 100)
+    fns_visual: float = 100.0  # FNS-visual weight (published: 100)
+    tne: float = 100.0  # TNE weight (published: 100)
+    warmup_epochs: int = 5  # epochs of L_base alone before the regularisers start
+
+    @classmethod
+    def ezvsl(cls) -> "LossWeights":
+        """The EZ-VSL baseline: the base loss alone."""
+        return cls(fns_audio=0.0, fns_visual=0.0, tne=0.0, warmup_epochs=0)
+
+
+def total_loss(terms: dict[str, torch.Tensor], weights: LossWeights, epoch: int) -> torch.Tensor:
+    """Combine ``fnac_losses`` terms: the base loss during warm-up, the weighted sum after."""
+    loss = terms["base"]
+    if epoch < weights.warmup_epochs:
+        return loss
+    for name in ("fns_audio", "fns_visual", "tne"):
+        weight = getattr(weights, name)
+        if weight:
+            loss = loss + weight * terms[name]
+    return loss

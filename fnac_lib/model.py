@@ -1,0 +1,155 @@
+"""The audio-visual encoders of EZ-VSL / FNAC (fnac_method.md, section 1).
+
+Both branches are torchvision ResNet-18 trunks. The visual branch keeps the spatial map
+(stride 32 as published, or 16/8 for small images), applies dropout, a 1x1 projection to D and
+L2-normalises every location; the audio branch takes a 1-channel spectrogram, max-pools
+globally, projects to D and L2-normalises. No size is hard-coded: any input gives an H x W map.
+
+``width`` and ``blocks`` scale the trunks down for CPU runs with the same interface.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torchvision.models import ResNet18_Weights
+from torchvision.models.resnet import BasicBlock, ResNet
+
+from .audio import AudioFrontend
+from .config import AudioConfig, ModelConfig
+
+RESNET18_BLOCKS = (2, 2, 2, 2)
+
+
+class WeightsUnavailableError(RuntimeError):
+    """ImageNet weights were asked for but cannot be found offline."""
+
+
+def _resnet(config: ModelConfig, in_channels: int) -> ResNet:
+    """A torchvision ResNet with BasicBlocks whose stage widths are width, 2w, 4w, 8w."""
+    net = ResNet(BasicBlock, list(config.blocks))
+    if config.width != 64 or in_channels != 3:
+        # Rebuild the stages at the asked width with torchvision's own layer builder.
+        net.inplanes = config.width
+        net.conv1 = nn.Conv2d(in_channels, config.width, kernel_size=7, stride=2, padding=3, bias=False)
+        net.bn1 = nn.BatchNorm2d(config.width)
+        for stage, blocks in enumerate(config.blocks):
+            stride = 1 if stage == 0 else 2
+            setattr(net, f"layer{stage + 1}", net._make_layer(BasicBlock, config.width * 2**stage, blocks, stride))
+        _init_like_torchvision(net)
+    return net
+
+
+def _init_like_torchvision(net: nn.Module) -> None:
+    for module in net.modules():
+        if isinstance(module, nn.Conv2d):
+            nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+        elif isinstance(module, nn.BatchNorm2d):
+            nn.init.ones_(module.weight)
+            nn.init.zeros_(module.bias)
+
+
+def _reduce_stride(net: ResNet, output_stride: int) -> None:
+    """Turn the first stride-2 block of the last stages into stride 1 to reach ``output_stride``."""
+    stages = {32: (), 16: ("layer4",), 8: ("layer3", "layer4")}
+    if output_stride not in stages:
+        raise ValueError(f"output_stride must be 32, 16 or 8, got {output_stride}")
+    for name in stages[output_stride]:
+        first_block = getattr(net, name)[0]
+        first_block.conv1.stride = (1, 1)
+        if first_block.downsample is not None:
+            first_block.downsample[0].stride = (1, 1)
+
+
+def _trunk(net: ResNet) -> nn.Sequential:
+    return nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool, net.layer1, net.layer2, net.layer3, net.layer4)
+
+
+def imagenet_state_dict(source: str) -> dict:
+    """torchvision's ImageNet ResNet-18 weights from the torch cache (``"torch-cache"``) or a file.
+
+    Offline, nothing is downloaded: a missing file raises ``WeightsUnavailableError`` saying how
+    to provide it.
+    """
+    weights = ResNet18_Weights.IMAGENET1K_V1
+    if source == "torch-cache":
+        path = Path(torch.hub.get_dir()) / "checkpoints" / Path(weights.url).name
+    else:
+        path = Path(source).expanduser()
+    if not path.is_file():
+        raise WeightsUnavailableError(
+            f"ImageNet ResNet-18 weights not found at {path}. On a machine with internet run\n"
+            f"  python -c \"import torchvision; torchvision.models.resnet18(weights='IMAGENET1K_V1')\"\n"
+            f"which stores {Path(weights.url).name} in the torch cache ({Path(torch.hub.get_dir()) / 'checkpoints'}), "
+            f"or download {weights.url} and pass its path as model.imagenet_weights."
+        )
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # noqa: BLE001 - any unpickling failure means the same thing here
+        raise WeightsUnavailableError(f"{path}: not a readable PyTorch state dict ({error})") from error
+    if not isinstance(state, dict) or "conv1.weight" not in state:
+        raise WeightsUnavailableError(f"{path}: not a torchvision ResNet-18 state dict (no conv1.weight)")
+    return state
+
+
+def resnet18_trunk(config: ModelConfig, in_channels: int = 3, pretrained: bool = False) -> nn.Sequential:
+    """The convolutional trunk (no pooling, no classifier) with the configured width and stride."""
+    net = _resnet(config, in_channels)
+    if pretrained:
+        if config.width != 64 or tuple(config.blocks) != RESNET18_BLOCKS or in_channels != 3:
+            raise ValueError("ImageNet weights exist only for the full ResNet-18 (width 64, blocks 2,2,2,2, RGB)")
+        net.load_state_dict(imagenet_state_dict(config.imagenet_weights))
+    _reduce_stride(net, config.output_stride)
+    return _trunk(net)
+
+
+class VisualEncoder(nn.Module):
+    """(B, 3, H, W) normalised images to (B, D, H/s, W/s) maps of unit vectors."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.trunk = resnet18_trunk(config, in_channels=3, pretrained=config.imagenet_weights is not None)
+        self.dropout = nn.Dropout(config.visual_dropout)
+        self.projection = nn.Conv2d(config.width * 8, config.embed_dim, kernel_size=1)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        features = self.trunk(images)  # (B, 8w, h, w)
+        maps = self.projection(self.dropout(features))  # (B, D, h, w)
+        return F.normalize(maps, dim=1)
+
+
+class AudioEncoder(nn.Module):
+    """(B, 1, F, T) spectrograms to (B, D) unit vectors; randomly initialised, as published."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.trunk = resnet18_trunk(_stride32(config), in_channels=1, pretrained=False)
+        self.projection = nn.Linear(config.width * 8, config.embed_dim)
+
+    def forward(self, specs: torch.Tensor) -> torch.Tensor:
+        features = self.trunk(specs).amax(dim=(2, 3))  # (B, 8w): global max pooling
+        return F.normalize(self.projection(features), dim=1)  # (B, D)
+
+
+def _stride32(config: ModelConfig) -> ModelConfig:
+    return replace(config, output_stride=32, imagenet_weights=None)
+
+
+class AVModel(nn.Module):
+    """Both encoders and the audio front end. ``forward`` returns features, never a loss."""
+
+    def __init__(self, model_config: ModelConfig, audio_config: AudioConfig) -> None:
+        super().__init__()
+        self.frontend = AudioFrontend(audio_config)
+        self.visual = VisualEncoder(model_config)
+        self.audio = AudioEncoder(model_config)
+
+    def forward(self, images: torch.Tensor, specs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Normalised images (B, 3, H, W) and spectrograms (B, 1, F, T) to (img_maps, aud_emb)."""
+        if images.shape[0] != specs.shape[0]:
+            raise ValueError(f"{images.shape[0]} images but {specs.shape[0]} spectrograms in the batch")
+        return self.visual(images), self.audio(specs)

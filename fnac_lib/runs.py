@@ -1,0 +1,74 @@
+"""Run directories: train a configuration once, then load it ("load if present, else train").
+
+A finished run directory holds ``config.json``, ``metrics.json``, ``last.pt`` and, when it had
+a validation set, ``best.pt``; ``evaluate`` adds ``test_metrics.json``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from .checkpoint import CheckpointError, load_checkpoint
+from .config import RunConfig
+from .data import make_dataset
+from .model import AVModel
+from .training import train
+
+
+def checkpoint_path(run_dir: Path, which: str = "best") -> Path:
+    """``best.pt`` (falling back to ``last.pt`` for runs without validation), ``last.pt``, or a file."""
+    run_dir = Path(run_dir)
+    if which == "best":
+        best = run_dir / "best.pt"
+        return best if best.exists() else run_dir / "last.pt"
+    if which == "last":
+        return run_dir / "last.pt"
+    return Path(which)
+
+
+def load_model(path: Path, device: str | torch.device = "cpu") -> tuple[AVModel, RunConfig]:
+    """The model and configuration stored in a checkpoint, ready for evaluation."""
+    saved = load_checkpoint(path)
+    config = RunConfig.from_dict(saved["config"])
+    # The weights come from the checkpoint: never reach for ImageNet files here.
+    config.model.imagenet_weights = None
+    model = AVModel(config.model, config.audio)
+    try:
+        model.load_state_dict(saved["model"])
+    except RuntimeError as error:
+        raise CheckpointError(f"{path}: weights do not fit the model its config describes ({error})") from error
+    return model.to(device).eval(), config
+
+
+def is_finished(run_dir: Path) -> bool:
+    """True when ``run_dir`` holds a run that reached its last epoch."""
+    last = Path(run_dir) / "last.pt"
+    if not last.exists():
+        return False
+    saved = load_checkpoint(last)
+    return saved["epoch"] >= saved["config"]["train"]["epochs"]
+
+
+def train_or_load(config: RunConfig, run_dir: Path, progress: bool = True) -> tuple[AVModel, RunConfig, dict]:
+    """Load the finished run in ``run_dir``; otherwise train it (resuming a partial one).
+
+    Returns the best model, its configuration and the run's metrics history.
+    """
+    run_dir = Path(run_dir)
+    if not is_finished(run_dir):
+        train_set = make_dataset(config, "train")
+        val_set = make_dataset(config, "val")
+        train(config, run_dir, train_set, val_set, resume=(run_dir / "last.pt").exists(), progress=progress)
+    model, saved_config = load_model(checkpoint_path(run_dir, "best"))
+    return model, saved_config, read_metrics(run_dir)
+
+
+def read_metrics(run_dir: Path) -> dict:
+    path = Path(run_dir) / "metrics.json"
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as error:
+        raise ValueError(f"{path}: unreadable run metrics ({error})") from error

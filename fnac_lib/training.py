@@ -1,0 +1,309 @@
+"""Training EZ-VSL and FNAC: GPU first, resumable, one process or many under ``torchrun``.
+
+The hot loop keeps everything on the device: uint8 frames and waveforms are copied
+non-blocking from pinned memory, cropped, flipped, turned into spectrograms and masked there,
+and the losses run under bf16 autocast on CUDA. The host syncs only every ``log_every`` steps,
+to log and to check that the loss stayed finite.
+
+A run directory holds ``config.json``, ``metrics.json`` (loss history and validation scores),
+``last.pt`` (written atomically at every checkpoint) and ``best.pt`` (best validation cIoU;
+the test set never chooses a model). ``resume=True`` continues from ``last.pt``, mid-epoch
+included, and on the CPU ends with the same weights as an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
+from tqdm.auto import tqdm
+
+from .audio import spec_augment
+from .augment import normalize_images, random_crop_flip
+from .checkpoint import load_checkpoint, save_checkpoint, write_json
+from .config import RunConfig
+from .distributed import ProcessInfo, barrier, gather_with_grad, init_from_env
+from .evaluation import evaluate
+from .losses import fnac_losses, total_loss
+from .model import AVModel
+from .sample import collate_samples
+
+LOGGED_TERMS = ("loss", "base", "fns_audio", "fns_visual", "tne")
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The training loss became NaN or infinite."""
+
+
+def resolve_device(name: str, local_rank: int = 0) -> torch.device:
+    if name == "auto":
+        return torch.device(f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+class ResumableSampler(DistributedSampler):
+    """DistributedSampler (shuffled per epoch from the run's seed) that can start mid-epoch."""
+
+    def __init__(self, dataset: Dataset, info: ProcessInfo, seed: int) -> None:
+        super().__init__(dataset, num_replicas=info.world_size, rank=info.rank, shuffle=True, seed=seed,
+                         drop_last=True)
+        self.start = 0
+
+    def __iter__(self):
+        return iter(list(super().__iter__())[self.start:])
+
+    def __len__(self) -> int:
+        return self.num_samples - self.start
+
+
+@dataclass
+class TrainState:
+    epoch: int = 0  # epoch in progress (0-based)
+    step_in_epoch: int = 0  # optimizer steps already taken in this epoch
+    global_step: int = 0  # optimizer steps since the start of the run
+    best_score: float = -math.inf  # best validation cIoU (then AUC) so far
+    history: list[dict] = field(default_factory=list)  # one entry per logged window
+    validation: list[dict] = field(default_factory=list)  # one entry per epoch
+
+
+class Trainer:
+    """Owns the model, optimizer, data order and run directory of one training run."""
+
+    def __init__(self, config: RunConfig, run_dir: Path, train_set: Dataset, val_set: Dataset | None = None,
+                 progress: bool = True) -> None:
+        self.config, self.run_dir, self.progress = config, Path(run_dir), progress
+        self.train_set, self.val_set = train_set, val_set
+        train = config.train
+        self.weights = train.loss_weights()
+        self.device = resolve_device(train.device)
+        self.info = init_from_env(self.device.type)
+        if self.info.distributed and self.device.type == "cuda":
+            self.device = torch.device(f"cuda:{self.info.local_rank}")
+            torch.cuda.set_device(self.device)
+        if train.batch_size % self.info.world_size:
+            raise ValueError(f"batch size {train.batch_size} does not split over {self.info.world_size} processes")
+        self.local_batch = train.batch_size // self.info.world_size
+        if len(train_set) < train.batch_size:
+            raise ValueError(f"the training set has {len(train_set)} samples, fewer than one batch of {train.batch_size}")
+
+        torch.manual_seed(train.seed)  # identical initial weights for every method with this seed
+        self.model = AVModel(config.model, config.audio).to(self.device)
+        self.cuda = self.device.type == "cuda"
+        if self.cuda and train.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=train.lr, weight_decay=train.weight_decay)
+        self.network = self._wrap(self.model)
+        self.aug_generator = torch.Generator(device=self.device).manual_seed(train.seed + self.info.rank)
+        self.sampler = ResumableSampler(train_set, self.info, train.seed)
+        self.state = TrainState()
+        self.steps_left: int | None = None  # see fit(stop_after_steps)
+
+    def _wrap(self, model: AVModel):
+        network = model
+        if self.config.train.compile:
+            network.visual = torch.compile(network.visual)
+            network.audio = torch.compile(network.audio)
+        if self.info.distributed:
+            network = DistributedDataParallel(network, device_ids=[self.device.index] if self.cuda else None)
+        return network
+
+    # ----------------------------------------------------------------- checkpoints
+    @property
+    def last_path(self) -> Path:
+        return self.run_dir / "last.pt"
+
+    def checkpoint_state(self) -> dict:
+        state = self.state
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "config": self.config.to_dict(),
+            "epoch": state.epoch,
+            "step_in_epoch": state.step_in_epoch,
+            "global_step": state.global_step,
+            "best_score": state.best_score,
+            "history": state.history,
+            "validation": state.validation,
+            "rng_cpu": torch.get_rng_state(),
+            "rng_cuda": torch.cuda.get_rng_state(self.device) if self.cuda else None,
+            "rng_augment": self.aug_generator.get_state(),
+        }
+
+    def save(self) -> None:
+        """Write ``last.pt`` and ``metrics.json`` (main process only)."""
+        if self.info.is_main:
+            save_checkpoint(self.last_path, self.checkpoint_state())
+            self.write_metrics()
+        barrier()
+
+    def write_metrics(self) -> None:
+        write_json(self.run_dir / "metrics.json", {
+            "method": self.config.train.method,
+            "global_step": self.state.global_step,
+            "history": self.state.history,
+            "validation": self.state.validation,
+        })
+
+    def restore(self, path: Path) -> None:
+        saved = load_checkpoint(path)
+        _check_same_run(RunConfig.from_dict(saved["config"]), self.config, path)
+        self.model.load_state_dict(saved["model"])
+        self.optimizer.load_state_dict(saved["optimizer"])
+        self.state = TrainState(saved["epoch"], saved["step_in_epoch"], saved["global_step"], saved["best_score"],
+                                saved["history"], saved["validation"])
+        torch.set_rng_state(saved["rng_cpu"])
+        if self.cuda and saved["rng_cuda"] is not None:
+            torch.cuda.set_rng_state(saved["rng_cuda"], self.device)
+        self.aug_generator.set_state(saved["rng_augment"])
+
+    # ----------------------------------------------------------------- training
+    def loader(self, epoch: int, start_step: int) -> DataLoader:
+        if hasattr(self.train_set, "set_epoch"):
+            self.train_set.set_epoch(epoch)  # on-the-fly scenes depend on (seed, epoch, index)
+        self.sampler.set_epoch(epoch)
+        self.sampler.start = start_step * self.local_batch
+        workers = self.config.data.num_workers
+        return DataLoader(
+            self.train_set, batch_size=self.local_batch, sampler=self.sampler, num_workers=workers,
+            collate_fn=collate_samples, pin_memory=self.cuda, drop_last=True,
+            persistent_workers=False, prefetch_factor=4 if workers else None,
+            # A private generator: creating the iterator must not consume the global RNG,
+            # or a resumed run would draw different dropout masks.
+            generator=torch.Generator().manual_seed(self.config.train.seed * 1_000_003 + epoch),
+        )
+
+    def losses(self, batch: dict, epoch: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Device-side augmentation, forward pass and loss for one batch."""
+        train, audio = self.config.train, self.config.audio
+        images = batch["image"].to(self.device, non_blocking=True)  # (b, 3, H, W) uint8
+        waves = batch["audio"].to(self.device, non_blocking=True)  # (b, T)
+        images = normalize_images(random_crop_flip(images, self.config.data.image_size, self.aug_generator))
+        if self.cuda and train.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        specs = spec_augment(self.model.frontend(waves), audio.freq_mask, audio.time_mask, self.aug_generator)
+        with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=train.amp and self.cuda):
+            img_maps, aud_emb = self.network(images, specs)
+        img_maps, aud_emb = img_maps.float(), aud_emb.float()
+        if train.global_negatives:
+            img_maps, aud_emb = gather_with_grad(img_maps), gather_with_grad(aud_emb)
+        terms = fnac_losses(img_maps, aud_emb, train.tau, train.fg_threshold)
+        return total_loss(terms, self.weights, epoch), terms
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return self.sampler.num_samples // self.local_batch
+
+    def fit(self, stop_after_steps: int | None = None) -> dict:
+        """Train to ``config.train.epochs``; returns the last validation scores (if any).
+
+        ``stop_after_steps`` ends the call after that many optimizer steps, as a killed process
+        would (everything after the last checkpoint is lost); tests use it to check resumption.
+        """
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        if self.info.is_main:
+            self.config.save(self.run_dir / "config.json")
+        self.steps_left = stop_after_steps
+        while self.state.epoch < self.config.train.epochs:
+            epoch = self.state.epoch
+            if not self._train_epoch(epoch):
+                return {}
+            self._end_epoch(epoch)
+        return self.state.validation[-1] if self.state.validation else {}
+
+    def _train_epoch(self, epoch: int) -> bool:
+        """One epoch from ``state.step_in_epoch`` on; False when ``steps_left`` ran out first."""
+        train = self.config.train
+        loader = self.loader(epoch, self.state.step_in_epoch)
+        self.network.train()
+        sums = torch.zeros(len(LOGGED_TERMS), device=self.device)
+        # Step counter and first non-finite step live on the device: no host sync per step.
+        step = torch.full((), self.state.global_step, dtype=torch.long, device=self.device)
+        first_bad = torch.full((), -1, dtype=torch.long, device=self.device)
+        window = 0
+        bar = tqdm(total=self.steps_per_epoch, initial=self.state.step_in_epoch,
+                   disable=not (self.progress and self.info.is_main),
+                   desc=f"{train.method} epoch {epoch + 1}/{train.epochs}", leave=False)
+        for batch in loader:
+            loss, terms = self.losses(batch, epoch)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            values = torch.stack([loss.detach(), *(terms[k].detach() for k in LOGGED_TERMS[1:])])
+            sums += values
+            first_bad = torch.where((first_bad < 0) & ~torch.isfinite(values).all(), step, first_bad)
+            step += 1
+            self.state.step_in_epoch += 1
+            self.state.global_step += 1
+            window += 1
+            bar.update(1)
+            at_end = self.state.step_in_epoch == self.steps_per_epoch
+            if window == train.log_every or at_end:
+                self._log(epoch, sums / window, first_bad, bar)
+                sums.zero_()
+                window = 0
+            if train.checkpoint_every and self.state.global_step % train.checkpoint_every == 0 and not at_end:
+                self._check_finite(first_bad)
+                self.save()
+            if self.steps_left is not None:
+                self.steps_left -= 1
+                if self.steps_left == 0:
+                    break
+        bar.close()
+        return self.state.step_in_epoch == self.steps_per_epoch
+
+    def _log(self, epoch: int, means: torch.Tensor, first_bad: torch.Tensor, bar) -> None:
+        self._check_finite(first_bad)
+        values = dict(zip(LOGGED_TERMS, means.tolist()))  # the one host sync of the window
+        self.state.history.append({"epoch": epoch, "step": self.state.global_step, **values})
+        bar.set_postfix(loss=f"{values['loss']:.3f}", base=f"{values['base']:.3f}")
+
+    def _check_finite(self, first_bad: torch.Tensor) -> None:
+        bad = int(first_bad.item())
+        if bad >= 0:
+            raise NonFiniteLossError(
+                f"the training loss became non-finite at step {bad} (epoch {self.state.epoch + 1}); "
+                f"the last good checkpoint is {self.last_path}"
+            )
+
+    def _end_epoch(self, epoch: int) -> None:
+        if self.val_set is not None and self.info.is_main:
+            scores, _ = evaluate(self.model, self.val_set, batch_size=self.local_batch, device=self.device)
+            entry = {"epoch": epoch, **scores["av"]}
+            self.state.validation.append(entry)
+            score = entry["cIoU"] + 1e-3 * entry["AUC"]
+            if score > self.state.best_score:
+                self.state.best_score = score
+                save_checkpoint(self.run_dir / "best.pt", self.checkpoint_state())
+        self.state.epoch = epoch + 1
+        self.state.step_in_epoch = 0
+        self.save()
+
+
+def _check_same_run(saved: RunConfig, current: RunConfig, path: Path) -> None:
+    """Resuming with another configuration would silently mix two runs: refuse it."""
+    saved_values, current_values = saved.to_dict(), current.to_dict()
+    saved_values["train"].pop("epochs"), current_values["train"].pop("epochs")  # extending a run is fine
+    differences = [
+        f"{section}.{name}: {saved_values[section][name]!r} -> {value!r}"
+        for section, fields in current_values.items()
+        for name, value in fields.items()
+        if saved_values[section].get(name) != value
+    ]
+    if differences:
+        raise ValueError(f"{path} was written with another configuration: " + "; ".join(differences))
+
+
+def train(config: RunConfig, run_dir: Path, train_set: Dataset, val_set: Dataset | None = None, *,
+          resume: bool = False, progress: bool = True, stop_after_steps: int | None = None) -> Trainer:
+    """Train one run into ``run_dir``; with ``resume`` continue from its ``last.pt``."""
+    trainer = Trainer(config, run_dir, train_set, val_set, progress)
+    if resume:
+        trainer.restore(trainer.last_path)
+    elif trainer.last_path.exists():
+        raise FileExistsError(f"{trainer.last_path} exists: pass resume=True (--resume) or use another run directory")
+    trainer.fit(stop_after_steps)
+    return trainer
