@@ -1,0 +1,70 @@
+"""Encoders: any input size gives a map of unit vectors; ImageNet weights load from a file or fail clearly."""
+
+import dataclasses
+
+import pytest
+import torch
+from torchvision.models import resnet18
+
+from fnac_lib.config import ModelConfig, preset
+from fnac_lib.model import AVModel, AudioEncoder, VisualEncoder, WeightsUnavailableError, resnet18_trunk
+
+
+@pytest.mark.parametrize("size, stride, expected", [(96, 32, 3), (128, 32, 4), (112, 16, 7), (96, 8, 12)])
+def test_visual_map_size_follows_the_input(size, stride, expected):
+    config = ModelConfig(embed_dim=16, width=8, blocks=(1, 1, 1, 1), output_stride=stride)
+    maps = VisualEncoder(config).eval()(torch.randn(2, 3, size, size + 32))
+    assert maps.shape == (2, 16, expected, expected + 32 // stride)
+    assert torch.allclose(maps.norm(dim=1), torch.ones(2, expected, expected + 32 // stride), atol=1e-5)
+
+
+def test_audio_embedding_is_a_unit_vector_for_any_spectrogram_size():
+    encoder = AudioEncoder(ModelConfig(embed_dim=16, width=8, blocks=(1, 1, 1, 1))).eval()
+    for frames in (50, 200):
+        emb = encoder(torch.randn(3, 1, 64, frames))
+        assert emb.shape == (3, 16)
+        assert torch.allclose(emb.norm(dim=1), torch.ones(3), atol=1e-5)
+
+
+def test_full_size_model_is_resnet18_with_published_shapes():
+    config = preset("paper", **{"model.imagenet_weights": None})
+    model = AVModel(config.model, config.audio).eval()
+    specs = model.frontend(torch.randn(1, model.frontend.num_samples))
+    assert specs.shape == (1, 1, 257, 200)
+    maps, emb = model(torch.randn(1, 3, 224, 224), specs)
+    assert maps.shape == (1, 512, 7, 7) and emb.shape == (1, 512)
+    assert model.visual.dropout.p == 0.9
+
+
+def test_imagenet_weights_load_from_a_file(tmp_path):
+    reference = resnet18()
+    path = tmp_path / "resnet18.pth"
+    torch.save(reference.state_dict(), path)
+    trunk = resnet18_trunk(ModelConfig(imagenet_weights=str(path)), pretrained=True)
+    assert torch.equal(trunk[0].weight, reference.conv1.weight)
+    assert torch.equal(trunk[7][1].conv2.weight, reference.layer4[1].conv2.weight)
+
+
+def test_missing_weights_say_how_to_get_them(tmp_path):
+    with pytest.raises(WeightsUnavailableError, match="IMAGENET1K_V1"):
+        VisualEncoder(ModelConfig(imagenet_weights=str(tmp_path / "absent.pth")))
+
+
+def test_corrupt_weights_name_the_file(tmp_path):
+    path = tmp_path / "broken.pth"
+    path.write_bytes(b"not a checkpoint")
+    with pytest.raises(WeightsUnavailableError, match="broken.pth"):
+        VisualEncoder(ModelConfig(imagenet_weights=str(path)))
+
+
+def test_weights_need_the_full_resnet18(tmp_path):
+    config = dataclasses.replace(ModelConfig(imagenet_weights="torch-cache"), width=16)
+    with pytest.raises(ValueError, match="full ResNet-18"):
+        VisualEncoder(config)
+
+
+def test_model_refuses_mismatched_batches():
+    config = preset("ci")
+    model = AVModel(config.model, config.audio)
+    with pytest.raises(ValueError, match="2 images but 3 spectrograms"):
+        model(torch.randn(2, 3, 32, 32), torch.randn(3, 1, 64, 101))
