@@ -49,6 +49,7 @@ class DataConfig:
     val_length: int = 250  # validation scenes (model selection; never the test set)
     test_length: int = 500  # test scenes
     num_workers: int = 2  # DataLoader worker processes
+    reader_options: dict = field(default_factory=dict)  # real benchmarks: keywords for readers.open_benchmark
 
 
 @dataclass

@@ -35,7 +35,7 @@ def make_dataset(config: RunConfig, split: str, variant: str = "single", length:
             raise ValueError(f"dataset {data.dataset!r} is a real benchmark: set data.data_root to where it lives")
         dataset = open_benchmark(
             data.dataset, data.data_root, split=split, image_size=data.image_size,
-            sample_rate=config.audio.sample_rate, clip_seconds=config.audio.clip_seconds,
+            sample_rate=config.audio.sample_rate, clip_seconds=config.audio.clip_seconds, **data.reader_options,
         )
     rate = getattr(dataset, "sample_rate", config.audio.sample_rate)
     if rate != config.audio.sample_rate:

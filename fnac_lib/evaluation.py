@@ -14,9 +14,11 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from .augment import normalize_images
-from .localization import OGL_ALPHA, av_maps, object_guided, objectness_maps
+from .localization import OGL_ALPHA, object_guided, objectness_maps, upsample
+from .losses import normalize_maps, own_pair_maps
 from .metrics import LocalizationMeter
 from .model import AVModel
+from .protocols import localisation_to_mask_logits, open_set_scores, s4_fscore, s4_miou
 from .sample import collate_samples
 
 
@@ -33,6 +35,7 @@ class Predictions:
     objectness: torch.Tensor | None = None  # (N, H, W) objectness maps when a trunk was given
     masks: torch.Tensor | None = None  # (N, H, W) segmentation masks when the dataset has them
     ids: list[str] = field(default_factory=list)
+    av_raw: torch.Tensor | None = None  # (N, H, W) un-normalised maps S[i, i] = cos / tau (open-set confidence)
 
     def ogl(self, alpha: float = OGL_ALPHA) -> torch.Tensor:
         if self.objectness is None:
@@ -41,9 +44,9 @@ class Predictions:
 
 
 def eval_loader(dataset: Dataset, batch_size: int, num_workers: int = 0, pin_memory: bool = False) -> DataLoader:
-    """A loader that visits ``dataset`` once in order."""
+    """A loader that visits ``dataset`` once in order (with the dataset's own ``collate_fn`` if it has one)."""
     return DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers,
-                      collate_fn=collate_samples, pin_memory=pin_memory)
+                      collate_fn=getattr(dataset, "collate_fn", collate_samples), pin_memory=pin_memory)
 
 
 @torch.no_grad()
@@ -60,7 +63,8 @@ def predict(
     device = torch.device(device)
     model.eval()
     autocast = torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=amp and device.type == "cuda")
-    parts: dict[str, list] = {k: [] for k in ("av", "gt", "labels", "on_screen", "img_emb", "aud_emb", "obj", "masks")}
+    parts: dict[str, list] = {k: [] for k in ("av", "av_raw", "gt", "labels", "on_screen", "img_emb", "aud_emb", "obj",
+                                              "masks")}
     ids: list[str] = []
     for batch in tqdm(loader, desc="evaluating", disable=not progress, leave=False):
         images = normalize_images(batch["image"].to(device, non_blocking=True))
@@ -69,7 +73,9 @@ def predict(
             img_maps, aud_emb = model(images, model.frontend(waves))
         img_maps, aud_emb = img_maps.float(), aud_emb.float()
         size = tuple(images.shape[2:])
-        parts["av"].append(av_maps(img_maps, aud_emb, size))
+        raw = upsample(own_pair_maps(img_maps, aud_emb), size)  # (b, H, W)
+        parts["av_raw"].append(raw)
+        parts["av"].append(normalize_maps(raw))
         parts["img_emb"].append(img_maps.mean(dim=(2, 3)))
         parts["aud_emb"].append(aud_emb)
         if objectness_trunk is not None:
@@ -87,7 +93,7 @@ def predict(
     return Predictions(
         av=joined["av"], gt=joined["gt"], labels=joined["labels"], on_screen=joined["on_screen"],
         img_emb=joined["img_emb"], aud_emb=joined["aud_emb"], objectness=joined["obj"], masks=joined["masks"],
-        ids=ids,
+        ids=ids, av_raw=joined["av_raw"],
     )
 
 
@@ -117,4 +123,18 @@ def evaluate(
     if preds.objectness is not None:
         scores["obj"] = localization_scores(preds.objectness, preds.gt, preds.on_screen)
         scores["av_ogl"] = localization_scores(preds.ogl(alpha), preds.gt, preds.on_screen)
+    scores.update(protocol_scores(preds))
     return scores, preds
+
+
+def protocol_scores(preds: Predictions) -> dict:
+    """The protocols a test set supports beyond cIoU: SLAVC's open set when it holds silent or
+    off-screen pairs, AVSBench S4 mIoU / F-score when it carries segmentation masks."""
+    scores = {}
+    if not bool(preds.on_screen.all()):
+        open_set = open_set_scores(preds.av_raw, preds.gt, preds.on_screen)
+        scores["open_set"] = {"AP": float(open_set["AP"]), "max_F1": float(open_set["max_F1"])}
+    if preds.masks is not None:
+        logits = localisation_to_mask_logits(preds.av, tuple(preds.masks.shape[1:]))
+        scores["s4"] = {"mIoU": s4_miou(logits, preds.masks), "F_score": s4_fscore(logits, preds.masks)}
+    return scores

@@ -169,7 +169,8 @@ class Trainer:
         workers = self.config.data.num_workers
         return DataLoader(
             self.train_set, batch_size=self.local_batch, sampler=self.sampler, num_workers=workers,
-            collate_fn=collate_samples, pin_memory=self.cuda, drop_last=True,
+            # A dataset may bring its own collate (a cache's batches arrive already collated).
+            collate_fn=getattr(self.train_set, "collate_fn", collate_samples), pin_memory=self.cuda, drop_last=True,
             persistent_workers=False, prefetch_factor=4 if workers else None,
             # A private generator: creating the iterator must not consume the global RNG,
             # or a resumed run would draw different dropout masks.

@@ -1,0 +1,86 @@
+"""Keep committed notebooks clean: outputs only on the cells nbval checks.
+
+    python tests/notebook_outputs.py refresh   # run every notebook at CI size, keep checked outputs
+    python tests/notebook_outputs.py check     # exit 1 if a notebook carries other outputs
+
+Cells tagged ``nbval-check-output`` keep the output of a CI-size run, which ``pytest
+--nbval-lax`` compares on every test run; every other cell is stored without outputs.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOK_DIR = ROOT / "notebooks"
+CHECK_TAG = "nbval-check-output"
+
+
+def notebooks() -> list[Path]:
+    return sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
+
+
+def is_checked(cell) -> bool:
+    return CHECK_TAG in cell.get("metadata", {}).get("tags", [])
+
+
+def unexpected_outputs(path: Path) -> list[str]:
+    """Cells of ``path`` that carry outputs or execution counts they should not."""
+    problems = []
+    for index, cell in enumerate(nbformat.read(path, as_version=4).cells):
+        if cell.cell_type != "code":
+            continue
+        if cell.get("outputs") and not is_checked(cell):
+            problems.append(f"{path.name} cell {index}: outputs on a cell nbval does not check")
+        if cell.get("execution_count") is not None and not is_checked(cell):
+            problems.append(f"{path.name} cell {index}: execution count stored")
+        if is_checked(cell) and not cell.get("outputs"):
+            problems.append(f"{path.name} cell {index}: checked cell has no reference output")
+    return problems
+
+
+def strip(notebook, executed=None):
+    """Drop outputs everywhere but the checked cells, which take ``executed``'s outputs."""
+    by_id = {c.get("id"): c for c in executed.cells} if executed is not None else {}
+    for cell in notebook.cells:
+        if cell.cell_type != "code":
+            continue
+        ran = by_id.get(cell.get("id"))
+        if is_checked(cell) and ran is not None:
+            cell.outputs = [o for o in ran.outputs if o.get("output_type") != "display_data"]
+            cell.execution_count = ran.execution_count
+        elif not is_checked(cell):
+            cell.outputs, cell.execution_count = [], None
+        for key in ("execution", "papermill", "ExecuteTime"):
+            cell.metadata.pop(key, None)
+    notebook.metadata.pop("papermill", None)
+    return notebook
+
+
+def refresh() -> None:
+    import papermill
+
+    with tempfile.TemporaryDirectory() as temp:
+        for path in notebooks():
+            out = Path(temp) / path.name
+            papermill.execute_notebook(str(path), str(out), kernel_name="fnac", cwd=str(NOTEBOOK_DIR),
+                                       progress_bar=False)
+            notebook = nbformat.read(path, as_version=4)
+            nbformat.write(strip(notebook, nbformat.read(out, as_version=4)), path)
+            print(f"refreshed {path.name}")
+
+
+if __name__ == "__main__":
+    command = sys.argv[1:2]
+    if command == ["refresh"]:
+        refresh()
+    elif command == ["check"]:
+        found = [problem for path in notebooks() for problem in unexpected_outputs(path)]
+        print("\n".join(found) or "notebooks are clean")
+        sys.exit(1 if found else 0)
+    else:
+        sys.exit(__doc__)
