@@ -134,14 +134,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     for name, func, text in (("build-data", cmd_build_data, "build the embedded default data"),
                              ("prepare", cmd_prepare, "extract frames and audio from raw videos")):
+        # Their own parsers read the remaining arguments (see assets.main_build, prepare.main_prepare).
         sub = commands.add_parser(name, help=text, add_help=False)
-        sub.add_argument("rest", nargs=argparse.REMAINDER)
-        sub.set_defaults(func=func)
+        sub.set_defaults(func=func, passes_arguments_on=True)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, rest = parser.parse_known_args(argv)
+    if getattr(args, "passes_arguments_on", False):
+        args.rest = rest
+    elif rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
     return args.func(args)
 
 
