@@ -81,8 +81,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path(args.run_dir) / f"test_metrics_{config.data.dataset}_{args.variant}.json"
     write_json(out, result)
     for name, summary in scores.items():
-        print(f"{name:7s} cIoU {100 * summary['cIoU']:6.2f}  AUC {100 * summary['AUC']:6.2f}  "
-              f"mean cIoU {100 * summary['mean_cIoU']:6.2f}  (n={summary['n']})")
+        if "cIoU" in summary:
+            print(f"{name:8s} cIoU {100 * summary['cIoU']:6.2f}  AUC {100 * summary['AUC']:6.2f}  "
+                  f"mean cIoU {100 * summary['mean_cIoU']:6.2f}  (n={summary['n']})")
+        else:
+            print(f"{name:8s} " + "  ".join(f"{key} {100 * value:6.2f}" for key, value in summary.items()))
     print(f"wrote {out}")
     return 0
 
