@@ -35,12 +35,12 @@ def _parse_overrides(pairs: list[str]) -> dict:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from .data import make_dataset
+    from .data import make_dataset, make_validation_set
     from .training import train
 
     config = preset(args.preset, **{"train.method": args.method, **_parse_overrides(args.set)})
     train_set = make_dataset(config, "train")
-    val_set = None if args.no_validation else make_dataset(config, "val")
+    val_set = None if args.no_validation else make_validation_set(config)
     trainer = train(config, Path(args.run_dir), train_set, val_set, resume=args.resume, progress=not args.quiet)
     if trainer.info.is_main:
         last = trainer.state.validation[-1] if trainer.state.validation else {}

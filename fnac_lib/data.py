@@ -43,6 +43,20 @@ def make_dataset(config: RunConfig, split: str, variant: str = "single", length:
     return dataset
 
 
+def make_validation_set(config: RunConfig) -> Dataset | None:
+    """The model-selection split, or None where the data has none.
+
+    The default data and AVSBench have a validation split; Flickr-SoundNet and VGG-Sound do not,
+    so they validate only on a list the user names (``data.reader_options["val_list"]``). Without
+    one, runs keep their last checkpoint: upstream validated on the test set, which picks
+    checkpoints on test data.
+    """
+    data = config.data
+    if data.dataset in DEFAULT_KINDS or data.dataset == "avsbench-s4" or "val_list" in data.reader_options:
+        return make_dataset(config, "val")
+    return None
+
+
 if __name__ == "__main__":
     if sys.argv[1:2] != ["build-default"]:
         sys.exit("usage: python -m fnac_lib.data build-default [--data-dir DIR] [--force]")

@@ -13,7 +13,7 @@ import torch
 
 from .checkpoint import CheckpointError, load_checkpoint
 from .config import RunConfig
-from .data import make_dataset
+from .data import make_dataset, make_validation_set
 from .model import AVModel
 from .training import train
 
@@ -60,7 +60,7 @@ def train_or_load(config: RunConfig, run_dir: Path, progress: bool = True) -> tu
     run_dir = Path(run_dir)
     if not is_finished(run_dir):
         train_set = make_dataset(config, "train")
-        val_set = make_dataset(config, "val")
+        val_set = make_validation_set(config)
         train(config, run_dir, train_set, val_set, resume=(run_dir / "last.pt").exists(), progress=progress)
     model, saved_config = load_model(checkpoint_path(run_dir, "best"))
     return model, saved_config, read_metrics(run_dir)

@@ -31,7 +31,7 @@ class ToneSquares(torch.utils.data.Dataset):
         image = (torch.rand(3, size, size, generator=gen) * 60).to(torch.uint8)
         side = size // 3
         top, left = torch.randint(0, size - side, (2,), generator=gen).tolist()
-        colour = torch.tensor([(label * 97) % 256, (label * 53 + 80) % 256, 255 - label * 40], dtype=torch.uint8)
+        colour = torch.tensor([(label * 97) % 256, (label * 53 + 80) % 256, (255 - label * 40) % 256], dtype=torch.uint8)
         image[:, top:top + side, left:left + side] = colour.view(3, 1, 1)
         gt = torch.zeros(size, size)
         gt[top:top + side, left:left + side] = 1.0

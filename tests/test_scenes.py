@@ -152,7 +152,9 @@ def test_layout_respects_the_config(bank, kind):
         assert len(classes) == len(set(classes)) and 1 <= len(classes) <= config.max_objects
         for n, obj in enumerate(spec.objects):
             side = max(obj.box[2] - obj.box[0], obj.box[3] - obj.box[1])
-            assert config.min_size - 1e-9 <= side <= config.max_size + 1e-9
+            low, high = ((config.sound_min_size, config.sound_max_size) if obj.sounding
+                         else (config.min_size, config.max_size))
+            assert low - 1e-9 <= side <= high + 1e-9
             assert 0 <= obj.box[0] < obj.box[2] <= 1 and 0 <= obj.box[1] < obj.box[3] <= 1
             for other in spec.objects[n + 1:]:
                 if not (obj.sounding and other.sounding):  # only two sounding objects may be forced together

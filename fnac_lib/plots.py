@@ -1,0 +1,209 @@
+"""Figures for the workbook: each function takes arrays or tensors (and labels) and returns a
+matplotlib Figure; the notebook decides whether to show or save it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import seaborn as sns
+import torch
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
+
+from . import analysis
+
+STYLE = "whitegrid"
+HEATMAP_STYLE = "white"
+
+
+def _numpy(x) -> np.ndarray:
+    return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+
+
+def _name(class_names, index: int) -> str:
+    if index < 0:
+        return "unknown"
+    return str(class_names[index]) if class_names is not None else str(index)
+
+
+def save_figure(fig: Figure, out_dir: Path | str, name: str, dpi: int = 110) -> Path:
+    """Write ``fig`` to ``out_dir/name.png`` (creating the folder) and return the path."""
+    path = Path(out_dir) / f"{name}.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=dpi, bbox_inches="tight")
+    return path
+
+
+def sample_gallery(samples: list[dict], class_names=None, ncols: int = 6, size: float = 2.6) -> Figure:
+    """Pictures of a few samples with their sounding boxes, the sounding class as the title and
+    every object's class underneath."""
+    ncols = min(ncols, len(samples))
+    nrows = -(-len(samples) // ncols)
+    with sns.axes_style(HEATMAP_STYLE):
+        fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, (size + 0.5) * nrows), squeeze=False)
+    for ax in axes.flat[len(samples):]:
+        fig.delaxes(ax)
+    for ax, sample in zip(axes.flat, samples):
+        image = _numpy(sample["image"]).transpose(1, 2, 0)  # (H, W, 3)
+        height, width = image.shape[:2]
+        ax.imshow(image)
+        for x1, y1, x2, y2 in _numpy(sample["boxes"]).reshape(-1, 4):
+            ax.add_patch(Rectangle((x1 * width, y1 * height), (x2 - x1) * width, (y2 - y1) * height,
+                                   fill=False, edgecolor="yellow", linewidth=2))
+        sounding = _name(class_names, int(sample["label"]))
+        ax.set_title(sounding if sample.get("on_screen", True) else f"{sounding} (off screen)", fontsize=10)
+        scene = ", ".join(_name(class_names, int(c)) for c in _numpy(sample["classes"]).ravel())
+        ax.set_xlabel(f"in scene: {scene}", fontsize=7, wrap=True)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.tight_layout()
+    return fig
+
+
+def plot_same_class_negatives(batch_sizes, curves: dict[str, dict], panels: dict[str, list[str]] | None = None) -> Figure:
+    """False negatives per anchor against batch size: lines are (B - 1) sum_c p_c^2, markers the
+    mean (+- std) over sampled batches, one colour per label set.
+
+    ``curves``: {label set: {"expected": (n,), "measured": (n,), "std": (n,)}} as
+    ``analysis.false_negative_curves`` returns; ``panels``: {title: [label sets]} (default: one panel).
+    """
+    sizes = _numpy(batch_sizes)
+    panels = panels or {"": list(curves)}
+    colours = dict(zip(curves, sns.color_palette("deep")))
+    with sns.axes_style(STYLE):
+        fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 3.8), squeeze=False, sharey=True)
+    for ax, (title, names) in zip(axes.flat, panels.items()):
+        for name in names:
+            values = curves[name]
+            ax.plot(sizes, values["expected"], color=colours[name], label=f"{name}: expected")
+            if "measured" in values:
+                ax.errorbar(sizes, values["measured"], yerr=values.get("std"), fmt="o", color=colours[name], ms=4,
+                            capsize=2, label=f"{name}: measured")
+        ax.set(xscale="log", yscale="log", title=title, xlabel="batch size B")
+        ax.set_xticks(sizes, [str(s) for s in sizes])
+        ax.minorticks_off()
+        ax.legend(fontsize=8)
+    axes.flat[0].set_ylabel("same-class negatives per anchor")
+    fig.tight_layout()
+    return fig
+
+
+def plot_infonce_floor(batch_sizes, floors: dict[str, np.ndarray]) -> Figure:
+    """Left: the expected symmetric-InfoNCE floor per label set against the chance loss 2 log B.
+    Right: the floor as a fraction of the chance loss, the part training can never remove."""
+    sizes = _numpy(batch_sizes)
+    chance = analysis.chance_infonce(sizes)
+    with sns.axes_style(STYLE):
+        fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
+    left.plot(sizes, chance, "k--", label="chance, 2 log B")
+    for colour, (name, floor) in zip(sns.color_palette("deep"), floors.items()):
+        left.plot(sizes, _numpy(floor), "o-", color=colour, ms=4, label=name)
+        right.plot(sizes, _numpy(floor) / chance, "o-", color=colour, ms=4, label=name)
+    left.set(xscale="log", xlabel="batch size B", ylabel="symmetric InfoNCE", title="lowest reachable loss")
+    right.set(xscale="log", xlabel="batch size B", ylabel="floor / chance", ylim=(0, 1),
+              title="share of the starting loss that cannot go")
+    for ax in (left, right):
+        ax.set_xticks(sizes, [str(s) for s in sizes])
+        ax.minorticks_off()
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_gradient_split(summaries: dict[str, dict]) -> Figure:
+    """Where InfoNCE's push apart goes, per condition (``analysis.gradient_split_summary``).
+
+    Left: the share of negatives that are same-class next to the share of the push they receive.
+    Right: the mean push on one same-class pair against one true-negative pair.
+    """
+    names = list(summaries)
+    x = np.arange(len(names))
+    palette = sns.color_palette("deep")
+    with sns.axes_style(STYLE):
+        fig, (left, right) = plt.subplots(1, 2, figsize=(max(8, 1.6 * len(names)), 3.8))
+    left.bar(x - 0.2, [summaries[n]["fn_rate"] for n in names], 0.4, color=palette[7], label="share of negatives")
+    left.bar(x + 0.2, [summaries[n]["fn_push_share"] for n in names], 0.4, color=palette[3], label="share of the push")
+    left.set(ylabel="same-class negatives", title="push on same-class pairs")
+    right.bar(x - 0.2, [summaries[n]["push_per_tn_pair"] for n in names], 0.4, color=palette[0], label="true negative")
+    right.bar(x + 0.2, [summaries[n]["push_per_fn_pair"] for n in names], 0.4, color=palette[3], label="same-class negative")
+    right.set(ylabel="dL / dL_ij per pair", title="push per pair")
+    for ax in (left, right):
+        ax.set_xticks(x, names, rotation=20, ha="right", fontsize=8)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def _class_ticks(ax, labels_sorted: np.ndarray, boundaries: np.ndarray, class_names, max_labels: int = 20) -> None:
+    """Name the class blocks along the rows, skipping a name that would overlap the previous one."""
+    starts = np.r_[0, boundaries]
+    centres = (starts + np.r_[boundaries, len(labels_sorted)] - 1) / 2
+    gap, shown, last = len(labels_sorted) / max_labels, [], -np.inf
+    for start, centre in zip(starts, centres):
+        if centre - last >= gap:
+            shown.append((centre, _name(class_names, int(labels_sorted[start]))))
+            last = centre
+    ax.set_xticks([])
+    ax.set_yticks([c for c, _ in shown], [n for _, n in shown], fontsize=6)
+
+
+def plot_adjacency(matrices: dict, labels, class_names=None, rows=("raw", "row softmax"), title: str | None = None,
+                   size: float = 3.0) -> Figure:
+    """(B, B) matrices as heatmaps with the batch ordered by class and lines at class boundaries:
+    same-class pairs are the blocks on the diagonal. One column per matrix; rows ``raw`` and/or
+    ``row softmax`` (what FNAC compares, row by row, with the image-audio logits). Colours span
+    the off-diagonal entries; the diagonal saturates."""
+    order, boundaries = analysis.order_by_class(labels)
+    labels_sorted = _numpy(labels)[order]
+    with sns.axes_style(HEATMAP_STYLE):
+        fig, axes = plt.subplots(len(rows), len(matrices), figsize=(1.45 * size * len(matrices), size * len(rows)),
+                                 squeeze=False)
+    for r, row in enumerate(rows):
+        for c, (name, matrix) in enumerate(matrices.items()):
+            values = _numpy(matrix).astype(float)
+            values = analysis.row_softmax(values) if row == "row softmax" else values
+            values = values[np.ix_(order, order)]  # (B, B), grouped by class
+            # Self-similarity (1 / tau for unit vectors) would swamp the scale: fit it to the
+            # off-diagonal pairs, where the false negatives are, and let the diagonal saturate.
+            rest = analysis.off_diagonal(values)
+            ax = axes[r, c]
+            image = ax.imshow(values, cmap="rocket" if row == "raw" else "mako", interpolation="nearest",
+                              vmin=rest.min(), vmax=rest.max())
+            fig.colorbar(image, ax=ax, fraction=0.046, pad=0.03, extend="max")
+            for b in boundaries:
+                ax.axhline(b - 0.5, color="white", lw=0.6)
+                ax.axvline(b - 0.5, color="white", lw=0.6)
+            _class_ticks(ax, labels_sorted, boundaries, class_names)
+            ax.set_title(name if row == "raw" else f"softmax({name})", fontsize=10)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_detector_roc(matrices: dict, labels, title: str | None = None) -> Figure:
+    """ROC (left) and precision-recall (right) of each matrix's off-diagonal entries as a detector
+    of same-class pairs, AUROC and average precision in the legends."""
+    targets = analysis.off_diagonal(analysis.same_class_pairs(labels))
+    with sns.axes_style(STYLE):
+        fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4.2))
+    for colour, (name, matrix) in zip(sns.color_palette("deep"), matrices.items()):
+        scores = analysis.off_diagonal(_numpy(matrix))
+        fpr, tpr, _ = analysis.roc_curve(scores, targets)
+        precision, recall, _ = analysis.precision_recall_curve(scores, targets)
+        left.plot(fpr, tpr, color=colour, label=f"{name} (AUROC {analysis.auroc(scores, targets):.2f})")
+        right.step(recall, precision, where="post", color=colour,
+                   label=f"{name} (AP {analysis.average_precision(scores, targets):.2f})")
+    left.plot([0, 1], [0, 1], "k:", label="chance")
+    right.axhline(targets.mean(), color="k", ls=":", label=f"chance ({targets.mean():.2f})")
+    left.set(xlabel="false-positive rate", ylabel="true-positive rate", title="same-class pair detection: ROC")
+    right.set(xlabel="recall", ylabel="precision", ylim=(0, 1.02), title="precision-recall")
+    for ax in (left, right):
+        ax.legend(fontsize=7)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,146 @@
+"""Reports: training curves, tidy score rows, tables beside the published numbers, figures."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from fnac_lib import report
+from fnac_lib.config import apply_overrides
+from fnac_lib.evaluation import Predictions
+from fnac_lib.training import LOGGED_TERMS, train
+
+
+def fake_metrics(method, offset=0.0):
+    history = [{"epoch": e, "step": 2 * e + s, **{t: 4.0 - 0.1 * (2 * e + s) + offset for t in LOGGED_TERMS}}
+               for e in range(3) for s in (1, 2)]
+    validation = [{"epoch": e, "cIoU": c, "AUC": a, "mean_cIoU": c, "n": 8}
+                  for e, (c, a) in enumerate([(0.2, 0.3), (0.5, 0.4), (0.5, 0.35)])]
+    return {"method": method, "global_step": 6, "history": history, "validation": validation}
+
+
+def square_predictions(n=4, size=16, off_screen=0, masks=False):
+    """Maps that hit a centred square gt exactly (AV) or miss it (objectness)."""
+    gt = torch.zeros(n, size, size)
+    gt[:, 4:12, 4:12] = 1.0
+    av = torch.rand(n, size, size, generator=torch.Generator().manual_seed(0)) * 0.1
+    av[:, 4:12, 4:12] += 0.9  # (n, H, W): the square holds the top values
+    on_screen = torch.ones(n, dtype=torch.bool)
+    on_screen[n - off_screen:] = False
+    gt[~on_screen] = 0.0
+    return Predictions(av=av, gt=gt, labels=torch.zeros(n, dtype=torch.long), on_screen=on_screen,
+                       img_emb=torch.zeros(n, 4), aud_emb=torch.zeros(n, 4), objectness=1.0 - av,
+                       masks=gt.clone() if masks else None, ids=[f"s{i}" for i in range(n)])
+
+
+def test_loss_and_validation_curves_have_a_panel_per_term_and_a_line_per_run():
+    metrics = {"ezvsl": fake_metrics("ezvsl"), "fnac": fake_metrics("fnac", 0.5)}
+    fig = report.loss_curves(metrics, warmup_epochs=1)
+    assert len(fig.axes) == len(LOGGED_TERMS)
+    assert all(len(ax.get_lines()) == 2 + 1 for ax in fig.axes)  # two runs and the warm-up marker
+    assert [t.get_text() for t in fig.axes[-1].get_legend().get_texts()] == ["EZ-VSL", "FNAC"]
+    fig = report.validation_curves(metrics)
+    assert [ax.get_title() for ax in fig.axes] == ["validation cIoU (%)", "validation AUC (%)"]
+    np.testing.assert_allclose(fig.axes[0].get_lines()[0].get_ydata(), [20, 50, 50])
+
+
+def test_final_validation_reports_the_last_epoch_and_the_kept_one():
+    scores = report.final_validation({"fnac": fake_metrics("fnac")})["fnac"]
+    assert scores["final"]["epoch"] == 2 and scores["best"]["epoch"] == 1 and scores["steps"] == 6
+
+
+def test_localization_rows_are_tidy_and_score_each_map():
+    test = report.TestSet("squares", dataset=None, inputs=(16, 16000, 1.0))
+    rows = report.score_predictions(square_predictions(), test)
+    assert all(set(r) == {"test_set", "protocol", "map", "metric", "value", "n"} for r in rows)
+    values = {(r["map"], r["metric"]): r["value"] for r in rows}
+    assert {m for m, _ in values} == {"av", "obj", "av_ogl"}
+    assert values["av", "cIoU"] == 1.0 and values["obj", "cIoU"] == 0.0
+
+
+def test_open_set_and_mask_rows_follow_the_data():
+    test = report.TestSet("squares/open_set", dataset=None, inputs=(16, 16000, 1.0))
+    preds = square_predictions(n=6, off_screen=3)
+    with pytest.raises(ValueError, match="raw AV maps"):
+        report.score_predictions(preds, test)
+    preds.av_raw = preds.av * 20.0  # a strong match on screen...
+    preds.av_raw[3:] = -20.0 * preds.av[3:]  # ...and none on the silent pairs
+    rows = report.score_predictions(preds, test)
+    assert {(r["protocol"], r["metric"]) for r in rows} == {("open_set", "AP"), ("open_set", "max_F1")}
+    assert all(r["value"] == pytest.approx(1.0) for r in rows)
+
+    masked = report.TestSet("squares/mask", dataset=None, inputs=(16, 16000, 1.0), protocols=("segmentation",))
+    rows = report.score_predictions(square_predictions(masks=True), masked)
+    assert {(r["protocol"], r["map"], r["metric"]) for r in rows} == {
+        ("segmentation", m, k) for m in ("av", "av_ogl") for k in ("mIoU", "F_score")}
+    assert next(r for r in rows if r["map"] == "av" and r["metric"] == "mIoU")["value"] == pytest.approx(1.0)
+
+
+def test_reference_maps_frame_the_scores_between_chance_and_the_median_rule_ceiling():
+    preds = square_predictions(n=3)  # the square covers a quarter of the image: ceiling 2 * 1/4
+    rows = report.reference_rows({("fnac", "squares"): preds}, [report.TestSet("squares", None, (16, 16000, 1.0))])
+    values = {(r["run"], r["metric"]): r["value"] for r in rows}
+    assert values[report.PERFECT_MAP, "mean_cIoU"] == pytest.approx(0.5) and values[report.PERFECT_MAP, "cIoU"] == 1.0
+    # noise predicts a random half: about half of the square over the square plus half the rest
+    assert values[report.RANDOM_MAP, "mean_cIoU"] == pytest.approx(0.125 / (0.25 + 0.375), abs=0.05)
+    open_set = report.TestSet("squares/open_set", None, (16, 16000, 1.0))
+    assert report.reference_rows({("fnac", "squares/open_set"): square_predictions(off_screen=1)}, [open_set]) == []
+
+
+def test_tables_pivot_runs_and_sit_beside_the_published_gaps():
+    rows = [{"run": run, "method": run, "test_set": "objects", "protocol": "localization", "map": "av",
+             "metric": metric, "value": value, "n": 8}
+            for run, scores in (("ezvsl", (0.40, 0.30)), ("fnac", (0.45, 0.32)))
+            for metric, value in zip(("cIoU", "AUC"), scores)]
+    table = report.results_markdown(rows)
+    assert table.splitlines()[0] == "| test set | protocol | map | metric | EZ-VSL | FNAC |"
+    assert "| objects | localization | AV | cIoU | 40.0 | 45.0 |" in table
+    lines = report.comparison_rows(rows)
+    measured = [line for line in lines if line["source"] == "this workbook"]
+    assert [round(line["gap"], 6) for line in measured] == [5.0, 2.0]
+    published = {(line["train_set"], line["metric"]): line["gap"] for line in lines if line["test"] == "vggss"}
+    assert published["VGG-Sound 10k", "cIoU"] == pytest.approx(37.29 - 37.18)
+    # no gap across sources (a leaderboard FNAC number against the paper's EZ-VSL)
+    assert not any(line["test"] == "flickr" for line in lines)
+    assert "SLAVC" in report.published_markdown()
+    assert all(r["source"] for r in report.PUBLISHED)
+
+
+def test_success_curves_and_heatmap_grid_have_the_expected_axes():
+    fig = report.success_curves({"EZ-VSL": np.array([0.2, 0.6]), "FNAC": np.array([0.7, 0.9])})
+    (ax,) = fig.axes
+    assert len(ax.get_lines()) == 3  # two curves and the 0.5 marker
+    assert "AUC" in ax.get_legend().get_texts()[0].get_text()
+
+    preds = square_predictions(n=2)
+    samples = [{"image": torch.zeros(3, 16, 16, dtype=torch.uint8), "gt_map": preds.gt[i],
+                "boxes": torch.tensor([[0.25, 0.25, 0.75, 0.75]]), "id": f"s{i}"} for i in range(2)]
+    columns = {report.MAP_LABELS[k]: v for k, v in report.map_columns(preds).items()}
+    fig = report.heatmap_grid(samples, columns)
+    assert len(fig.axes) == 2 * 4
+    # the median rule predicts half the image, twice the quarter-image square
+    assert fig.axes[1].get_title() == "AV  cIoU 0.50"
+    assert len(fig.axes[2].patches) == 1  # the gt box is drawn on every panel
+
+
+def test_evaluate_runs_scores_every_finished_run_on_every_test_set(tmp_path, tone_squares, ci_config):
+    config = apply_overrides(ci_config, {"train.epochs": 1, "train.batch_size": 8})
+    for method in ("ezvsl", "fnac"):
+        train(apply_overrides(config, {"train.method": method}), tmp_path / method, tone_squares(16),
+              tone_squares(8, seed=1), progress=False)
+    (tmp_path / "unfinished").mkdir()
+    (tmp_path / "unfinished" / "config.json").write_text(json.dumps(config.to_dict()))
+    runs = report.find_runs(tmp_path)
+    assert list(runs) == ["ezvsl", "fnac"]
+
+    test = report.TestSet("tones", tone_squares(8, seed=2), inputs=(32, 16000, 1.0))
+    rows, preds = report.evaluate_runs(runs, [test], progress=False)
+    assert set(preds) == {("ezvsl", "tones"), ("fnac", "tones")}
+    assert len(rows) == 2 * 3 * 4  # runs x maps (AV, objectness, AV+OGL) x localisation metrics
+    assert set(rows[0]) == {"run", "method", "trained_on", "test_set", "protocol", "map", "metric", "value", "n"}
+    assert all(0.0 <= r["value"] <= 1.0 for r in rows)
+
+    wrong = report.TestSet("tones-64", tone_squares(8, image_size=64), inputs=(64, 16000, 1.0))
+    with pytest.raises(ValueError, match="build the test sets from its config"):
+        report.evaluate_runs(runs, [wrong], progress=False)
