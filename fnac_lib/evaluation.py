@@ -14,12 +14,12 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from .augment import normalize_images
+from .cache import collate
 from .localization import OGL_ALPHA, object_guided, objectness_maps, upsample
 from .losses import normalize_maps, own_pair_maps
 from .metrics import LocalizationMeter
 from .model import AVModel
 from .protocols import localisation_to_mask_logits, open_set_scores, s4_fscore, s4_miou
-from .sample import collate_samples
 
 
 @dataclass
@@ -44,9 +44,9 @@ class Predictions:
 
 
 def eval_loader(dataset: Dataset, batch_size: int, num_workers: int = 0, pin_memory: bool = False) -> DataLoader:
-    """A loader that visits ``dataset`` once in order (with the dataset's own ``collate_fn`` if it has one)."""
+    """A loader that visits ``dataset`` once in order (``cache.collate``: cached batches pass through)."""
     return DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers,
-                      collate_fn=getattr(dataset, "collate_fn", collate_samples), pin_memory=pin_memory)
+                      collate_fn=collate, pin_memory=pin_memory)
 
 
 @torch.no_grad()

@@ -24,13 +24,13 @@ from tqdm.auto import tqdm
 
 from .audio import spec_augment
 from .augment import normalize_images, random_crop_flip
+from .cache import collate
 from .checkpoint import load_checkpoint, save_checkpoint, write_json
 from .config import RunConfig
 from .distributed import ProcessInfo, barrier, gather_with_grad, init_from_env
 from .evaluation import evaluate
 from .losses import fnac_losses, total_loss
 from .model import AVModel
-from .sample import collate_samples
 
 LOGGED_TERMS = ("loss", "base", "fns_audio", "fns_visual", "tne")
 
@@ -169,8 +169,8 @@ class Trainer:
         workers = self.config.data.num_workers
         return DataLoader(
             self.train_set, batch_size=self.local_batch, sampler=self.sampler, num_workers=workers,
-            # A dataset may bring its own collate (a cache's batches arrive already collated).
-            collate_fn=getattr(self.train_set, "collate_fn", collate_samples), pin_memory=self.cuda, drop_last=True,
+            # cache.collate: batches a CachedDataset already built pass through; ragged fields travel packed.
+            collate_fn=collate, pin_memory=self.cuda, drop_last=True,
             persistent_workers=False, prefetch_factor=4 if workers else None,
             # A private generator: creating the iterator must not consume the global RNG,
             # or a resumed run would draw different dropout masks.

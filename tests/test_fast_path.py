@@ -1,0 +1,170 @@
+"""The fast paths compute what the slow, obvious code computes.
+
+* ``Trainer.losses`` (batched crop/flip, normalisation, spectrograms and masking on the device,
+  one einsum for the similarity volume) equals a per-sample, per-pair loop written straight
+  from fnac_method.md, in fp32, to 1e-5.
+* bf16 autocast moves the forward pass and the losses by less than a documented tolerance.
+* A cache returns the source dataset's samples, and the trainer's loader the same batches.
+"""
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from fnac_lib.audio import spec_augment
+from fnac_lib.augment import IMAGENET_MEAN, IMAGENET_STD, normalize_images, random_crop_flip
+from fnac_lib.cache import CachedDataset, build_cache
+from fnac_lib.config import apply_overrides
+from fnac_lib.losses import fnac_losses, mil_logits
+from fnac_lib.sample import collate_samples
+from fnac_lib.training import Trainer
+
+# bf16 keeps 8 bits of mantissa (relative step 2^-8 = 0.4%). Through ~20 conv layers the unit
+# feature vectors move by ~1e-2, and dividing by tau = 0.03 multiplies that by 33 in the logits.
+# Measured here (fixed seed): features 0.016, MIL logits 0.48, base loss 2.3%, FNAC terms <= 5.2%.
+# The limits leave 2-3x headroom; this is why the trainer keeps the loss arithmetic in fp32.
+BF16_FEATURE_ATOL = 0.05
+BF16_LOGIT_ATOL = 1.5
+BF16_BASE_RTOL = 0.06
+BF16_TERM_RTOL = 0.15
+
+
+def plain_losses(img_maps: torch.Tensor, aud_emb: torch.Tensor, tau: float, fg_threshold: float) -> dict:
+    """FNAC's terms (fnac_method.md, section 2) one pair and one row at a time, in float64."""
+    v, a = img_maps.double(), aud_emb.double()
+    batch, _, height, width = v.shape
+    logits = [[max(float(v[i, :, h, w] @ a[j]) for h in range(height) for w in range(width)) / tau
+               for j in range(batch)] for i in range(batch)]
+
+    def cross_entropy_diag(rows):
+        return sum(math.log(sum(math.exp(x) for x in row)) - row[i] for i, row in enumerate(rows)) / batch
+
+    def softmax(row):
+        top = max(row)
+        exps = [math.exp(x - top) for x in row]
+        return [e / sum(exps) for e in exps]
+
+    def mean_abs_softmax_difference(p, q):
+        return sum(abs(x - y) for i in range(batch) for x, y in zip(softmax(p[i]), softmax(q[i]))) / batch**2
+
+    def gram(vectors):
+        return [[float(vectors[i] @ vectors[j]) / tau for j in range(batch)] for i in range(batch)]
+
+    columns = [[logits[i][j] for i in range(batch)] for j in range(batch)]
+    fg = []
+    for i in range(batch):
+        own = torch.stack([torch.stack([v[i, :, h, w] @ a[i] for w in range(width)]) for h in range(height)]) / tau
+        own = (own - own.min()) / (own.max() - own.min() + 1e-8)
+        fg.append(sum(v[i, :, h, w] for h in range(height) for w in range(width) if own[h, w] > fg_threshold)
+                  / (height * width))
+    adj_audio, adj_visual, adj_fg = gram(a), gram([v[i].mean(dim=(1, 2)) for i in range(batch)]), gram(fg)
+    return {
+        "base": cross_entropy_diag(logits) + cross_entropy_diag(columns),
+        "fns_audio": mean_abs_softmax_difference(adj_audio, logits),
+        "fns_visual": mean_abs_softmax_difference(adj_visual, logits),
+        "tne": mean_abs_softmax_difference(adj_audio, adj_fg),
+    }
+
+
+def plain_inputs(trainer: Trainer, batch: dict, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Crop, flip, normalise, spectrogram and mask each sample on its own, with the same random draws."""
+    size, audio = trainer.config.data.image_size, trainer.config.audio
+    images, waves = batch["image"], batch["audio"]
+    count, _, height, width = images.shape
+    crop_draws = torch.rand(count, 3, generator=generator)  # the draws random_crop_flip makes
+    mean, std = torch.tensor(IMAGENET_MEAN), torch.tensor(IMAGENET_STD)
+    crops = []
+    for i in range(count):
+        top = int(crop_draws[i, 0] * (height - size + 1))
+        left = int(crop_draws[i, 1] * (width - size + 1))
+        crop = images[i, :, top:top + size, left:left + size]
+        if crop_draws[i, 2] < 0.5:
+            crop = crop.flip(2)
+        crops.append(torch.stack([(crop[c].float() / 255.0 - mean[c]) / std[c] for c in range(3)]))
+    specs = [trainer.model.frontend(waves[i:i + 1])[0] for i in range(count)]  # each (1, F, T)
+    mask_draws = [torch.rand(count, 2, generator=generator) for m in (audio.freq_mask, audio.time_mask) if m > 0]
+    masked = []
+    for i, spec in enumerate(specs):
+        fill, out = spec.mean(), spec.clone()
+        for draws, max_width, dim in zip(mask_draws, (audio.freq_mask, audio.time_mask), (1, 2)):
+            length = spec.shape[dim]
+            span = int(draws[i, 0] * (min(max_width, length) + 1))
+            start = int(draws[i, 1] * (length - span + 1))
+            out.narrow(dim, start, span).fill_(fill)
+        masked.append(out)
+    return torch.stack(crops), torch.stack(masked)
+
+
+@pytest.fixture
+def trainer(tmp_path, tone_squares, ci_config):
+    config = apply_overrides(ci_config, {"model.visual_dropout": 0.0, "data.image_size": 28})
+    assert config.audio.freq_mask and config.audio.time_mask  # both masks are exercised
+    return Trainer(config, tmp_path / "run", tone_squares(16, image_size=36), progress=False)
+
+
+def test_the_trainer_losses_equal_a_per_sample_per_pair_computation(trainer, tone_squares):
+    batch = collate_samples([tone_squares(16, image_size=36)[i] for i in range(8)])
+    epoch = trainer.config.train.warmup_epochs  # past the warm-up: every FNAC term is on
+    start = trainer.aug_generator.get_state()
+    loss, terms = trainer.losses(batch, epoch)
+
+    generator = torch.Generator().set_state(start)
+    images, specs = plain_inputs(trainer, batch, generator)
+    generator.set_state(start)
+    audio = trainer.config.audio
+    assert torch.equal(images, normalize_images(random_crop_flip(batch["image"], 28, generator)))
+    batched_specs = spec_augment(trainer.model.frontend(batch["audio"]), audio.freq_mask, audio.time_mask, generator)
+    torch.testing.assert_close(specs, batched_specs, rtol=1e-5, atol=1e-5)
+
+    with torch.no_grad():
+        img_maps, aud_emb = trainer.model(images, specs)
+    train = trainer.config.train
+    expected = plain_losses(img_maps, aud_emb, train.tau, train.fg_threshold)
+    for name, value in expected.items():
+        assert terms[name].item() == pytest.approx(value, rel=1e-5, abs=1e-6), name
+    total = expected["base"] + train.term_weight * (expected["fns_audio"] + expected["fns_visual"] + expected["tne"])
+    assert loss.item() == pytest.approx(total, rel=1e-5)
+
+
+def test_the_batched_loss_functions_equal_the_plain_loop_on_random_features():
+    gen = torch.Generator().manual_seed(3)
+    img_maps = F.normalize(torch.randn(6, 16, 3, 5, generator=gen), dim=1)
+    aud_emb = F.normalize(torch.randn(6, 16, generator=gen), dim=1)
+    terms = fnac_losses(img_maps, aud_emb, tau=0.03, fg_threshold=0.6)
+    for name, value in plain_losses(img_maps, aud_emb, 0.03, 0.6).items():
+        assert terms[name].item() == pytest.approx(value, rel=1e-5, abs=1e-7), name
+
+
+def test_bf16_autocast_stays_within_the_documented_tolerance(trainer, tone_squares):
+    batch = collate_samples([tone_squares(16, image_size=36)[i] for i in range(8)])
+    images = batch["image"][:, :, :28, :28].float() / 255.0 - 0.5
+    specs = trainer.model.frontend(batch["audio"])
+    trainer.model.train()
+    with torch.no_grad():
+        fp32 = trainer.model(images, specs)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            bf16 = [t.float() for t in trainer.model(images, specs)]
+    for full, half in zip(fp32, bf16):
+        assert (full - half).abs().max() < BF16_FEATURE_ATOL
+    exact, approx = fnac_losses(*fp32), fnac_losses(*bf16)
+    assert (mil_logits(*fp32) - mil_logits(*bf16)).abs().max() < BF16_LOGIT_ATOL
+    assert approx["base"].item() == pytest.approx(exact["base"].item(), rel=BF16_BASE_RTOL)
+    for name in ("fns_audio", "fns_visual", "tne"):
+        assert approx[name].item() == pytest.approx(exact[name].item(), rel=BF16_TERM_RTOL, abs=1e-3), name
+
+
+def test_a_cache_feeds_the_trainer_the_source_batches(tmp_path, tone_squares, ci_config):
+    data = tone_squares(24)
+    cached = CachedDataset(build_cache(data, tmp_path / "cache", audio_dtype="float32", num_workers=0, progress=False))
+    for i in range(len(data)):
+        source, copy = data[i], cached[i]
+        assert all(torch.equal(copy[k], source[k]) for k in ("image", "audio", "gt_map", "boxes", "classes"))
+        assert [copy[k] for k in ("label", "on_screen", "id")] == [source[k] for k in ("label", "on_screen", "id")]
+    direct = Trainer(ci_config, tmp_path / "a", data, progress=False).loader(epoch=1, start_step=0)
+    fast = Trainer(ci_config, tmp_path / "b", cached, progress=False).loader(epoch=1, start_step=0)
+    for slow_batch, fast_batch in zip(direct, fast, strict=True):
+        assert slow_batch["id"] == fast_batch["id"]
+        for key in ("image", "audio", "gt_map", "label", "on_screen"):
+            assert torch.equal(slow_batch[key], fast_batch[key]), key
