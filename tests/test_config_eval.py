@@ -19,7 +19,7 @@ def test_paper_preset_carries_the_published_values():
 
 
 def test_single_term_methods_switch_off_the_others():
-    weights = preset("ci", **{"train.method": "fns_visual"}).train.loss_weights()
+    weights = preset("paper", **{"train.method": "fns_visual"}).train.loss_weights()
     assert (weights.fns_audio, weights.fns_visual, weights.tne) == (0, 100, 0)
 
 

@@ -30,7 +30,7 @@ def test_committed_notebooks_carry_outputs_only_on_checked_cells(path):
 @pytest.mark.parametrize("path", notebooks(), ids=STEMS)
 def test_each_notebook_has_a_parameters_cell_first_and_a_question(path):
     cells = nbformat.read(path, as_version=4).cells
-    assert cells[0].cell_type == "markdown" and "?" in cells[0].source.split("\n")[0]
+    assert cells[0].cell_type == "markdown" and cells[0].source.startswith("# ") and "?" in cells[0].source
     first_code = next(c for c in cells if c.cell_type == "code")
     assert "parameters" in first_code.metadata.get("tags", [])
 
