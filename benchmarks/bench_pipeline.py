@@ -306,7 +306,8 @@ def peak_flops(device: torch.device, amp: bool) -> tuple[float, str]:
         for _ in range(3):
             a @ b
         best = min(best, (time.perf_counter() - start) / 3)
-    return 2 * size**3 / best, f"measured: fp32 {size}x{size} matmul on {torch.get_num_threads()} threads (empirical peak)"
+    threads = torch.get_num_threads()
+    return 2 * size**3 / best, f"measured: fp32 {size}x{size} matmul on {threads} threads (empirical peak)"
 
 
 # ----------------------------------------------------------------------------------- the run
@@ -319,7 +320,8 @@ def main(argv: list[str] | None = None) -> dict:
     clip = config.audio.clip_seconds
     train_count = (options.warmup_steps + options.steps) * options.batch_size
     work = Path(options.keep) if options.keep else Path(tempfile.mkdtemp(prefix="fnac-bench-"))
-    print(f"device {device} ({torch.cuda.get_device_name(device) if device.type == 'cuda' else f'{torch.get_num_threads()} CPU threads'}), "
+    hardware = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{torch.get_num_threads()} CPU threads"
+    print(f"device {device} ({hardware}), "
           f"preset {options.preset}, batch {options.batch_size}, {options.image_size} px from {options.frame_size} px "
           f"JPEGs, {clip:g} s clips, {options.steps} timed steps x {options.repeats} repeats, "
           f"{options.eval_samples} test scenes")

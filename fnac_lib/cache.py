@@ -125,7 +125,7 @@ class _Writer:
         map_ext, map_dtype = MAP_DTYPES[gt_dtype]
         self.specs = {
             "images": ArraySpec("images.u8", "|u1", (count, 3, height, width)),
-            "audio": ArraySpec(AUDIO_DTYPES[audio_dtype][0], AUDIO_DTYPES[audio_dtype][1], (count, first["audio"].shape[0])),
+            "audio": ArraySpec(*AUDIO_DTYPES[audio_dtype], (count, first["audio"].shape[0])),
             "gt": ArraySpec(f"gt.{map_ext}", map_dtype, (count, height, width)),
         }
         if "mask" in first:
@@ -243,10 +243,11 @@ def build_cache(
     ``num_workers`` DataLoader processes decode in parallel (default: all cores, at most 8); the
     main process writes rows in order. Everything is written to a temporary directory next to
     ``out_dir`` and renamed into place at the end, so an interrupted build leaves no cache
-    rather than half of one. ``audio_dtype``: ``float16`` (default; ~1e-3 relative error,
-    far below any recording's noise floor), ``int16`` (waveforms in [-1, 1]) or ``float32``
-    (bit-exact). ``gt_dtype``: ``float16`` (default), ``uint8`` (binary maps only, checked) or
-    ``float32``. ``source`` describes the data in the manifest (default: ``describe_source``).
+    rather than half of one. ``audio_dtype``: ``float16`` (default; relative rounding error
+    at most 2^-11, i.e. -66 dB, half the bytes), ``int16`` (waveforms in [-1, 1]; absolute error
+    at most 1 / 65534) or ``float32`` (bit-exact). ``gt_dtype``: ``float16`` (default), ``uint8``
+    (binary maps only, checked) or ``float32``. ``source`` describes the data in the manifest
+    (default: ``describe_source``).
     """
     out_dir = Path(out_dir)
     count = len(dataset)
@@ -422,7 +423,8 @@ class CachedDataset(Dataset):
         self.manifest = read_manifest(self.path) if verify == "none" else verify_cache(self.path, verify == "sha256")
         self.count = int(self.manifest["count"])
         self.attributes = dict(self.manifest.get("attributes", {}))
-        self.specs = {k: ArraySpec(e["file"], e["dtype"], tuple(e["shape"])) for k, e in self.manifest["arrays"].items()}
+        self.specs = {key: ArraySpec(entry["file"], entry["dtype"], tuple(entry["shape"]))
+                      for key, entry in self.manifest["arrays"].items()}
         self.audio_dtype = self.manifest["audio_dtype"]
         meta_path = self.path / META
         try:

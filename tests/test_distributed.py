@@ -26,14 +26,16 @@ HERE = Path(__file__).resolve().parent
 TOLERANCE = 1e-5  # absolute for losses; for gradients relative to each parameter's largest entry (when > 1)
 
 
-def torchrun(args: list[str], cwd: Path, timeout: int = 120, log_dir: Path | None = None) -> subprocess.CompletedProcess:
+def torchrun(args: list[str], cwd: Path, timeout: int = 120,
+             log_dir: Path | None = None) -> subprocess.CompletedProcess:
     """Run ``torchrun --standalone --nproc_per_node=2 ARGS`` on the CPU and return the finished process."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": "", "PYTHONPATH": str(HERE)}
     launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
     if log_dir is not None:
         launcher += ["--log-dir", str(log_dir), "--redirects", "3", "--tee", "0"]
     result = subprocess.run([*launcher, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
-    assert result.returncode == 0, f"torchrun failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-6000:]}"
+    assert result.returncode == 0, (f"torchrun failed ({result.returncode}):\n"
+                                    f"{result.stdout[-3000:]}\n{result.stderr[-6000:]}")
     return result
 
 
@@ -84,8 +86,10 @@ def gradient_worker(out_dir: Path) -> None:
         ref_loss.backward()
         reference = dict(model.named_parameters())
         # fp32 sums taken in another order differ by ~1e-7 of the gradient's size: scale by it.
-        diffs = {name: ((p.grad - reference[name].grad).abs().max() / reference[name].grad.abs().max().clamp_min(1.0)).item()
-                 for name, p in trainer.model.named_parameters()}
+        diffs = {}
+        for name, p in trainer.model.named_parameters():
+            expected = reference[name].grad
+            diffs[name] = ((p.grad - expected).abs().max() / expected.abs().max().clamp_min(1.0)).item()
         result = {
             "losses": losses,
             "reference": {"loss": ref_loss.item(), **{k: v.item() for k, v in ref_terms.items()}},

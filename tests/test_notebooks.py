@@ -52,3 +52,49 @@ def executed(tmp_path_factory):
 def test_every_notebook_saves_figures(executed):
     for stem in STEMS:
         assert any(name.startswith(stem[:2]) for name in executed["figures"]), stem
+
+
+def test_01_measures_false_negatives_as_expected(executed):
+    found = executed["01_false_negatives"]["false_negatives"]
+    for name, stats in found.items():
+        expected, measured = stats["expected"], stats["measured"]
+        assert expected == sorted(expected), name  # more negatives share the class as B grows
+        # the sampled batches agree with (B - 1) * sum p_c^2 where there are enough pairs to count
+        assert measured[-1] == pytest.approx(expected[-1], rel=0.15), name
+    # coarse labels merge classes, so a batch holds more same-class negatives than with fine ones
+    assert found["objects coarse"]["expected"][-1] > found["objects fine"]["expected"][-1]
+    floors = executed["01_false_negatives"]["infonce_floor"]
+    assert all(a < b for a, b in zip(floors["objects fine"], floors["objects coarse"]))
+
+
+def test_02_scores_each_adjacency_matrix_as_a_detector(executed):
+    result = executed["02_adjacency_matrices"]
+    assert result["batch"]["coarse"]["same_class_rate"] > result["batch"]["fine"]["same_class_rate"]
+    for model in ("untrained", "trained"):
+        for labels in ("fine", "coarse"):
+            scores = result["detection"][model][labels]
+            assert set(scores) == {"audio", "visual", "foreground", "image-audio logits"}
+            assert all(0.0 <= s["auroc"] <= 1.0 for s in scores.values())
+
+
+def test_03_trains_every_method_with_the_same_budget(executed):
+    runs = executed["03_training_runs"]["runs"]
+    assert set(runs) == {"ezvsl", "fnac", "fns_audio", "fns_visual", "tne"}
+    assert len({r["steps"] for r in runs.values()}) == 1
+    for run in runs.values():
+        assert 0.0 <= run["final"]["cIoU"] <= 1.0 and 0.0 <= run["final"]["AUC"] <= 1.0
+
+
+def test_04_scores_every_run_on_every_test_set_between_chance_and_the_ceiling(executed):
+    rows = executed["04_benchmark_evaluation"]["rows"]
+    assert {r["run"] for r in rows} >= {"ezvsl", "fnac", "perfect map", "random map"}
+    assert {r["protocol"] for r in rows} >= {"localization", "open_set", "segmentation"}
+    auc = {(r["run"], r["test_set"]): r["value"] for r in rows
+           if r["metric"] == "AUC" and r["map"] == "av" and r["protocol"] == "localization"}
+    for (run, test_set), value in auc.items():
+        assert value <= auc["perfect map", test_set] + 1e-9, (run, test_set)
+
+
+def test_05_explorer_reads_cious_below_the_protocol_ceiling(executed):
+    for sample in executed["05_explorer"]["samples"]:
+        assert all(value <= sample["ceiling"] + 1e-6 for value in sample["at_protocol"].values())
