@@ -103,12 +103,12 @@ class Trainer:
         self.steps_left: int | None = None  # see fit(stop_after_steps)
 
     def _wrap(self, model: AVModel):
+        """DDP and torch.compile wrap ``model`` from outside, so its state dict keeps plain keys."""
         network = model
-        if self.config.train.compile:
-            network.visual = torch.compile(network.visual)
-            network.audio = torch.compile(network.audio)
         if self.info.distributed:
             network = DistributedDataParallel(network, device_ids=[self.device.index] if self.cuda else None)
+        if self.config.train.compile:
+            network = torch.compile(network)
         return network
 
     # ----------------------------------------------------------------- checkpoints

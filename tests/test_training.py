@@ -122,3 +122,10 @@ def test_methods_share_initial_weights_for_one_seed(tmp_path, tone_squares, ci_c
     second = training.Trainer(ci_config, tmp_path / "b", tone_squares(64))
     for (name, a), b in zip(first.model.state_dict().items(), second.model.state_dict().values()):
         assert torch.equal(a, b), name
+
+
+def test_a_compiled_run_writes_checkpoints_with_plain_keys(tmp_path, tone_squares, ci_config):
+    config = apply_overrides(ci_config, {"train.compile": True, "train.epochs": 1})
+    training.train(config, tmp_path / "run", tone_squares(16), progress=False)
+    assert not any("_orig_mod" in key for key in weights(tmp_path / "run" / "last.pt"))
+    load_model(tmp_path / "run" / "last.pt")  # loads into a plain, uncompiled model
