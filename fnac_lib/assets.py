@@ -341,13 +341,18 @@ def to_pcm16(wave: np.ndarray) -> np.ndarray:
     return np.round(np.clip(wave, -1, 1) * 32767).astype(np.int16)
 
 
-def load_cutout(path: Path) -> np.ndarray:
-    """An RGBA stamp cropped to its alpha, longer side <= CUTOUT_MAX_SIDE: (h, w, 4) uint8."""
+def _open_image(path: Path, mode: str) -> Image.Image:
+    """Decode an image asset into ``mode``, naming the file when it is corrupt."""
     try:
         with Image.open(path) as im:
-            rgba = im.convert("RGBA")
+            return im.convert(mode)
     except (OSError, ValueError, SyntaxError) as err:
         raise AssetBuildError(f"corrupt image asset {path}: {err}") from err
+
+
+def load_cutout(path: Path) -> np.ndarray:
+    """An RGBA stamp cropped to its alpha, longer side <= CUTOUT_MAX_SIDE: (h, w, 4) uint8."""
+    rgba = _open_image(path, "RGBA")
     box = rgba.getchannel("A").point(lambda a: 255 if a > 8 else 0).getbbox()  # ignore faint halos
     if box is None:
         raise AssetBuildError(f"corrupt image asset {path}: fully transparent")
@@ -362,11 +367,7 @@ def load_cutout(path: Path) -> np.ndarray:
 
 def load_photo(path: Path) -> np.ndarray:
     """A background photo centre-cropped to 3:2 and resized to BACKGROUND_HW: (H, W, 3) uint8."""
-    try:
-        with Image.open(path) as im:
-            rgb = im.convert("RGB")
-    except (OSError, ValueError, SyntaxError) as err:
-        raise AssetBuildError(f"corrupt image asset {path}: {err}") from err
+    rgb = _open_image(path, "RGB")
     h, w = BACKGROUND_HW
     side = min(rgb.width / w, rgb.height / h)
     cw, ch = round(w * side), round(h * side)

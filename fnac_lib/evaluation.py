@@ -15,8 +15,8 @@ from tqdm.auto import tqdm
 
 from .augment import normalize_images
 from .cache import collate
-from .localization import OGL_ALPHA, object_guided, objectness_maps, upsample
-from .losses import normalize_maps, own_pair_maps
+from .localization import OGL_ALPHA, object_guided, objectness_maps, raw_av_maps
+from .losses import normalize_maps
 from .metrics import LocalizationMeter
 from .model import AVModel
 from .protocols import localisation_to_mask_logits, open_set_scores, s4_fscore, s4_miou
@@ -73,7 +73,7 @@ def predict(
             img_maps, aud_emb = model(images, model.frontend(waves))
         img_maps, aud_emb = img_maps.float(), aud_emb.float()
         size = tuple(images.shape[2:])
-        raw = upsample(own_pair_maps(img_maps, aud_emb), size)  # (b, H, W)
+        raw = raw_av_maps(img_maps, aud_emb, size)  # (b, H, W)
         parts["av_raw"].append(raw)
         parts["av"].append(normalize_maps(raw))
         parts["img_emb"].append(img_maps.mean(dim=(2, 3)))

@@ -21,9 +21,14 @@ def upsample(maps: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return F.interpolate(maps.unsqueeze(1).float(), size=size, mode="bilinear", align_corners=False).squeeze(1)
 
 
+def raw_av_maps(img_maps: torch.Tensor, aud_emb: torch.Tensor, size: tuple[int, int], tau: float = TAU) -> torch.Tensor:
+    """S[i, i] = cos / tau upsampled to the image size, not normalised (open-set confidence): (B, H, W)."""
+    return upsample(own_pair_maps(img_maps, aud_emb, tau), size)
+
+
 def av_maps(img_maps: torch.Tensor, aud_emb: torch.Tensor, size: tuple[int, int], tau: float = TAU) -> torch.Tensor:
     """Audio-visual localisation maps in [0, 1] at the image size: (B, H, W)."""
-    return normalize_maps(upsample(own_pair_maps(img_maps, aud_emb, tau), size))
+    return normalize_maps(raw_av_maps(img_maps, aud_emb, size, tau))
 
 
 @torch.no_grad()

@@ -506,11 +506,18 @@ def _plain_records(ids, frames: Path, audio: Path, image_ext: str, audio_ext: st
     return [Record(id=i, image=frames / f"{i}{image_ext}", audio=audio / f"{i}{audio_ext}") for i in ids]
 
 
-def _no_val_split(name: str) -> ValueError:
-    return ValueError(
-        f"{name} has no validation split: pass val_list=<file of held-out annotated ids>. "
-        "Upstream validated on the test set, which picks checkpoints on test data."
-    )
+def _listed_ids(name: str, split: str, val_list, test_list) -> list[str] | None:
+    """Ids of an evaluation split named by a list file; None when the reader's default applies.
+
+    ``val`` needs ``val_list``: these benchmarks have no validation split, and upstream validated
+    on the test set, which picks checkpoints on test data.
+    """
+    if split == "val":
+        if val_list is None:
+            raise ValueError(f"{name} has no validation split: pass val_list=<file of held-out annotated ids>. "
+                             "Upstream validated on the test set, which picks checkpoints on test data.")
+        return read_id_list(val_list)
+    return read_id_list(test_list) if test_list is not None else None
 
 
 class FolderBenchmark(BenchmarkDataset):
@@ -564,15 +571,10 @@ class FlickrSoundNet(BenchmarkDataset):
             records = _plain_records(ids, frames, audio, image_ext, audio_ext)
         elif split in ("test", "val"):
             ann_dir = Path(annotations) if annotations is not None else root / "Annotations"
-            if split == "val":
-                if val_list is None:
-                    raise _no_val_split(self.name)
-                ids = read_id_list(val_list)
-            elif test_list is not None:
-                ids = read_id_list(test_list)
-            elif (root / "flickr_test.csv").is_file():
+            ids = _listed_ids(self.name, split, val_list, test_list)
+            if ids is None and (root / "flickr_test.csv").is_file():
                 ids = read_id_list(root / "flickr_test.csv")
-            else:
+            elif ids is None:
                 if not ann_dir.is_dir():
                     raise DatasetError(ann_dir, "missing directory (Flickr-SoundNet test annotations)")
                 ids = sorted(p.stem for p in ann_dir.glob("*.xml"))
@@ -631,17 +633,12 @@ class VGGSoundSource(BenchmarkDataset):
             table, problems = parse_vggss_json(ann_path)
             classes = list(class_names) if class_names else sorted({c for c, _ in table.values()})
             index = {c: i for i, c in enumerate(classes)}
-            if split == "val":
-                if val_list is None:
-                    raise _no_val_split(self.name)
-                ids = read_id_list(val_list)
-            elif test_list is not None:
-                ids = read_id_list(test_list)
-            elif subset is not None:
+            ids = _listed_ids(self.name, split, val_list, test_list)
+            if ids is None and subset is not None:
                 if subset not in ("heard", "unheard"):
                     raise ValueError(f"unknown VGG-SS subset {subset!r}; choose 'heard' or 'unheard'")
                 ids = read_id_list(root / f"vggss_{subset}_test.csv")
-            else:
+            elif ids is None:
                 ids = sorted(table)  # every entry, so every malformed entry counts below
             records = []
             for sample_id in ids:

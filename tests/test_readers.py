@@ -189,6 +189,16 @@ def test_vggss_union_gt_classes_and_heard_list(vggss_root):
     assert heard.ids == ["aaa_000010", "bbb_000020"] and heard.classes == data.classes
 
 
+def test_val_and_test_lists_choose_the_evaluation_ids(vggss_root, flickr_root):
+    (vggss_root / "val.txt").write_text("bbb_000020\n")
+    assert open_benchmark("vggss", vggss_root, split="val", image_size=SIZE, val_list=vggss_root / "val.txt").ids \
+        == ["bbb_000020"]
+    assert open_benchmark("vggss", vggss_root, image_size=SIZE, test_list=vggss_root / "val.txt").ids == ["bbb_000020"]
+    for name, root in (("vggss", vggss_root), ("flickr", flickr_root)):
+        with pytest.raises(ValueError, match="no validation split"):
+            open_benchmark(name, root, split="val", image_size=SIZE)
+
+
 def test_vggsound_train_labels_from_official_csv(vggss_root):
     (vggss_root / "vggss_10k.txt").write_text("aaa_000010\nbbb_000020\n")
     (vggss_root / "vggsound.csv").write_text(
