@@ -45,7 +45,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from fnac_lib.audio import spec_augment
 from fnac_lib.augment import normalize_images, random_crop_flip
 from fnac_lib.cache import CachedDataset, build_cache
-from fnac_lib.config import RunConfig, preset
+from fnac_lib.config import RunConfig, preset, use_on
 from fnac_lib.evaluation import evaluate
 from fnac_lib.losses import fnac_losses, total_loss
 from fnac_lib.model import AVModel
@@ -79,7 +79,8 @@ class BenchOptions:
     warmup_steps: int  # untimed steps before each timed phase
     eval_samples: int  # test scenes
     repeats: int  # alternate naive / workbook this many times; medians are reported
-    amp: bool  # bf16 autocast in the workbook pipeline (CUDA only: the Trainer keeps CPU runs fp32)
+    amp: bool | str  # bf16 autocast in the workbook pipeline ("auto": on CUDA only, as the Trainer)
+    channels_last: bool | str  # NHWC convolutions in the workbook pipeline ("auto": on CUDA only)
     compile: bool  # torch.compile the workbook's encoders
     loader_workers: int | None  # workbook DataLoader workers over the cache (None: the preset's)
     keep: str | None  # keep the exported data and caches here
@@ -96,8 +97,10 @@ def parse_options(argv: list[str] | None = None) -> tuple[BenchOptions, str | No
     parser.add_argument("--warmup-steps", type=int, default=2)
     parser.add_argument("--eval-samples", type=int, help="test scenes (default: 512 on CUDA, 128 on the CPU)")
     parser.add_argument("--repeats", type=int, default=3, help="naive/workbook rounds; medians are reported")
-    parser.add_argument("--amp", action=argparse.BooleanOptionalAction, default=True,
-                        help="bf16 autocast for the workbook on CUDA (default on)")
+    parser.add_argument("--amp", action=argparse.BooleanOptionalAction, default="auto",
+                        help="bf16 autocast in the workbook pipeline (default: on CUDA only)")
+    parser.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default="auto",
+                        help="channels_last convolutions in the workbook pipeline (default: on CUDA only)")
     parser.add_argument("--compile", action="store_true", help="torch.compile the workbook's encoders")
     parser.add_argument("--loader-workers", type=int,
                         help="workbook loader workers over the cache (default: 0 on the CPU, the preset's on CUDA)")
@@ -112,7 +115,7 @@ def parse_options(argv: list[str] | None = None) -> tuple[BenchOptions, str | No
         batch_size=args.batch_size or (128 if gpu else 32), image_size=image_size,
         frame_size=args.frame_size or round(image_size * 256 / 224), steps=args.steps or (20 if gpu else 8),
         warmup_steps=args.warmup_steps, eval_samples=args.eval_samples or (512 if gpu else 128),
-        repeats=args.repeats, amp=args.amp, compile=args.compile,
+        repeats=args.repeats, amp=args.amp, channels_last=args.channels_last, compile=args.compile,
         # A cached batch is one ~3 ms read: on a few CPU cores a worker process would only take
         # time from the compute threads (measured: 0.29 s vs 0.20 s per step on 2 cores).
         loader_workers=args.loader_workers if args.loader_workers is not None else (None if gpu else 0),
@@ -127,7 +130,8 @@ def run_config(options: BenchOptions) -> RunConfig:
         "audio.frontend": "linear", "audio.n_fft": 512, "audio.hop_length": 238,
         "model.imagenet_weights": None,  # speed does not depend on the initial weights (offline too)
         "data.image_size": options.image_size, "train.batch_size": options.batch_size,
-        "train.device": options.device, "train.amp": options.amp, "train.compile": options.compile,
+        "train.device": options.device, "train.amp": options.amp, "train.channels_last": options.channels_last,
+        "train.compile": options.compile,
         "train.epochs": 1, "train.warmup_epochs": 0,  # every FNAC term on, as after the warm-up
         "train.log_every": 10,
     }
@@ -232,10 +236,13 @@ def workbook_train(config: RunConfig, cache: CachedDataset, run_dir: Path, optio
 def workbook_eval(model: AVModel, cache: CachedDataset, options: BenchOptions) -> Phase:
     """``evaluation.evaluate`` over the cached test set, timed after one untimed pass."""
     device = torch.device(options.device)
-    evaluate(model, cache, batch_size=options.batch_size, device=device)
+    def run() -> None:  # scores only, as the CLI's evaluate: no maps copied to the host
+        evaluate(model, cache, batch_size=options.batch_size, device=device, keep_maps=False, amp=options.amp)
+
+    run()
     sync(device)
     with Stopwatch() as clock:
-        evaluate(model, cache, batch_size=options.batch_size, device=device)
+        run()
         sync(device)
     return Phase(clock.wall, clock.cpu, len(cache), [])
 
@@ -248,13 +255,14 @@ class ModelStep:
 
 def model_step(config: RunConfig, batch: dict, device: torch.device, fast: bool) -> ModelStep:
     """Encoders + losses + Adam on a resident batch; ``fast`` uses the workbook's settings
-    (on CUDA bf16 autocast and channels_last; ``torch.compile`` when asked).
+    (bf16 autocast and channels_last as ``train.amp`` / ``train.channels_last`` resolve on the
+    device; ``torch.compile`` when asked).
 
     FLOPs are counted in the plain (eager, fp32) run: compiled kernels bypass the counter.
     """
     torch.manual_seed(0)
     model = AVModel(config.model, config.audio).to(device)
-    channels_last = fast and device.type == "cuda" and config.train.channels_last
+    channels_last = fast and use_on(config.train.channels_last, device, "channels_last")
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     if fast and config.train.compile:
@@ -264,7 +272,7 @@ def model_step(config: RunConfig, batch: dict, device: torch.device, fast: bool)
     if channels_last:
         images = images.contiguous(memory_format=torch.channels_last)
     specs = spec_augment(model.frontend(batch["audio"].to(device)), config.audio.freq_mask, config.audio.time_mask)
-    amp = fast and config.train.amp and device.type == "cuda"
+    amp = fast and use_on(config.train.amp, device, "amp")
 
     def step() -> None:
         with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=amp):
@@ -325,6 +333,8 @@ def main(argv: list[str] | None = None) -> dict:
           f"preset {options.preset}, batch {options.batch_size}, {options.image_size} px from {options.frame_size} px "
           f"JPEGs, {clip:g} s clips, {options.steps} timed steps x {options.repeats} repeats, "
           f"{options.eval_samples} test scenes")
+    print(f"workbook settings: bf16 autocast {use_on(options.amp, device, 'amp')}, "
+          f"channels_last {use_on(options.channels_last, device, 'channels_last')}, compile {options.compile}")
     load_start = os.getloadavg()[0]
     try:
         start = time.perf_counter()
@@ -379,7 +389,7 @@ def run_pipelines(config: RunConfig, options: BenchOptions, work: Path, device: 
 
     batch = collate_samples([train_cache[i] for i in range(options.batch_size)])
     fast, plain = model_step(config, batch, device, fast=True), model_step(config, batch, device, fast=False)
-    peak, peak_source = peak_flops(device, config.train.amp and device.type == "cuda")
+    peak, peak_source = peak_flops(device, use_on(config.train.amp, device, "amp"))
     results.update(
         rates={k: statistics.median(r.rate for r in v) for k, v in runs.items()},
         best_rates={k: max(r.rate for r in v) for k, v in runs.items()},

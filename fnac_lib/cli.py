@@ -75,19 +75,28 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         trunk = resnet18_trunk(replace(config.model, width=64, blocks=(2, 2, 2, 2), imagenet_weights=args.imagenet_weights),
                                pretrained=True).to(device).eval()
     scores, _ = evaluate(model, dataset, batch_size=args.batch_size, device=device, objectness_trunk=trunk,
-                         alpha=args.ogl_alpha, num_workers=config.data.num_workers, progress=True)
+                         alpha=args.ogl_alpha, num_workers=config.data.num_workers, progress=True, keep_maps=False)
     result = {"run_dir": str(args.run_dir), "dataset": config.data.dataset, "split": args.split,
               "variant": args.variant, "scores": scores}
     out = Path(args.out) if args.out else Path(args.run_dir) / f"test_metrics_{config.data.dataset}_{args.variant}.json"
     write_json(out, result)
-    for name, summary in scores.items():
-        if "cIoU" in summary:
-            print(f"{name:8s} cIoU {100 * summary['cIoU']:6.2f}  AUC {100 * summary['AUC']:6.2f}  "
-                  f"mean cIoU {100 * summary['mean_cIoU']:6.2f}  (n={summary['n']})")
-        else:
-            print(f"{name:8s} " + "  ".join(f"{key} {100 * value:6.2f}" for key, value in summary.items()))
+    for line in score_lines(scores):
+        print(line)
     print(f"wrote {out}")
     return 0
+
+
+def score_lines(scores: dict) -> list[str]:
+    """One printed line per map and protocol of ``evaluation.summarize_scores``'s result, in percent."""
+    def percent(values: dict, keys) -> str:
+        return "  ".join(f"{key} {100 * values[key]:6.2f}" for key in keys) + f"  (n={values['n']})"
+
+    lines = [f"{name:8s} " + percent(scores[name], ("cIoU", "AUC", "mean_cIoU", "pointing_game"))
+             for name in ("av", "obj", "av_ogl") if name in scores]
+    if "open_set" in scores:
+        lines.append("open set " + percent(scores["open_set"], ("AP", "max_F1")))
+    lines += [f"S4 {name:5s} " + percent(values, ("mIoU", "F_score")) for name, values in scores.get("s4", {}).items()]
+    return lines
 
 
 def cmd_build_data(args: argparse.Namespace) -> int:

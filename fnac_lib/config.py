@@ -11,6 +11,8 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import torch
+
 from .losses import LossWeights
 
 METHODS = ("ezvsl", "fnac", "fns_audio", "fns_visual", "tne")
@@ -64,8 +66,8 @@ class TrainConfig:
     tau: float = 0.03  # temperature, fixed
     fg_threshold: float = 0.6  # foreground mask threshold for TNE
     seed: int = 0  # seeds data order, augmentation and initialisation
-    amp: bool = True  # bf16 autocast (CUDA only; CPU runs stay fp32 and deterministic)
-    channels_last: bool = True  # NHWC memory format for the convolutions (CUDA only)
+    amp: bool | str = "auto"  # bf16 autocast: "auto" on CUDA only (CPU runs stay fp32), true or false anywhere
+    channels_last: bool | str = "auto"  # NHWC convolutions: "auto" on CUDA only, true or false anywhere
     compile: bool = False  # torch.compile the encoders
     log_every: int = 20  # steps between host syncs for logging and the non-finite check
     checkpoint_every: int = 0  # steps between mid-epoch checkpoints (0: end of each epoch only)
@@ -83,6 +85,15 @@ class TrainConfig:
             **{name: (self.term_weight if name in on else 0.0) for name in ("fns_audio", "fns_visual", "tne")},
             warmup_epochs=self.warmup_epochs,
         )
+
+
+def use_on(switch: bool | str, device: torch.device, name: str = "switch") -> bool:
+    """Resolve a device-dependent switch: ``"auto"`` is on for CUDA only; true / false force it."""
+    if switch == "auto":
+        return torch.device(device).type == "cuda"
+    if isinstance(switch, bool):
+        return switch
+    raise ValueError(f"train.{name} must be 'auto', true or false, got {switch!r}")
 
 
 @dataclass

@@ -1,7 +1,11 @@
-"""Batched evaluation on the device: localisation maps, cIoU / AUC, pointing game.
+"""Batched evaluation on the device: localisation maps, cIoU / AUC, pointing game, open set, S4.
 
-Upstream evaluates one sample at a time with a CPU sort per sample; here every batch is scored
-on the device (``metrics.batch_ciou``) and results cross to the host once, at the end.
+Upstream evaluates one sample at a time with a CPU sort per sample. Here each batch is scored
+where it was computed (``score_batch``: median thresholds by ``kthvalue``, cIoU, pointing game,
+SLAVC's open-set confidence, AVSBench's frame IoU and F-beta curves), per-sample scores stay on
+the device, and they cross to the host once, at the end. Maps travel to the host only when a
+caller keeps them for figures (``keep_maps``). ``summarize_scores`` turns per-sample scores into
+the benchmark numbers; the CLI, the trainer's validation and the notebooks' tables all use it.
 """
 
 from __future__ import annotations
@@ -15,32 +19,168 @@ from tqdm.auto import tqdm
 
 from .augment import normalize_images
 from .cache import collate
+from .config import use_on
 from .localization import OGL_ALPHA, object_guided, objectness_maps, raw_av_maps
 from .losses import normalize_maps
-from .metrics import LocalizationMeter
+from .metrics import batch_ciou, pointing_game, summarize
 from .model import AVModel
-from .protocols import localisation_to_mask_logits, open_set_scores, s4_fscore, s4_miou
+from .protocols import (
+    fscore_from_curves,
+    localisation_to_mask_logits,
+    open_set_confidence,
+    open_set_pr,
+    s4_frame_iou,
+    s4_fscore_curves,
+)
+
+PROTOCOLS = ("localization", "open_set", "segmentation")
+SEGMENTED_MAPS = ("av", "av_ogl")  # the maps AVSBench's S4 scores (objectness alone knows no sound)
+
+
+@dataclass
+class SampleScores:
+    """Per-sample scores of one test set (N samples), computed batch by batch on the device."""
+
+    on_screen: torch.Tensor  # (N,) False for silent / off-screen pairs
+    annotated: torch.Tensor  # (N,) on screen with a non-empty gt map: the samples cIoU summaries use
+    ciou: dict[str, torch.Tensor]  # map name ("av", "obj", "av_ogl") -> (N,) cIoU under the median rule
+    pointing: dict[str, torch.Tensor]  # map name -> (N,) 1 where the map's peak falls on the gt
+    confidence: torch.Tensor  # (N,) SLAVC's open-set confidence of the raw AV map
+    frame_iou: dict[str, torch.Tensor] = field(default_factory=dict)  # map -> (N,) S4 IoU (sets with masks)
+    fscore_curves: dict[str, torch.Tensor] = field(default_factory=dict)  # map -> (N, 255) S4 F-beta curves
+    has_object: torch.Tensor | None = None  # (N,) frames whose mask is not empty (sets with masks)
+
+    @classmethod
+    def concatenate(cls, parts: list["SampleScores"]) -> "SampleScores":
+        """Join per-batch scores in order and move them to the host (the one sync of an evaluation)."""
+        def join(values):
+            return torch.cat(values).cpu()
+
+        first = parts[0]
+        return cls(
+            on_screen=join([p.on_screen for p in parts]),
+            annotated=join([p.annotated for p in parts]),
+            ciou={k: join([p.ciou[k] for p in parts]) for k in first.ciou},
+            pointing={k: join([p.pointing[k] for p in parts]) for k in first.pointing},
+            confidence=join([p.confidence for p in parts]),
+            frame_iou={k: join([p.frame_iou[k] for p in parts]) for k in first.frame_iou},
+            fscore_curves={k: join([p.fscore_curves[k] for p in parts]) for k in first.fscore_curves},
+            has_object=join([p.has_object for p in parts]) if first.has_object is not None else None,
+        )
+
+
+def score_batch(
+    av_raw: torch.Tensor,
+    gt: torch.Tensor,
+    on_screen: torch.Tensor,
+    objectness: torch.Tensor | None = None,
+    masks: torch.Tensor | None = None,
+    alpha: float = OGL_ALPHA,
+) -> SampleScores:
+    """Score one batch where it lies: raw AV maps S[i, i] (B, H, W) against gt maps (B, H, W).
+
+    ``objectness`` (B, H, W) in [0, 1] adds the ``obj`` and ``av_ogl`` maps; ``masks`` (B, H', W')
+    adds AVSBench's per-frame IoU and F-beta curves. The open-set cIoU is the AV map's: min-max
+    normalisation is increasing per sample, so the median rule picks the same pixels.
+    """
+    maps = {"av": normalize_maps(av_raw)}  # (B, H, W) in [0, 1]
+    if objectness is not None:
+        maps["obj"] = objectness
+        maps["av_ogl"] = object_guided(maps["av"], objectness, alpha)
+    gt = gt.to(av_raw.device).float()
+    on_screen = on_screen.to(av_raw.device).bool()
+    scores = SampleScores(
+        on_screen=on_screen,
+        annotated=on_screen & (gt.flatten(1).sum(dim=1) > 0),
+        ciou={name: batch_ciou(m, gt) for name, m in maps.items()},
+        pointing={name: pointing_game(m, gt) for name, m in maps.items()},
+        confidence=open_set_confidence(av_raw),
+    )
+    if masks is not None:
+        masks = masks.to(av_raw.device)
+        for name in (n for n in SEGMENTED_MAPS if n in maps):
+            logits = localisation_to_mask_logits(maps[name], tuple(masks.shape[1:]))  # (B, H', W')
+            scores.frame_iou[name] = s4_frame_iou(logits, masks)
+            scores.fscore_curves[name], scores.has_object = s4_fscore_curves(logits, masks)
+    return scores
+
+
+def summarize_scores(scores: SampleScores, protocols=None, clips: torch.Tensor | None = None) -> dict:
+    """The benchmark numbers of a test set from its per-sample scores (fractions in [0, 1]).
+
+    ``protocols`` (default: all of ``PROTOCOLS``) limits what is reported; each is reported only
+    where the data allows it:
+
+    * ``localization`` (sets whose pairs are all on screen): per map (``av``, ``obj``,
+      ``av_ogl``) cIoU (the fraction >= 0.5), AUC, mean cIoU and pointing game over the samples
+      with a non-empty gt map;
+    * ``open_set`` (sets with silent or off-screen pairs): SLAVC's AP and max-F1 of the AV map;
+    * ``segmentation`` (sets with masks): ``{"s4": {map: {"mIoU", "F_score", "n"}}}``, the F-score
+      per clip when ``clips`` (N,) gives each frame's clip, as AVSBench's test script.
+    """
+    wanted = PROTOCOLS if protocols is None else tuple(protocols)
+    unknown = set(wanted) - set(PROTOCOLS)
+    if unknown:
+        raise ValueError(f"unknown protocols {sorted(unknown)}; choose from {PROTOCOLS}")
+    result: dict = {}
+    annotated = scores.annotated
+    if "localization" in wanted and bool(scores.on_screen.all()) and bool(annotated.any()):
+        for name, values in scores.ciou.items():
+            result[name] = {**summarize(values[annotated].numpy()),
+                            "pointing_game": float(scores.pointing[name][annotated].mean())}
+    if "open_set" in wanted and not bool(scores.on_screen.all()):
+        pr = open_set_pr(scores.confidence, scores.ciou["av"], scores.on_screen)
+        result["open_set"] = {"AP": pr["AP"], "max_F1": pr["max_F1"], "n": int(scores.on_screen.numel())}
+    if "segmentation" in wanted and scores.has_object is not None and bool(scores.has_object.any()):
+        result["s4"] = {name: {"mIoU": float(scores.frame_iou[name].mean()),
+                               "F_score": fscore_from_curves(scores.fscore_curves[name], scores.has_object, clips),
+                               "n": int(scores.has_object.numel())}
+                        for name in scores.frame_iou}
+    return result
 
 
 @dataclass
 class Predictions:
-    """Everything an evaluation produced, on the CPU, for metrics, tables and figures."""
+    """Everything an evaluation produced, on the CPU: per-sample scores, embeddings and, when
+    kept, the maps behind them (for figures)."""
 
-    av: torch.Tensor  # (N, H, W) audio-visual maps in [0, 1]
-    gt: torch.Tensor  # (N, H, W) ground-truth maps
+    scores: SampleScores
     labels: torch.Tensor  # (N,) sounding class ids
     on_screen: torch.Tensor  # (N,) False for silent / off-screen pairs
     img_emb: torch.Tensor  # (N, D) spatial mean of each visual map
     aud_emb: torch.Tensor  # (N, D) audio embeddings
-    objectness: torch.Tensor | None = None  # (N, H, W) objectness maps when a trunk was given
-    masks: torch.Tensor | None = None  # (N, H, W) segmentation masks when the dataset has them
     ids: list[str] = field(default_factory=list)
-    av_raw: torch.Tensor | None = None  # (N, H, W) un-normalised maps S[i, i] = cos / tau (open-set confidence)
+    clips: torch.Tensor | None = None  # (N,) clip index of each frame (AVSBench S4), else None
+    av: torch.Tensor | None = None  # (N, H, W) audio-visual maps in [0, 1]
+    av_raw: torch.Tensor | None = None  # (N, H, W) un-normalised maps S[i, i] = cos / tau
+    gt: torch.Tensor | None = None  # (N, H, W) ground-truth maps
+    objectness: torch.Tensor | None = None  # (N, H, W) objectness maps when a trunk was given
+    masks: torch.Tensor | None = None  # (N, H', W') segmentation masks when the dataset has them
+    alpha: float = OGL_ALPHA  # the OGL weight the ``av_ogl`` scores used
 
-    def ogl(self, alpha: float = OGL_ALPHA) -> torch.Tensor:
-        if self.objectness is None:
-            raise ValueError("these predictions have no objectness maps: evaluate with an objectness trunk")
-        return object_guided(self.av, self.objectness, alpha)
+    @classmethod
+    def from_maps(cls, av_raw: torch.Tensor, gt: torch.Tensor, on_screen: torch.Tensor, *,
+                  objectness: torch.Tensor | None = None, masks: torch.Tensor | None = None,
+                  alpha: float = OGL_ALPHA, ids: list[str] | None = None, clips: torch.Tensor | None = None,
+                  labels: torch.Tensor | None = None) -> "Predictions":
+        """Predictions of maps made elsewhere (reference maps, tests), scored as ``predict`` does."""
+        n = av_raw.shape[0]
+        scores = SampleScores.concatenate([score_batch(av_raw, gt, on_screen, objectness, masks, alpha)])
+        return cls(scores=scores, labels=labels if labels is not None else torch.zeros(n, dtype=torch.long),
+                   on_screen=on_screen.bool(), img_emb=torch.zeros(n, 0), aud_emb=torch.zeros(n, 0),
+                   ids=ids if ids is not None else [str(i) for i in range(n)], clips=clips,
+                   av=normalize_maps(av_raw), av_raw=av_raw, gt=gt, objectness=objectness, masks=masks, alpha=alpha)
+
+    def summary(self, protocols=None) -> dict:
+        """``summarize_scores`` of these predictions."""
+        return summarize_scores(self.scores, protocols, self.clips)
+
+    def ogl(self, alpha: float | None = None) -> torch.Tensor:
+        """The OGL maps (N, H, W), at the evaluation's ``alpha`` unless another is given."""
+        if self.objectness is None or self.av is None:
+            raise ValueError("these predictions hold no objectness maps: evaluate with an objectness trunk "
+                             "and keep_maps=True")
+        return object_guided(self.av, self.objectness, self.alpha if alpha is None else alpha)
 
 
 def eval_loader(dataset: Dataset, batch_size: int, num_workers: int = 0, pin_memory: bool = False) -> DataLoader:
@@ -49,22 +189,37 @@ def eval_loader(dataset: Dataset, batch_size: int, num_workers: int = 0, pin_mem
                       collate_fn=collate, pin_memory=pin_memory)
 
 
+def clip_index(dataset: Dataset, ids: list[str]) -> torch.Tensor | None:
+    """(N,) clip index of each sample when ``dataset`` groups frames into clips (``clip_of``)."""
+    clip_of = getattr(dataset, "clip_of", None)
+    if clip_of is None:
+        return None
+    order: dict[str, int] = {}
+    return torch.tensor([order.setdefault(clip_of(sample_id), len(order)) for sample_id in ids])
+
+
 @torch.no_grad()
 def predict(
     model: AVModel,
     loader: DataLoader,
     device: torch.device | str = "cpu",
     objectness_trunk: nn.Module | None = None,
-    amp: bool = True,
+    alpha: float = OGL_ALPHA,
+    amp: bool | str = "auto",
     progress: bool = False,
     keep_maps: bool = True,
 ) -> Predictions:
-    """Run ``model`` over ``loader`` and collect maps and embeddings (no per-sample Python)."""
+    """Run ``model`` over ``loader``, scoring each batch on the device (no per-sample Python).
+
+    ``amp``: bf16 autocast for the encoders ("auto": on CUDA only); maps and scores stay fp32.
+    ``keep_maps=False`` keeps only scores and embeddings, for evaluations that need no figures.
+    """
     device = torch.device(device)
     model.eval()
-    autocast = torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=amp and device.type == "cuda")
-    parts: dict[str, list] = {k: [] for k in ("av", "av_raw", "gt", "labels", "on_screen", "img_emb", "aud_emb", "obj",
-                                              "masks")}
+    autocast = torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_on(amp, device, "amp"))
+    scored: list[SampleScores] = []
+    parts: dict[str, list] = {k: [] for k in ("labels", "on_screen", "img_emb", "aud_emb",
+                                              "av_raw", "gt", "obj", "masks")}
     ids: list[str] = []
     for batch in tqdm(loader, desc="evaluating", disable=not progress, leave=False):
         images = normalize_images(batch["image"].to(device, non_blocking=True))
@@ -72,38 +227,35 @@ def predict(
         with autocast:
             img_maps, aud_emb = model(images, model.frontend(waves))
         img_maps, aud_emb = img_maps.float(), aud_emb.float()
-        size = tuple(images.shape[2:])
-        raw = raw_av_maps(img_maps, aud_emb, size)  # (b, H, W)
-        parts["av_raw"].append(raw)
-        parts["av"].append(normalize_maps(raw))
-        parts["img_emb"].append(img_maps.mean(dim=(2, 3)))
-        parts["aud_emb"].append(aud_emb)
+        raw = raw_av_maps(img_maps, aud_emb, tuple(images.shape[2:]))  # (b, H, W)
+        objectness = None
         if objectness_trunk is not None:
             with autocast:
-                parts["obj"].append(objectness_maps(objectness_trunk, images).float())
-        parts["gt"].append(batch["gt_map"].to(device))
+                objectness = objectness_maps(objectness_trunk, images).float()  # (b, H, W)
+        gt = batch["gt_map"].to(device, non_blocking=True)
+        masks = batch["mask"].to(device, non_blocking=True) if "mask" in batch else None
+        scored.append(score_batch(raw, gt, batch["on_screen"], objectness, masks, alpha))
+        parts["img_emb"].append(img_maps.mean(dim=(2, 3)))
+        parts["aud_emb"].append(aud_emb)
         parts["labels"].append(batch["label"])
         parts["on_screen"].append(batch["on_screen"])
-        if "mask" in batch:
-            parts["masks"].append(batch["mask"])
+        if keep_maps:  # the host copy waits for the batch: only for callers that draw the maps
+            parts["av_raw"].append(raw.cpu())
+            parts["gt"].append(batch["gt_map"])
+            if objectness is not None:
+                parts["obj"].append(objectness.cpu())
+            if masks is not None:
+                parts["masks"].append(batch["mask"])
         ids.extend(batch["id"])
     if not ids:
         raise ValueError("the evaluation loader yielded no samples")
     joined = {k: torch.cat(v).cpu() if v else None for k, v in parts.items()}
     return Predictions(
-        av=joined["av"], gt=joined["gt"], labels=joined["labels"], on_screen=joined["on_screen"],
-        img_emb=joined["img_emb"], aud_emb=joined["aud_emb"], objectness=joined["obj"], masks=joined["masks"],
-        ids=ids, av_raw=joined["av_raw"],
+        scores=SampleScores.concatenate(scored), labels=joined["labels"], on_screen=joined["on_screen"].bool(),
+        img_emb=joined["img_emb"], aud_emb=joined["aud_emb"], ids=ids, clips=clip_index(loader.dataset, ids),
+        av=normalize_maps(joined["av_raw"]) if keep_maps else None, av_raw=joined["av_raw"], gt=joined["gt"],
+        objectness=joined["obj"], masks=joined["masks"], alpha=alpha,
     )
-
-
-def localization_scores(maps: torch.Tensor, gt: torch.Tensor, on_screen: torch.Tensor | None = None) -> dict:
-    """cIoU (AP50), mean cIoU, AUC and pointing game over the on-screen samples of a test set."""
-    if on_screen is not None:
-        maps, gt = maps[on_screen], gt[on_screen]
-    meter = LocalizationMeter()
-    meter.update(maps, gt)
-    return meter.summary()
 
 
 def evaluate(
@@ -115,26 +267,12 @@ def evaluate(
     alpha: float = OGL_ALPHA,
     num_workers: int = 0,
     progress: bool = False,
+    keep_maps: bool = True,
+    protocols=None,
+    amp: bool | str = "auto",
 ) -> tuple[dict, Predictions]:
-    """Score a model on a localisation test set: AV alone, and OBJ and AV+OGL with a trunk."""
+    """Score a model on a test set: ``summarize_scores`` of AV (and OBJ and AV+OGL with a
+    trunk), and the predictions behind it."""
     loader = eval_loader(dataset, batch_size, num_workers, pin_memory=torch.device(device).type == "cuda")
-    preds = predict(model, loader, device, objectness_trunk, progress=progress)
-    scores = {"av": localization_scores(preds.av, preds.gt, preds.on_screen)}
-    if preds.objectness is not None:
-        scores["obj"] = localization_scores(preds.objectness, preds.gt, preds.on_screen)
-        scores["av_ogl"] = localization_scores(preds.ogl(alpha), preds.gt, preds.on_screen)
-    scores.update(protocol_scores(preds))
-    return scores, preds
-
-
-def protocol_scores(preds: Predictions) -> dict:
-    """The protocols a test set supports beyond cIoU: SLAVC's open set when it holds silent or
-    off-screen pairs, AVSBench S4 mIoU / F-score when it carries segmentation masks."""
-    scores = {}
-    if not bool(preds.on_screen.all()):
-        open_set = open_set_scores(preds.av_raw, preds.gt, preds.on_screen)
-        scores["open_set"] = {"AP": float(open_set["AP"]), "max_F1": float(open_set["max_F1"])}
-    if preds.masks is not None:
-        logits = localisation_to_mask_logits(preds.av, tuple(preds.masks.shape[1:]))
-        scores["s4"] = {"mIoU": s4_miou(logits, preds.masks), "F_score": s4_fscore(logits, preds.masks)}
-    return scores
+    preds = predict(model, loader, device, objectness_trunk, alpha, amp=amp, progress=progress, keep_maps=keep_maps)
+    return preds.summary(protocols), preds

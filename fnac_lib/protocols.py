@@ -190,21 +190,38 @@ def s4_fscore(
     """AVSBench S4 F-score: the F-beta curve averaged over frames, maximised over thresholds.
 
     Frames with an empty ground truth are left out, as AVSBench does. With ``frames_per_clip``
-    (5 for S4) the maximum is taken per clip and averaged over clips, which is what AVSBench's
+    (5 for S4) consecutive frames form a clip and the score is ``fscore_from_curves`` per clip;
+    without it, one curve over all frames is maximised.
+    """
+    curves, has_object = s4_fscore_curves(pred_logits, gt_masks, beta2, num_thresholds)  # (N, T), (N,)
+    clips = None
+    if frames_per_clip is not None:
+        if curves.shape[0] % frames_per_clip:
+            raise ValueError(f"{curves.shape[0]} frames do not split into clips of {frames_per_clip}")
+        clips = torch.arange(curves.shape[0], device=curves.device) // frames_per_clip
+    return fscore_from_curves(curves, has_object, clips)
+
+
+def fscore_from_curves(curves: torch.Tensor, has_object: torch.Tensor, clips: torch.Tensor | None = None) -> float:
+    """The S4 F-score from per-frame F-beta curves (N, T) (``s4_fscore_curves``).
+
+    Frames with an empty mask are left out. With ``clips`` (N,) (a clip index per frame) the
+    maximum over thresholds is taken per clip and averaged over clips, which is what AVSBench's
     test script reports (it runs one clip per batch); clips with no object at all are left out
     (upstream would count them as 0). Without it, one curve over all frames is maximised.
     """
-    curves, has_object = s4_fscore_curves(pred_logits, gt_masks, beta2, num_thresholds)  # (N, T), (N,)
     if not bool(has_object.any()):
-        raise ValueError("s4_fscore needs at least one frame with a non-empty ground-truth mask")
-    if frames_per_clip is None:
+        raise ValueError("the S4 F-score needs at least one frame with a non-empty ground-truth mask")
+    if clips is None:
         return float(curves[has_object].mean(0).max())
-    if curves.shape[0] % frames_per_clip:
-        raise ValueError(f"{curves.shape[0]} frames do not split into clips of {frames_per_clip}")
-    weight = has_object.double().view(-1, frames_per_clip, 1)  # (C, F, 1)
-    per_clip = (curves.view(-1, frames_per_clip, curves.shape[1]) * weight).sum(1) / weight.sum(1).clamp_min(1)
-    keep = weight.sum(dim=(1, 2)) > 0  # (C,)
-    return float(per_clip[keep].max(dim=1).values.mean())
+    _, clip = torch.unique(clips.to(curves.device), return_inverse=True)  # (N,) in 0..C-1
+    weight = has_object.to(curves.device).double()  # (N,)
+    count = torch.zeros(int(clip.max()) + 1, dtype=torch.float64, device=curves.device).index_add_(0, clip, weight)
+    total = torch.zeros(count.shape[0], curves.shape[1], dtype=torch.float64, device=curves.device)
+    total.index_add_(0, clip, curves.double() * weight.unsqueeze(1))  # (C, T)
+    keep = count > 0
+    per_clip = total[keep] / count[keep].unsqueeze(1)  # (C', T)
+    return float(per_clip.max(dim=1).values.mean())
 
 
 def localisation_to_mask_logits(

@@ -710,6 +710,11 @@ class AVSBenchS4(BenchmarkDataset):
                 ))
         super().__init__(records, problems, split=split, classes=classes, **options)
 
+    @staticmethod
+    def clip_of(sample_id: str) -> str:
+        """The clip a frame's sample id belongs to (``<name>_<k>`` -> ``<name>``): S4's F-score is per clip."""
+        return sample_id.rsplit("_", 1)[0]
+
 
 def open_benchmark(
     name: str,

@@ -22,10 +22,9 @@ from matplotlib.ticker import MaxNLocator
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
-from . import protocols
 from .config import METHODS, RunConfig, apply_overrides
 from .data import DEFAULT_KINDS, make_dataset
-from .evaluation import Predictions, evaluate, localization_scores
+from .evaluation import Predictions, evaluate
 from .localization import OGL_ALPHA
 from .metrics import AUC_THRESHOLDS, batch_ciou, success_curve, summarize
 from .model import AVModel, resnet18_trunk
@@ -36,7 +35,6 @@ METHOD_LABELS = {"ezvsl": "EZ-VSL", "fnac": "FNAC", "fns_audio": "FNS-audio only
                  "fns_visual": "FNS-visual only", "tne": "TNE only"}
 MAP_LABELS = {"av": "AV", "obj": "objectness", "av_ogl": "AV+OGL"}
 DEFAULT_VARIANTS = ("single", "multi", "open_set", "mask")  # "mask": AVSBench-style pixel masks
-S4_FRAMES_PER_CLIP = 5  # AVSBench S4 test clips: five annotated frames each
 
 # ---------------------------------------------------------------------------------------------
 # Published numbers (fnac_method.md, section 5), in percent, with where each comes from.
@@ -163,8 +161,7 @@ class TestSet:
     name: str  # "objects", "objects/multi", "objects/open_set", "digits", "flickr", ...
     dataset: Dataset
     inputs: tuple[int, int, float]  # (image_size, sample_rate, clip_seconds)
-    frames_per_clip: int | None = None  # AVSBench S4 scores its F-score per clip of 5 frames
-    protocols: tuple[str, ...] | None = None  # None: every protocol the samples allow (see score_predictions)
+    protocols: tuple[str, ...] | None = None  # None: every protocol the samples allow (summarize_scores)
 
 
 def _inputs(config: RunConfig) -> tuple[int, int, float]:
@@ -187,8 +184,7 @@ def benchmark_test_set(config: RunConfig, name: str, data_root, **options) -> Te
 
     built = open_benchmark(name, data_root, split="test", image_size=config.data.image_size,
                            sample_rate=config.audio.sample_rate, clip_seconds=config.audio.clip_seconds, **options)
-    frames = S4_FRAMES_PER_CLIP if name == "avsbench-s4" else None
-    return TestSet(name, built, _inputs(config), frames)
+    return TestSet(name, built, _inputs(config))
 
 
 def available_test_sets(config: RunConfig, kinds=DEFAULT_KINDS, variants=DEFAULT_VARIANTS,
@@ -270,7 +266,7 @@ def reference_rows(predictions: dict, sets: list[TestSet], seed: int = 0) -> lis
         preds = by_name.get(test.name)
         if preds is None or (~preds.on_screen).any() or "localization" not in (test.protocols or ("localization",)):
             continue
-        keep = _annotated(preds)
+        keep = preds.scores.annotated
         if not keep.any():
             continue
         gt = preds.gt[keep]  # (n, H, W)
@@ -283,62 +279,41 @@ def reference_rows(predictions: dict, sets: list[TestSet], seed: int = 0) -> lis
     return rows
 
 
-def map_columns(preds: Predictions, alpha: float = OGL_ALPHA) -> dict[str, torch.Tensor]:
+def map_columns(preds: Predictions) -> dict[str, torch.Tensor]:
     """The maps a prediction holds by key: ``av``, and ``obj`` and ``av_ogl`` with objectness."""
     maps = {"av": preds.av}
     if preds.objectness is not None:
-        maps.update(obj=preds.objectness, av_ogl=preds.ogl(alpha))
+        maps.update(obj=preds.objectness, av_ogl=preds.ogl())
     return maps
 
 
-def sample_cious(maps: torch.Tensor, preds: Predictions) -> np.ndarray:
-    """Per-sample cIoU of ``maps`` over the annotated on-screen samples of ``preds``."""
-    keep = _annotated(preds)
-    return batch_ciou(maps[keep], preds.gt[keep]).numpy()
+def sample_cious(preds: Predictions, map_name: str = "av") -> np.ndarray:
+    """Per-sample cIoU of one map (``av``, ``obj``, ``av_ogl``) over the annotated on-screen samples."""
+    scores = preds.scores
+    return scores.ciou[map_name][scores.annotated].numpy()
 
 
-def _annotated(preds: Predictions) -> torch.Tensor:
-    return preds.on_screen & (preds.gt.flatten(1).sum(dim=1) > 0)  # (N,)
-
-
-def score_predictions(preds: Predictions, test_set: TestSet, alpha: float = OGL_ALPHA) -> list[dict]:
+def score_predictions(preds: Predictions, test_set: TestSet) -> list[dict]:
     """Metric rows (without run fields) of one run's predictions on one test set.
 
-    Protocols follow the data: localisation (cIoU, AUC...) on sets whose pairs are all on
-    screen, SLAVC's open-set AP / max-F1 (of the raw AV map, ``preds.av_raw``) on sets with silent
-    pairs, AVSBench's mIoU / F-score where the samples carry masks.
+    The numbers are ``evaluation.summarize_scores``'s, the same the CLI prints: localisation
+    (cIoU, AUC...) on sets whose pairs are all on screen, SLAVC's open-set AP / max-F1 on sets
+    with silent pairs, AVSBench's mIoU / F-score where the samples carry masks.
     """
     rows = []
-    maps = map_columns(preds, alpha)
 
-    def add(protocol, map_name, values, n):
+    def add(protocol, map_name, values, keys):
         rows.extend({"test_set": test_set.name, "protocol": protocol, "map": map_name, "metric": metric,
-                     "value": float(value), "n": int(n)} for metric, value in values.items())
+                     "value": float(values[metric]), "n": int(values["n"])} for metric in keys)
 
-    wanted = test_set.protocols or ("localization", "open_set", "segmentation")
-    open_set = bool((~preds.on_screen).any()) and "open_set" in wanted
-    annotated = _annotated(preds)
-    if not (~preds.on_screen).any() and annotated.any() and "localization" in wanted:
-        for name, m in maps.items():
-            summary = localization_scores(m[annotated], preds.gt[annotated])
-            add("localization", name, {k: summary[k] for k in ("cIoU", "AUC", "mean_cIoU", "pointing_game")},
-                summary["n"])
-    if open_set:
-        if preds.av_raw is None:
-            raise ValueError(f"{test_set.name} has silent pairs: the open-set scores need the raw AV maps "
-                             "(Predictions.av_raw)")
-        result = protocols.open_set_scores(preds.av_raw, preds.gt, preds.on_screen)
-        add("open_set", "av", {"AP": result["AP"], "max_F1": result["max_F1"]}, len(preds.ids))
-    has_masks = preds.masks is not None and bool((preds.masks.flatten(1).sum(dim=1) > 0).any())
-    if has_masks and "segmentation" in wanted:
-        size = tuple(preds.masks.shape[1:])
-        for name in ("av", "av_ogl"):
-            if name in maps:
-                logits = protocols.localisation_to_mask_logits(maps[name], size)  # (N, H, W)
-                add("segmentation", name, {
-                    "mIoU": protocols.s4_miou(logits, preds.masks),
-                    "F_score": protocols.s4_fscore(logits, preds.masks, frames_per_clip=test_set.frames_per_clip),
-                }, len(preds.ids))
+    summary = preds.summary(test_set.protocols)
+    for name in MAP_LABELS:
+        if name in summary:
+            add("localization", name, summary[name], ("cIoU", "AUC", "mean_cIoU", "pointing_game"))
+    if "open_set" in summary:
+        add("open_set", "av", summary["open_set"], ("AP", "max_F1"))
+    for name, values in summary.get("s4", {}).items():
+        add("segmentation", name, values, ("mIoU", "F_score"))
     return rows
 
 
@@ -375,9 +350,9 @@ def evaluate_runs(
             raise ValueError(f"run {run} takes inputs {_inputs(config)} (image size, rate, seconds) but "
                              f"{test.name} was built for {test.inputs}: build the test sets from its config")
         _, preds = evaluate(model, test.dataset, batch_size=batch_size, device=device, objectness_trunk=trunk,
-                            alpha=alpha)
+                            alpha=alpha, protocols=test.protocols)
         fields = {"run": run, "method": config.train.method, "trained_on": config.data.dataset}
-        rows.extend({**fields, **row} for row in score_predictions(preds, test, alpha))
+        rows.extend({**fields, **row} for row in score_predictions(preds, test))
         predictions[(run, test.name)] = preds
     return rows, predictions
 
@@ -524,23 +499,23 @@ def heatmap_grid(samples: list[dict], columns: dict[str, torch.Tensor], cell: fl
     return fig
 
 
-def heatmap_columns(predictions: dict, test_name: str, baseline: str, method: str, indices,
-                    alpha: float = OGL_ALPHA) -> dict[str, torch.Tensor]:
+def heatmap_columns(predictions: dict, test_name: str, baseline: str, method: str,
+                    indices) -> dict[str, torch.Tensor]:
     """Grid columns for ``indices`` of one test set: the baseline's AV map, then the method's
-    AV, objectness and AV+OGL maps (those it has)."""
+    AV, objectness and AV+OGL maps (those it has; OGL at the evaluation's alpha)."""
     index = torch.as_tensor(list(indices))
     columns = {f"{method_label(baseline)} AV": predictions[(baseline, test_name)].av[index]}
-    for key, maps in map_columns(predictions[(method, test_name)], alpha).items():
+    for key, maps in map_columns(predictions[(method, test_name)]).items():
         columns[f"{method_label(method)} {MAP_LABELS[key]}"] = maps[index]
     return columns
 
 
-def run_cious(predictions: dict, test_name: str, ogl_of: str | None = None, alpha: float = OGL_ALPHA) -> dict:
+def run_cious(predictions: dict, test_name: str, ogl_of: str | None = None) -> dict:
     """Per-sample cIoU of every run's AV map on one test set (and ``ogl_of``'s AV+OGL map)."""
     found = {run: preds for (run, name), preds in predictions.items() if name == test_name}
-    cious = {f"{method_label(run)} AV": sample_cious(preds.av, preds) for run, preds in found.items()}
-    if ogl_of is not None and found[ogl_of].objectness is not None:
-        cious[f"{method_label(ogl_of)} AV+OGL"] = sample_cious(found[ogl_of].ogl(alpha), found[ogl_of])
+    cious = {f"{method_label(run)} AV": sample_cious(preds, "av") for run, preds in found.items()}
+    if ogl_of is not None and "av_ogl" in found[ogl_of].scores.ciou:
+        cious[f"{method_label(ogl_of)} AV+OGL"] = sample_cious(found[ogl_of], "av_ogl")
     return cious
 
 

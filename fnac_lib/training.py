@@ -2,8 +2,9 @@
 
 The hot loop keeps everything on the device: uint8 frames and waveforms are copied
 non-blocking from pinned memory, cropped, flipped, turned into spectrograms and masked there,
-and the losses run under bf16 autocast on CUDA. The host syncs only every ``log_every`` steps,
-to log and to check that the loss stayed finite.
+and the encoders run under bf16 autocast with channels_last convolutions on CUDA
+(``train.amp`` and ``train.channels_last``: "auto", or true / false on any device). The host
+syncs only every ``log_every`` steps, to log and to check that the loss stayed finite.
 
 A run directory holds ``config.json``, ``metrics.json`` (loss history and validation scores),
 ``last.pt`` (written atomically at every checkpoint) and ``best.pt`` (best validation cIoU;
@@ -26,7 +27,7 @@ from .audio import spec_augment
 from .augment import normalize_images, random_crop_flip
 from .cache import collate
 from .checkpoint import load_checkpoint, save_checkpoint, write_json
-from .config import RunConfig
+from .config import RunConfig, use_on
 from .distributed import ProcessInfo, barrier, gather_with_grad, init_from_env
 from .evaluation import evaluate
 from .losses import fnac_losses, total_loss
@@ -93,7 +94,9 @@ class Trainer:
         torch.manual_seed(train.seed)  # identical initial weights for every method with this seed
         self.model = AVModel(config.model, config.audio).to(self.device)
         self.cuda = self.device.type == "cuda"
-        if self.cuda and train.channels_last:
+        self.amp = use_on(train.amp, self.device, "amp")
+        self.channels_last = use_on(train.channels_last, self.device, "channels_last")
+        if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=train.lr, weight_decay=train.weight_decay)
         self.network = self._wrap(self.model)
@@ -183,10 +186,10 @@ class Trainer:
         images = batch["image"].to(self.device, non_blocking=True)  # (b, 3, H, W) uint8
         waves = batch["audio"].to(self.device, non_blocking=True)  # (b, T)
         images = normalize_images(random_crop_flip(images, self.config.data.image_size, self.aug_generator))
-        if self.cuda and train.channels_last:
+        if self.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
         specs = spec_augment(self.model.frontend(waves), audio.freq_mask, audio.time_mask, self.aug_generator)
-        with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=train.amp and self.cuda):
+        with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.amp):
             img_maps, aud_emb = self.network(images, specs)
         img_maps, aud_emb = img_maps.float(), aud_emb.float()
         if train.global_negatives:
@@ -272,7 +275,10 @@ class Trainer:
 
     def _end_epoch(self, epoch: int) -> None:
         if self.val_set is not None and self.info.is_main:
-            scores, _ = evaluate(self.model, self.val_set, batch_size=self.local_batch, device=self.device)
+            scores, _ = evaluate(self.model, self.val_set, batch_size=self.local_batch, device=self.device,
+                                 keep_maps=False, protocols=("localization",), amp=self.config.train.amp)
+            if "av" not in scores:
+                raise ValueError("the validation set has no on-screen pair with a ground-truth map to score")
             entry = {"epoch": epoch, **scores["av"]}
             self.state.validation.append(entry)
             score = entry["cIoU"] + 1e-3 * entry["AUC"]
@@ -284,10 +290,18 @@ class Trainer:
         self.save()
 
 
+# How a run executes, not what it computes: a run may resume with other values of these.
+EXECUTION_FIELDS = {"train": ("epochs", "device", "compile", "channels_last", "log_every", "checkpoint_every"),
+                    "data": ("num_workers",)}
+
+
 def _check_same_run(saved: RunConfig, current: RunConfig, path: Path) -> None:
-    """Resuming with another configuration would silently mix two runs: refuse it."""
+    """Resuming with another configuration would silently mix two runs: refuse it (more epochs,
+    another device, compiling or not and the other ``EXECUTION_FIELDS`` are fine)."""
     saved_values, current_values = saved.to_dict(), current.to_dict()
-    saved_values["train"].pop("epochs"), current_values["train"].pop("epochs")  # extending a run is fine
+    for section, names in EXECUTION_FIELDS.items():
+        for name in names:
+            saved_values[section].pop(name), current_values[section].pop(name)
     differences = [
         f"{section}.{name}: {saved_values[section][name]!r} -> {value!r}"
         for section, fields in current_values.items()

@@ -19,6 +19,7 @@ from fnac_lib.cache import CachedDataset, build_cache
 from fnac_lib.config import apply_overrides
 from fnac_lib.losses import fnac_losses, mil_logits
 from fnac_lib.sample import collate_samples
+from fnac_lib.runs import load_model
 from fnac_lib.training import Trainer
 
 # bf16 keeps 8 bits of mantissa (relative step 2^-8 = 0.4%). Through ~20 conv layers the unit
@@ -168,3 +169,32 @@ def test_a_cache_feeds_the_trainer_the_source_batches(tmp_path, tone_squares, ci
         assert slow_batch["id"] == fast_batch["id"]
         for key in ("image", "audio", "gt_map", "label", "on_screen"):
             assert torch.equal(slow_batch[key], fast_batch[key]), key
+
+
+def test_amp_and_channels_last_can_be_switched_on_for_any_device(tmp_path, tone_squares, ci_config):
+    """The CUDA fast path (bf16 autocast, NHWC convolutions) runs on the CPU when asked, so its
+    code is exercised without a GPU; "auto" keeps CPU runs in fp32 and NCHW."""
+    base = apply_overrides(ci_config, {"model.visual_dropout": 0.0, "data.image_size": 28})
+    data = tone_squares(16, image_size=36)
+    fast = Trainer(apply_overrides(base, {"train.amp": True, "train.channels_last": True}), tmp_path / "fast", data,
+                   progress=False)
+    plain = Trainer(base, tmp_path / "plain", data, progress=False)
+    assert (fast.amp, fast.channels_last, plain.amp, plain.channels_last) == (True, True, False, False)
+    kernels = [p for p in fast.model.parameters() if p.ndim == 4]
+    assert kernels and all(p.is_contiguous(memory_format=torch.channels_last) for p in kernels)
+
+    batch = collate_samples([data[i] for i in range(8)])
+    epoch = base.train.warmup_epochs
+    _, approx = fast.losses(batch, epoch)
+    _, exact = plain.losses(batch, epoch)  # same seed: same weights and augmentation draws
+    assert approx["base"].item() != exact["base"].item()  # autocast did run
+    assert approx["base"].item() == pytest.approx(exact["base"].item(), rel=BF16_BASE_RTOL)
+    for name in ("fns_audio", "fns_visual", "tne"):
+        assert approx[name].item() == pytest.approx(exact[name].item(), rel=BF16_TERM_RTOL, abs=1e-3), name
+
+    fast.fit(stop_after_steps=2)
+    model, _ = load_model(fast.last_path, "cpu")  # an NHWC bf16 run's checkpoint loads as a plain model
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), fast.model.state_dict().values()))
+
+    with pytest.raises(ValueError, match="train.amp must be 'auto', true or false"):
+        Trainer(apply_overrides(base, {"train.amp": "fp16"}), tmp_path / "bad", data, progress=False)

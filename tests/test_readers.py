@@ -19,6 +19,8 @@ import soundfile as sf
 import torch
 from PIL import Image
 
+from fnac_lib.evaluation import evaluate
+from fnac_lib.model import AVModel
 from fnac_lib.readers import (
     DatasetError, boxes_to_map, open_benchmark, parse_flickr_xml, read_id_list, train_frame_size,
 )
@@ -258,6 +260,16 @@ def test_avsbench_s4_one_sample_per_annotated_frame(s4_root):
     assert batch["mask"].shape == (5, 16, 16)
     train = open_benchmark("avsbench-s4", s4_root, split="train", image_size=16)
     assert train.ids == ["clipA_1"] and train[0]["label"] == 1
+
+
+def test_avsbench_s4_is_scored_per_clip(s4_root, ci_config):
+    test = open_benchmark("avsbench-s4", s4_root, split="test", image_size=16)
+    assert test.clip_of("a_clip_name_3") == "a_clip_name"
+    torch.manual_seed(0)
+    scores, preds = evaluate(AVModel(ci_config.model, ci_config.audio), test, batch_size=2)
+    assert preds.clips.tolist() == [0] * 5  # the five frames of clipB
+    assert set(scores) == {"av", "s4"} and scores["s4"]["av"]["n"] == 5
+    assert 0.0 <= scores["s4"]["av"]["F_score"] <= 1.0
 
 
 def test_avsbench_s4_context_window_stays_inside_the_clip(s4_root):

@@ -21,7 +21,8 @@ def fake_metrics(method, offset=0.0):
 
 
 def square_predictions(n=4, size=16, off_screen=0, masks=False):
-    """Maps that hit a centred square gt exactly (AV) or miss it (objectness)."""
+    """Maps that hit a centred square gt exactly (AV) or miss it (objectness); silent pairs
+    (the last ``off_screen``) have an empty gt and match their sound nowhere."""
     gt = torch.zeros(n, size, size)
     gt[:, 4:12, 4:12] = 1.0
     av = torch.rand(n, size, size, generator=torch.Generator().manual_seed(0)) * 0.1
@@ -29,9 +30,9 @@ def square_predictions(n=4, size=16, off_screen=0, masks=False):
     on_screen = torch.ones(n, dtype=torch.bool)
     on_screen[n - off_screen:] = False
     gt[~on_screen] = 0.0
-    return Predictions(av=av, gt=gt, labels=torch.zeros(n, dtype=torch.long), on_screen=on_screen,
-                       img_emb=torch.zeros(n, 4), aud_emb=torch.zeros(n, 4), objectness=1.0 - av,
-                       masks=gt.clone() if masks else None, ids=[f"s{i}" for i in range(n)])
+    av_raw = torch.where(on_screen.view(-1, 1, 1), 20.0 * av, -20.0 * av)  # cos / tau: strong match on screen
+    return Predictions.from_maps(av_raw, gt, on_screen, objectness=1.0 - av, masks=gt.clone() if masks else None,
+                                 ids=[f"s{i}" for i in range(n)])
 
 
 def test_loss_and_validation_curves_have_a_panel_per_term_and_a_line_per_run():
@@ -61,12 +62,7 @@ def test_localization_rows_are_tidy_and_score_each_map():
 
 def test_open_set_and_mask_rows_follow_the_data():
     test = report.TestSet("squares/open_set", dataset=None, inputs=(16, 16000, 1.0))
-    preds = square_predictions(n=6, off_screen=3)
-    with pytest.raises(ValueError, match="raw AV maps"):
-        report.score_predictions(preds, test)
-    preds.av_raw = preds.av * 20.0  # a strong match on screen...
-    preds.av_raw[3:] = -20.0 * preds.av[3:]  # ...and none on the silent pairs
-    rows = report.score_predictions(preds, test)
+    rows = report.score_predictions(square_predictions(n=6, off_screen=3), test)
     assert {(r["protocol"], r["metric"]) for r in rows} == {("open_set", "AP"), ("open_set", "max_F1")}
     assert all(r["value"] == pytest.approx(1.0) for r in rows)
 

@@ -1,0 +1,26 @@
+"""The pipeline benchmark runs end to end at toy size (its figures are measured by ``make bench``,
+never asserted here: timings are not tests)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_pipeline.py"
+PHASES = {"naive_train", "naive_eval", "workbook_train", "workbook_eval"}
+
+
+def test_the_benchmark_runs_both_pipelines_and_reports_every_figure(tmp_path):
+    out = tmp_path / "bench.json"
+    command = [sys.executable, str(BENCH), "--device", "cpu", "--preset", "ci", "--batch-size", "8",
+               "--image-size", "32", "--steps", "1", "--warmup-steps", "1", "--repeats", "1",
+               "--eval-samples", "16", "--amp", "--channels-last", "--json", str(out)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "workbook settings: bf16 autocast True, channels_last True" in done.stdout
+    assert "training samples/s, end to end (median)" in done.stdout
+    results = json.loads(out.read_text())
+    assert set(results["rates"]) == PHASES and all(rate > 0 for rate in results["rates"].values())
+    assert results["model_step"]["flops"] > 0 and results["model_step"]["workbook_s"] > 0
+    assert set(results["memory"]) == {"naive_train_mib", "workbook_train_mib"}
+    assert {split: entry["samples"] for split, entry in results["cache"].items()} == {"train": 16, "test": 16}
