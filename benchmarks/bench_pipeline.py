@@ -262,7 +262,7 @@ def model_step(config: RunConfig, batch: dict, device: torch.device, fast: bool)
     """
     torch.manual_seed(0)
     model = AVModel(config.model, config.audio).to(device)
-    channels_last = fast and use_on(config.train.channels_last, device, "channels_last")
+    channels_last = fast and use_on(config.train.channels_last, device, "train.channels_last")
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     if fast and config.train.compile:
@@ -272,7 +272,7 @@ def model_step(config: RunConfig, batch: dict, device: torch.device, fast: bool)
     if channels_last:
         images = images.contiguous(memory_format=torch.channels_last)
     specs = spec_augment(model.frontend(batch["audio"].to(device)), config.audio.freq_mask, config.audio.time_mask)
-    amp = fast and use_on(config.train.amp, device, "amp")
+    amp = fast and use_on(config.train.amp, device, "train.amp")
 
     def step() -> None:
         with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=amp):
@@ -334,8 +334,8 @@ def main(argv: list[str] | None = None) -> dict:
           f"preset {options.preset}, batch {options.batch_size}, {options.image_size} px from {options.frame_size} px "
           f"JPEGs, {clip:g} s clips, {options.steps} timed steps x {options.repeats} repeats, "
           f"{options.eval_samples} test scenes")
-    print(f"workbook settings: bf16 autocast {use_on(options.amp, device, 'amp')}, "
-          f"channels_last {use_on(options.channels_last, device, 'channels_last')}, compile {options.compile}")
+    print(f"workbook settings: bf16 autocast {use_on(options.amp, device, '--amp')}, "
+          f"channels_last {use_on(options.channels_last, device, '--channels-last')}, compile {options.compile}")
     load_start = os.getloadavg()[0]
     try:
         start = time.perf_counter()
@@ -390,7 +390,7 @@ def run_pipelines(config: RunConfig, options: BenchOptions, work: Path, device: 
 
     batch = collate_samples([train_cache[i] for i in range(options.batch_size)])
     fast, plain = model_step(config, batch, device, fast=True), model_step(config, batch, device, fast=False)
-    amp = use_on(config.train.amp, device, "amp")
+    amp = use_on(config.train.amp, device, "train.amp")
     peak, peak_source = peak_flops(device, amp)  # the workbook's precision
     fp32_peak, fp32_source = peak_flops(device, False) if amp else (peak, peak_source)  # the naive pipeline's
     results.update(

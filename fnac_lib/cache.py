@@ -63,7 +63,7 @@ IDS = "ids.json"
 INT16_SCALE = 32767.0
 # Dataset attributes worth keeping with the cache (e.g. make_dataset checks sample_rate).
 KEPT_ATTRIBUTES = ("sample_rate", "image_size", "frame_size", "clip_seconds", "split", "name", "kind",
-                   "variant", "classes", "class_names", "num_classes")
+                   "variant", "classes", "class_names", "num_classes", "clip_names")
 AUDIO_DTYPES = {"float16": ("audio.f16", "<f2"), "int16": ("audio.i16", "<i2"), "float32": ("audio.f32", "<f4")}
 MAP_DTYPES = {"float16": ("f16", "<f2"), "uint8": ("u8", "|u1"), "float32": ("f32", "<f4")}
 

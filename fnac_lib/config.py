@@ -87,13 +87,13 @@ class TrainConfig:
         )
 
 
-def use_on(switch: bool | str, device: torch.device, name: str = "switch") -> bool:
+def use_on(switch: bool | str, device: torch.device, name: str = "the switch") -> bool:
     """Resolve a device-dependent switch: ``"auto"`` is on for CUDA only; true / false force it."""
     if switch == "auto":
         return torch.device(device).type == "cuda"
     if isinstance(switch, bool):
         return switch
-    raise ValueError(f"train.{name} must be 'auto', true or false, got {switch!r}")
+    raise ValueError(f"{name} must be 'auto', true or false, got {switch!r}")
 
 
 @dataclass

@@ -189,13 +189,16 @@ def eval_loader(dataset: Dataset, batch_size: int, num_workers: int = 0, pin_mem
                       collate_fn=collate, pin_memory=pin_memory)
 
 
-def clip_index(dataset: Dataset, ids: list[str]) -> torch.Tensor | None:
-    """(N,) clip index of each sample when ``dataset`` groups frames into clips (``clip_of``)."""
-    clip_of = getattr(dataset, "clip_of", None)
-    if clip_of is None:
+def clip_index(dataset: Dataset) -> torch.Tensor | None:
+    """(N,) clip index of each sample when ``dataset`` groups frames into clips: its
+    ``clip_names`` attribute (AVSBench S4; a cache of it keeps the attribute), else None."""
+    names = getattr(dataset, "clip_names", None)
+    if names is None:
         return None
+    if len(names) != len(dataset):
+        raise ValueError(f"{type(dataset).__name__}: {len(names)} clip names for {len(dataset)} samples")
     order: dict[str, int] = {}
-    return torch.tensor([order.setdefault(clip_of(sample_id), len(order)) for sample_id in ids])
+    return torch.tensor([order.setdefault(name, len(order)) for name in names])
 
 
 @torch.no_grad()
@@ -252,7 +255,7 @@ def predict(
     joined = {k: torch.cat(v).cpu() if v else None for k, v in parts.items()}
     return Predictions(
         scores=SampleScores.concatenate(scored), labels=joined["labels"], on_screen=joined["on_screen"].bool(),
-        img_emb=joined["img_emb"], aud_emb=joined["aud_emb"], ids=ids, clips=clip_index(loader.dataset, ids),
+        img_emb=joined["img_emb"], aud_emb=joined["aud_emb"], ids=ids, clips=clip_index(loader.dataset),
         av=normalize_maps(joined["av_raw"]) if keep_maps else None, av_raw=joined["av_raw"], gt=joined["gt"],
         objectness=joined["obj"], masks=joined["masks"], alpha=alpha,
     )

@@ -710,10 +710,10 @@ class AVSBenchS4(BenchmarkDataset):
                 ))
         super().__init__(records, problems, split=split, classes=classes, **options)
 
-    @staticmethod
-    def clip_of(sample_id: str) -> str:
-        """The clip a frame's sample id belongs to (``<name>_<k>`` -> ``<name>``): S4's F-score is per clip."""
-        return sample_id.rsplit("_", 1)[0]
+    @property
+    def clip_names(self) -> list[str]:
+        """The clip of each sample (``<name>_<k>`` -> ``<name>``): S4's F-score is taken per clip."""
+        return [sample_id.rsplit("_", 1)[0] for sample_id in self.ids]
 
 
 def open_benchmark(

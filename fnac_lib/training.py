@@ -94,8 +94,8 @@ class Trainer:
         torch.manual_seed(train.seed)  # identical initial weights for every method with this seed
         self.model = AVModel(config.model, config.audio).to(self.device)
         self.cuda = self.device.type == "cuda"
-        self.amp = use_on(train.amp, self.device, "amp")
-        self.channels_last = use_on(train.channels_last, self.device, "channels_last")
+        self.amp = use_on(train.amp, self.device, "train.amp")
+        self.channels_last = use_on(train.channels_last, self.device, "train.channels_last")
         if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=train.lr, weight_decay=train.weight_decay)

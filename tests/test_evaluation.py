@@ -7,6 +7,7 @@ tests compute every protocol the plain way, from the full set of maps at once, a
 import pytest
 import torch
 
+from fnac_lib.cache import CachedDataset, build_cache
 from fnac_lib.evaluation import clip_index, evaluate, summarize_scores
 from fnac_lib.localization import object_guided
 from fnac_lib.metrics import batch_ciou, pointing_game, summarize
@@ -34,9 +35,9 @@ class ScoredSquares(torch.utils.data.Dataset):
             sample["mask"] = sample["gt_map"].clone()
         return sample
 
-    @staticmethod
-    def clip_of(sample_id: str) -> str:
-        return str(int(sample_id.split("-")[1]) // FRAMES_PER_CLIP)
+    @property
+    def clip_names(self) -> list[str]:
+        return [f"clip{i // FRAMES_PER_CLIP}" for i in range(len(self))]
 
 
 @pytest.fixture
@@ -84,10 +85,12 @@ def test_batch_by_batch_scores_equal_the_whole_set_computation(model, tone_squar
     assert lean.img_emb.shape == preds.img_emb.shape and lean.ids == preds.ids
 
 
-def test_clips_come_from_the_dataset_and_group_frames_wherever_they_sit():
-    ids = ["tone-0", "tone-4", "tone-1", "tone-3", "tone-2"]
-    assert clip_index(ScoredSquares(None), ids).tolist() == [0, 1, 0, 1, 0]
-    assert clip_index(torch.utils.data.TensorDataset(torch.zeros(5)), ids) is None
+def test_clips_come_from_the_dataset_and_group_frames_wherever_they_sit(tone_squares, tmp_path):
+    squares = ScoredSquares(tone_squares(7))
+    assert clip_index(squares).tolist() == [0, 0, 0, 1, 1, 1, 2]
+    assert clip_index(CachedDataset(build_cache(squares, tmp_path / "cache", num_workers=0, progress=False))
+                      ).tolist() == [0, 0, 0, 1, 1, 1, 2]  # a cache keeps the clips
+    assert clip_index(tone_squares(7)) is None
     gen = torch.Generator().manual_seed(2)
     curves, has_object = torch.rand(5, 7, generator=gen, dtype=torch.float64), torch.tensor([1, 1, 0, 1, 1]).bool()
     clips = torch.tensor([0, 1, 0, 1, 0])
