@@ -52,6 +52,7 @@ class DataConfig:
     test_length: int = 500  # test scenes
     num_workers: int = 2  # DataLoader worker processes
     reader_options: dict = field(default_factory=dict)  # real benchmarks: keywords for readers.open_benchmark
+    cache_dir: str | None = None  # real benchmarks: decode each split once into memory maps here (data.py)
 
 
 @dataclass

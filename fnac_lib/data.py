@@ -1,15 +1,28 @@
 """One entry point from a run configuration to a dataset, default data or real benchmark.
 
+With ``data.cache_dir`` set, a real benchmark's split is decoded once into memory-mapped arrays
+(``fnac_lib.cache``) under that directory, keyed by everything that shapes its samples, and every
+later run and epoch reads the cache instead of JPEG and audio files. Under ``torchrun`` rank 0
+builds it and the other processes wait for its manifest (the directory must be one that every
+process sees). The default data is not cached: its training scenes are drawn anew every epoch.
+
 ``python -m fnac_lib.data build-default`` builds the embedded default data (see ``assets``).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import sys
+import time
+from pathlib import Path
 
 from torch.utils.data import Dataset
 
 from .config import RunConfig
+
+CACHE_POLL_SECONDS = 10.0  # how often a waiting process looks for rank 0's cache
 
 DEFAULT_KINDS = ("objects", "digits")
 
@@ -37,10 +50,39 @@ def make_dataset(config: RunConfig, split: str, variant: str = "single", length:
             data.dataset, data.data_root, split=split, image_size=data.image_size,
             sample_rate=config.audio.sample_rate, clip_seconds=config.audio.clip_seconds, **data.reader_options,
         )
+        if data.cache_dir is not None:
+            dataset = cached_split(dataset, config, split, variant)
     rate = getattr(dataset, "sample_rate", config.audio.sample_rate)
     if rate != config.audio.sample_rate:
         raise ValueError(f"{data.dataset} audio is at {rate} Hz but audio.sample_rate is {config.audio.sample_rate}")
     return dataset
+
+
+def cache_path(config: RunConfig, split: str, variant: str = "single") -> Path:
+    """Where ``data.cache_dir`` keeps a split: ``<dataset>-<split>-<variant>-<key>``, the key a
+    hash of the data root, reader options, image size and audio settings."""
+    data, audio = config.data, config.audio
+    shaping = {"root": str(Path(data.data_root).resolve()), "options": data.reader_options,
+               "image_size": data.image_size, "sample_rate": audio.sample_rate, "clip_seconds": audio.clip_seconds}
+    key = hashlib.sha256(json.dumps(shaping, sort_keys=True, default=str).encode()).hexdigest()[:12]
+    return Path(data.cache_dir) / f"{data.dataset}-{split}-{variant}-{key}"
+
+
+def cached_split(dataset: Dataset, config: RunConfig, split: str, variant: str = "single",
+                 wait_seconds: float | None = None) -> Dataset:
+    """The cache of ``dataset`` under ``data.cache_dir``, built on first use (by rank 0 alone
+    under ``torchrun``; other ranks wait up to ``wait_seconds``, forever by default)."""
+    from .cache import MANIFEST, cache_dataset
+
+    path = cache_path(config, split, variant)
+    if int(os.environ.get("RANK", "0")) != 0:
+        start = time.monotonic()
+        while not (path / MANIFEST).is_file():
+            if wait_seconds is not None and time.monotonic() - start > wait_seconds:
+                raise TimeoutError(f"{path}: rank 0 did not finish this cache in {wait_seconds:g} s")
+            time.sleep(min(CACHE_POLL_SECONDS, wait_seconds or CACHE_POLL_SECONDS))
+    workers = config.data.num_workers or None  # None: up to 8 decode workers
+    return cache_dataset(dataset, path, num_workers=workers)
 
 
 def make_validation_set(config: RunConfig) -> Dataset | None:

@@ -292,7 +292,7 @@ class Trainer:
 
 # How a run executes, not what it computes: a run may resume with other values of these.
 EXECUTION_FIELDS = {"train": ("epochs", "device", "compile", "channels_last", "log_every", "checkpoint_every"),
-                    "data": ("num_workers",)}
+                    "data": ("num_workers", "cache_dir")}
 
 
 def _check_same_run(saved: RunConfig, current: RunConfig, path: Path) -> None:

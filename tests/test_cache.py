@@ -220,3 +220,44 @@ def test_uint8_maps_hold_binary_ground_truth_exactly(tmp_path, tone_squares):
     assert (cached.path / "gt.u8").stat().st_size == 4 * 32 * 32
     assert all(torch.equal(cached[i]["gt_map"], data[i]["gt_map"]) for i in range(4))
     assert np.isclose(cached.path.joinpath("audio.f16").stat().st_size, 4 * 16000 * 2)
+
+
+def write_folder_benchmark(root, count=6, size=20):
+    """A plain ``frames/<id>.jpg`` + ``audio/<id>.wav`` benchmark of ``count`` pairs."""
+    from PIL import Image
+    import soundfile as sf
+
+    (root / "frames").mkdir(parents=True)
+    (root / "audio").mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(count):
+        Image.fromarray(rng.integers(0, 255, (size, size, 3), dtype=np.uint8)).save(root / "frames" / f"c{i}.jpg")
+        sf.write(root / "audio" / f"c{i}.wav", 0.1 * rng.standard_normal(16000).astype(np.float32), 16000)
+    return root
+
+
+def test_a_cache_dir_decodes_a_benchmark_split_once_and_reuses_it(tmp_path, monkeypatch):
+    from fnac_lib.config import preset
+    from fnac_lib.data import cache_path, cached_split, make_dataset
+
+    root = write_folder_benchmark(tmp_path / "bench")
+    plain_config = preset("ci", **{"data.dataset": "folder", "data.data_root": str(root), "data.image_size": 16})
+    config = apply_overrides(plain_config, {"data.cache_dir": str(tmp_path / "caches")})
+    plain, cached = make_dataset(plain_config, "test"), make_dataset(config, "test")
+    assert isinstance(cached, CachedDataset) and cached.path == cache_path(config, "test")
+    for i in range(len(plain)):
+        assert torch.equal(cached[i]["image"], plain[i]["image"]) and cached[i]["id"] == plain[i]["id"]
+        torch.testing.assert_close(cached[i]["audio"], plain[i]["audio"], atol=1e-3, rtol=0)  # float16 waveforms
+    stamp = (cached.path / "manifest.json").stat().st_mtime_ns
+    assert make_dataset(config, "test").path == cached.path  # the next run reads it as it is
+    assert (cached.path / "manifest.json").stat().st_mtime_ns == stamp
+    # anything that shapes the samples gets its own cache
+    assert cache_path(apply_overrides(config, {"data.image_size": 24}), "test") != cached.path
+    assert cache_path(apply_overrides(config, {"data.reader_options": {"frame": 2}}), "test") != cached.path
+
+    # under torchrun only rank 0 builds; the others wait for its manifest
+    monkeypatch.setenv("RANK", "1")
+    other = apply_overrides(config, {"data.cache_dir": str(tmp_path / "elsewhere")})
+    with pytest.raises(TimeoutError, match="rank 0 did not finish"):
+        cached_split(plain, other, "test", wait_seconds=0.05)
+    assert cached_split(plain, config, "test", wait_seconds=0.05).path == cached.path

@@ -11,6 +11,7 @@ import json
 import nbformat
 import papermill
 import pytest
+import yaml
 
 from notebook_outputs import NOTEBOOK_DIR, notebooks, unexpected_outputs
 
@@ -33,6 +34,14 @@ def test_each_notebook_has_a_parameters_cell_first_and_a_question(path):
     assert cells[0].cell_type == "markdown" and cells[0].source.startswith("# ") and "?" in cells[0].source
     first_code = next(c for c in cells if c.cell_type == "code")
     assert "parameters" in first_code.metadata.get("tags", [])
+
+
+@pytest.mark.parametrize("name", ["demo.yaml", "paper.yaml"])
+def test_every_parameter_file_entry_is_a_notebook_parameter(name):
+    """papermill passes unknown names on silently: a misspelt entry would change nothing."""
+    values = yaml.safe_load((NOTEBOOK_DIR.parent / "params" / name).read_text())
+    known = set().union(*(papermill.inspect_notebook(str(path)) for path in notebooks()))
+    assert set(values) - known == set()
 
 
 @pytest.fixture(scope="session")
