@@ -146,7 +146,6 @@ class Predictions:
 
     scores: SampleScores
     labels: torch.Tensor  # (N,) sounding class ids
-    on_screen: torch.Tensor  # (N,) False for silent / off-screen pairs
     img_emb: torch.Tensor  # (N, D) spatial mean of each visual map
     aud_emb: torch.Tensor  # (N, D) audio embeddings
     ids: list[str] = field(default_factory=list)
@@ -167,9 +166,14 @@ class Predictions:
         n = av_raw.shape[0]
         scores = SampleScores.concatenate([score_batch(av_raw, gt, on_screen, objectness, masks, alpha)])
         return cls(scores=scores, labels=labels if labels is not None else torch.zeros(n, dtype=torch.long),
-                   on_screen=on_screen.bool(), img_emb=torch.zeros(n, 0), aud_emb=torch.zeros(n, 0),
+                   img_emb=torch.zeros(n, 0), aud_emb=torch.zeros(n, 0),
                    ids=ids if ids is not None else [str(i) for i in range(n)], clips=clips,
                    av=normalize_maps(av_raw), av_raw=av_raw, gt=gt, objectness=objectness, masks=masks, alpha=alpha)
+
+    @property
+    def on_screen(self) -> torch.Tensor:
+        """(N,) False for silent / off-screen pairs."""
+        return self.scores.on_screen
 
     def summary(self, protocols=None) -> dict:
         """``summarize_scores`` of these predictions."""
@@ -221,8 +225,7 @@ def predict(
     model.eval()
     autocast = torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_on(amp, device, "amp"))
     scored: list[SampleScores] = []
-    parts: dict[str, list] = {k: [] for k in ("labels", "on_screen", "img_emb", "aud_emb",
-                                              "av_raw", "gt", "obj", "masks")}
+    parts: dict[str, list] = {k: [] for k in ("labels", "img_emb", "aud_emb", "av_raw", "gt", "obj", "masks")}
     ids: list[str] = []
     for batch in tqdm(loader, desc="evaluating", disable=not progress, leave=False):
         images = normalize_images(batch["image"].to(device, non_blocking=True))
@@ -241,7 +244,6 @@ def predict(
         parts["img_emb"].append(img_maps.mean(dim=(2, 3)))
         parts["aud_emb"].append(aud_emb)
         parts["labels"].append(batch["label"])
-        parts["on_screen"].append(batch["on_screen"])
         if keep_maps:  # the host copy waits for the batch: only for callers that draw the maps
             parts["av_raw"].append(raw.cpu())
             parts["gt"].append(batch["gt_map"])
@@ -254,7 +256,7 @@ def predict(
         raise ValueError("the evaluation loader yielded no samples")
     joined = {k: torch.cat(v).cpu() if v else None for k, v in parts.items()}
     return Predictions(
-        scores=SampleScores.concatenate(scored), labels=joined["labels"], on_screen=joined["on_screen"].bool(),
+        scores=SampleScores.concatenate(scored), labels=joined["labels"],
         img_emb=joined["img_emb"], aud_emb=joined["aud_emb"], ids=ids, clips=clip_index(loader.dataset),
         av=normalize_maps(joined["av_raw"]) if keep_maps else None, av_raw=joined["av_raw"], gt=joined["gt"],
         objectness=joined["obj"], masks=joined["masks"], alpha=alpha,
