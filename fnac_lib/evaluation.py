@@ -69,24 +69,31 @@ class SampleScores:
         )
 
 
-def score_batch(
-    av_raw: torch.Tensor,
-    gt: torch.Tensor,
-    on_screen: torch.Tensor,
-    objectness: torch.Tensor | None = None,
-    masks: torch.Tensor | None = None,
-    alpha: float = OGL_ALPHA,
-) -> SampleScores:
-    """Score one batch where it lies: raw AV maps S[i, i] (B, H, W) against gt maps (B, H, W).
-
-    ``objectness`` (B, H, W) in [0, 1] adds the ``obj`` and ``av_ogl`` maps; ``masks`` (B, H', W')
-    adds AVSBench's per-frame IoU and F-beta curves. The open-set cIoU is the AV map's: min-max
-    normalisation is increasing per sample, so the median rule picks the same pixels.
-    """
-    maps = {"av": normalize_maps(av_raw)}  # (B, H, W) in [0, 1]
+def localisation_maps(av_raw: torch.Tensor, objectness: torch.Tensor | None = None,
+                      alpha: float = OGL_ALPHA) -> dict[str, torch.Tensor]:
+    """The maps the protocols score, by name: ``av`` (raw S[i, i] normalised to [0, 1]), and with
+    an objectness map (B, H, W) in [0, 1] also ``obj`` and ``av_ogl``."""
+    maps = {"av": normalize_maps(av_raw)}  # (B, H, W)
     if objectness is not None:
         maps["obj"] = objectness
         maps["av_ogl"] = object_guided(maps["av"], objectness, alpha)
+    return maps
+
+
+def score_batch(
+    maps: dict[str, torch.Tensor],
+    av_raw: torch.Tensor,
+    gt: torch.Tensor,
+    on_screen: torch.Tensor,
+    masks: torch.Tensor | None = None,
+) -> SampleScores:
+    """Score one batch where it lies: ``localisation_maps`` of raw AV maps S[i, i] (B, H, W)
+    against gt maps (B, H, W).
+
+    ``masks`` (B, H', W') adds AVSBench's per-frame IoU and F-beta curves. The open-set cIoU is
+    the AV map's: min-max normalisation is increasing per sample, so the median rule picks the
+    same pixels as on the raw map.
+    """
     gt = gt.to(av_raw.device).float()
     on_screen = on_screen.to(av_raw.device).bool()
     scores = SampleScores(
@@ -164,11 +171,12 @@ class Predictions:
                   labels: torch.Tensor | None = None) -> "Predictions":
         """Predictions of maps made elsewhere (reference maps, tests), scored as ``predict`` does."""
         n = av_raw.shape[0]
-        scores = SampleScores.concatenate([score_batch(av_raw, gt, on_screen, objectness, masks, alpha)])
+        maps = localisation_maps(av_raw, objectness, alpha)
+        scores = SampleScores.concatenate([score_batch(maps, av_raw, gt, on_screen, masks)])
         return cls(scores=scores, labels=labels if labels is not None else torch.zeros(n, dtype=torch.long),
                    img_emb=torch.zeros(n, 0), aud_emb=torch.zeros(n, 0),
                    ids=ids if ids is not None else [str(i) for i in range(n)], clips=clips,
-                   av=normalize_maps(av_raw), av_raw=av_raw, gt=gt, objectness=objectness, masks=masks, alpha=alpha)
+                   av=maps["av"], av_raw=av_raw, gt=gt, objectness=objectness, masks=masks, alpha=alpha)
 
     @property
     def on_screen(self) -> torch.Tensor:
@@ -225,7 +233,7 @@ def predict(
     model.eval()
     autocast = torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_on(amp, device, "amp"))
     scored: list[SampleScores] = []
-    parts: dict[str, list] = {k: [] for k in ("labels", "img_emb", "aud_emb", "av_raw", "gt", "obj", "masks")}
+    parts: dict[str, list] = {k: [] for k in ("labels", "img_emb", "aud_emb", "av", "av_raw", "gt", "obj", "masks")}
     ids: list[str] = []
     for batch in tqdm(loader, desc="evaluating", disable=not progress, leave=False):
         images = normalize_images(batch["image"].to(device, non_blocking=True))
@@ -240,11 +248,13 @@ def predict(
                 objectness = objectness_maps(objectness_trunk, images).float()  # (b, H, W)
         gt = batch["gt_map"].to(device, non_blocking=True)
         masks = batch["mask"].to(device, non_blocking=True) if "mask" in batch else None
-        scored.append(score_batch(raw, gt, batch["on_screen"], objectness, masks, alpha))
+        maps = localisation_maps(raw, objectness, alpha)
+        scored.append(score_batch(maps, raw, gt, batch["on_screen"], masks))
         parts["img_emb"].append(img_maps.mean(dim=(2, 3)))
         parts["aud_emb"].append(aud_emb)
         parts["labels"].append(batch["label"])
         if keep_maps:  # the host copy waits for the batch: only for callers that draw the maps
+            parts["av"].append(maps["av"].cpu())
             parts["av_raw"].append(raw.cpu())
             parts["gt"].append(batch["gt_map"])
             if objectness is not None:
@@ -258,7 +268,7 @@ def predict(
     return Predictions(
         scores=SampleScores.concatenate(scored), labels=joined["labels"],
         img_emb=joined["img_emb"], aud_emb=joined["aud_emb"], ids=ids, clips=clip_index(loader.dataset),
-        av=normalize_maps(joined["av_raw"]) if keep_maps else None, av_raw=joined["av_raw"], gt=joined["gt"],
+        av=joined["av"], av_raw=joined["av_raw"], gt=joined["gt"],
         objectness=joined["obj"], masks=joined["masks"], alpha=alpha,
     )
 

@@ -224,8 +224,7 @@ class Trainer:
         loader = self.loader(epoch, self.state.step_in_epoch)
         self.network.train()
         sums = torch.zeros(len(LOGGED_TERMS), device=self.device)
-        # Step counter and first non-finite step live on the device: no host sync per step.
-        step = torch.full((), self.state.global_step, dtype=torch.long, device=self.device)
+        # The first non-finite step lives on the device: no host sync per step.
         first_bad = torch.full((), -1, dtype=torch.long, device=self.device)
         window = 0
         bar = tqdm(total=self.steps_per_epoch, initial=self.state.step_in_epoch,
@@ -238,8 +237,7 @@ class Trainer:
             self.optimizer.step()
             values = torch.stack([loss.detach(), *(terms[k].detach() for k in LOGGED_TERMS[1:])])
             sums += values
-            first_bad = torch.where((first_bad < 0) & ~torch.isfinite(values).all(), step, first_bad)
-            step += 1
+            first_bad = torch.where((first_bad < 0) & ~torch.isfinite(values).all(), self.state.global_step, first_bad)
             self.state.step_in_epoch += 1
             self.state.global_step += 1
             window += 1
