@@ -1,6 +1,7 @@
 # The FNAC workbook. Two commands do everything on a fresh machine:
 #   make demo   the notebook series at demo size on the embedded default data, into runs/demo/
 #   make test   the whole test suite (unit tests, notebooks at CI size, nbval)
+#   make unit   the unit tests alone (no notebooks), about a minute
 # Both create the project's own virtual environment and build the default data when missing.
 
 PYTHON ?= python3
@@ -11,7 +12,7 @@ DATA   := data/default/bank.npz
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 DEMO_DIR  := runs/demo
 
-.PHONY: demo test venv data bench lab clean-runs
+.PHONY: demo test unit venv data bench lab clean-runs
 
 venv: $(STAMP)
 
@@ -37,6 +38,9 @@ demo: $(STAMP) $(DATA)
 
 test: $(STAMP) $(DATA)
 	$(PY) -m pytest
+
+unit: $(STAMP) $(DATA)
+	$(PY) -m pytest tests -m "not notebooks"
 
 bench: $(STAMP) $(DATA)
 	$(PY) benchmarks/bench_pipeline.py

@@ -10,9 +10,10 @@ same optimizer and losses:
 
 * **naive** (``naive.py``): upstream's path, per-sample JPEG/wav decode, PIL resize/crop/flip,
   float64 scipy spectrograms in 2 loader workers, fp32, batch-1 evaluation with a CPU sort;
-* **workbook**: the readers decode once into a cache (``fnac_lib.cache``), the ``Trainer``
+* **workbook**: the readers decode once into a cache (``fnac_lib.data.cache``), the ``Trainer``
   crops/flips and computes spectrograms on the device (bf16 autocast and channels_last on CUDA),
-  and ``evaluation.evaluate`` scores whole batches on the device.
+  and ``evaluation.evaluate`` scores whole batches on the device. Its model-only step is
+  ``step.train_step``, the very function the trainer calls.
 
 Both use the published linear spectrogram (512-sample window, hop 238) so the model's input
 shapes are identical and only the pipelines differ. Reported: training and evaluation
@@ -42,16 +43,17 @@ import torch
 from PIL import Image
 from torch.utils.flop_counter import FlopCounterMode
 
-from fnac_lib.audio import spec_augment
-from fnac_lib.augment import normalize_images, random_crop_flip
-from fnac_lib.cache import CachedDataset, build_cache
-from fnac_lib.config import RunConfig, preset, use_on
+from fnac_lib.augment import TrainAugment
+from fnac_lib.config import RunConfig, preset
+from fnac_lib.data.benchmarks import open_benchmark
+from fnac_lib.data.cache import CachedDataset, build_cache
+from fnac_lib.data.sample import collate_samples
+from fnac_lib.device import resolve_device, use_on
 from fnac_lib.evaluation import evaluate
-from fnac_lib.losses import fnac_losses, total_loss
+from fnac_lib.losses import LossWeights
 from fnac_lib.model import AVModel
-from fnac_lib.readers import open_benchmark
-from fnac_lib.sample import collate_samples
-from fnac_lib.training import Trainer, resolve_device
+from fnac_lib.step import StepSettings, train_step
+from fnac_lib.training import Trainer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from naive import Phase, NaiveTestSet, NaiveTrainSet, Stopwatch, naive_evaluate, naive_train  # noqa: E402
@@ -163,8 +165,7 @@ def tone_scene(index: int, size: int, samples: int) -> dict:
 def default_scenes(split: str, count: int, size: int, seconds: float):
     """Scenes of the embedded default data when its bank is built (never builds it here), else None."""
     try:
-        from fnac_lib.assets import BANK_FILE, default_data_dir
-        from fnac_lib.datasets import make_default_dataset
+        from fnac_lib.data.default import BANK_FILE, default_data_dir, make_default_dataset
     except ImportError:
         return None
     bank = default_data_dir() / BANK_FILE
@@ -253,34 +254,33 @@ class ModelStep:
     flops: int  # forward + backward FLOPs of that step (FlopCounterMode; 0 when not counted)
 
 
+def loss_weights(config: RunConfig) -> LossWeights:
+    """The run's objective with every FNAC term on from the first step, as after the warm-up."""
+    return LossWeights.for_method(config.train.method, config.train.term_weight, warmup_epochs=0)
+
+
 def model_step(config: RunConfig, batch: dict, device: torch.device, fast: bool) -> ModelStep:
-    """Encoders + losses + Adam on a resident batch; ``fast`` uses the workbook's settings
-    (bf16 autocast and channels_last as ``train.amp`` / ``train.channels_last`` resolve on the
-    device; ``torch.compile`` when asked).
+    """``step.train_step`` (device-side crops, spectrograms and masks, encoders, losses, Adam) on
+    a resident batch; ``fast`` uses the workbook's settings (bf16 autocast and channels_last as
+    ``train.amp`` / ``train.channels_last`` resolve on the device; ``torch.compile`` when asked).
 
     FLOPs are counted in the plain (eager, fp32) run: compiled kernels bypass the counter.
     """
     torch.manual_seed(0)
     model = AVModel(config.model, config.audio).to(device)
-    channels_last = fast and use_on(config.train.channels_last, device, "train.channels_last")
-    if channels_last:
+    if fast and use_on(config.train.channels_last, device, "train.channels_last"):
         model = model.to(memory_format=torch.channels_last)
-    if fast and config.train.compile:
-        model.visual, model.audio = torch.compile(model.visual), torch.compile(model.audio)
+    network = torch.compile(model) if fast and config.train.compile else model
     optimizer = torch.optim.Adam(model.parameters(), lr=config.train.lr, weight_decay=config.train.weight_decay)
-    images = normalize_images(random_crop_flip(batch["image"].to(device), config.data.image_size))
-    if channels_last:
-        images = images.contiguous(memory_format=torch.channels_last)
-    specs = spec_augment(model.frontend(batch["audio"].to(device)), config.audio.freq_mask, config.audio.time_mask)
-    amp = fast and use_on(config.train.amp, device, "train.amp")
+    train, audio = config.train, config.audio
+    settings = StepSettings(loss_weights(config), train.tau, train.fg_threshold,
+                            amp=fast and use_on(train.amp, device, "train.amp"))
+    augment = TrainAugment(config.data.image_size, audio.freq_mask, audio.time_mask,
+                           torch.Generator(device=device).manual_seed(0))
+    resident = {"image": batch["image"].to(device), "audio": batch["audio"].to(device)}
 
     def step() -> None:
-        with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=amp):
-            img_maps, aud_emb = model(images, specs)
-        loss = total_loss(fnac_losses(img_maps.float(), aud_emb.float()), config.train.loss_weights(), epoch=0)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        train_step(network, optimizer, resident, 0, settings, augment, device)
 
     counter = FlopCounterMode(display=False)
     with counter if not fast else contextlib.nullcontext():
@@ -305,9 +305,15 @@ def peak_flops(device: torch.device, amp: bool) -> tuple[float, str]:
             if key in name:
                 return GPU_PEAK_TFLOPS[key][column] * 1e12, f"{name}: {column} dense data-sheet peak"
         return math.nan, f"{name}: not in the table of peaks"
-    size, dtype = 2048, torch.bfloat16 if amp else torch.float32  # bf16 runs on the CPU's matrix units
-    a, b = torch.randn(size, size, dtype=dtype), torch.randn(size, size, dtype=dtype)
-    a @ b
+    dtype = torch.bfloat16 if amp else torch.float32  # bf16 runs on the CPU's matrix units where it has them
+    size = 256  # grown to 2048 while one product stays short: CPUs without bf16 units emulate it ~50x slower
+    while True:
+        a, b = torch.randn(size, size, dtype=dtype), torch.randn(size, size, dtype=dtype)
+        start = time.perf_counter()
+        a @ b
+        if size >= 2048 or time.perf_counter() - start > 0.05:
+            break
+        size *= 2
     best = math.inf
     for _ in range(5):  # the fastest round: the least disturbed by other processes
         start = time.perf_counter()
@@ -378,7 +384,7 @@ def run_pipelines(config: RunConfig, options: BenchOptions, work: Path, device: 
         runs["naive_train"].append(naive_train(
             model, naive_train_set, options.batch_size, options.steps, device, lr=config.train.lr,
             weight_decay=config.train.weight_decay, warmup_steps=options.warmup_steps,
-            weights=config.train.loss_weights()))
+            weights=loss_weights(config)))
         memory["naive_train_mib"] = peak_memory_mib(device)
         runs["naive_eval"].append(naive_evaluate(model, naive_test_set, device))
         reset_peak_memory(device)

@@ -1,7 +1,7 @@
 """A faithful re-implementation of the published (EZ-VSL / FNAC upstream) input and evaluation path.
 
 It is the baseline of ``bench_pipeline.py`` and deliberately keeps upstream's costs
-(fnac_method.md, sections 3 and 6), on the same ``frames/<id>.jpg`` + ``audio/<id>.wav`` files:
+(README, "Speed"), on the same ``frames/<id>.jpg`` + ``audio/<id>.wav`` files:
 
 * every epoch, every sample decodes its JPEG with PIL and its wav file, in 2 loader workers;
 * train images: torchvision ``Resize(int(S * 1.1), BICUBIC)``, ``RandomCrop(S)``,
@@ -36,7 +36,7 @@ from scipy import signal
 from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 
-from fnac_lib.augment import IMAGENET_MEAN, IMAGENET_STD
+from fnac_lib.constants import IMAGENET_MEAN, IMAGENET_STD
 from fnac_lib.losses import LossWeights, fnac_losses, own_pair_maps, total_loss
 from fnac_lib.model import AVModel
 
@@ -167,7 +167,7 @@ def naive_train(model: AVModel, dataset: NaiveTrainSet, batch_size: int, steps: 
         losses = []
         for image, spec in loader:
             image, spec = image.to(device).float(), spec.to(device).float()
-            img_maps, aud_emb = model.visual(image), model.audio(spec)
+            img_maps, aud_emb = model.encode(image, spec)
             loss = total_loss(fnac_losses(img_maps, aud_emb), weights, epoch=weights.warmup_epochs)
             optimizer.zero_grad()
             loss.backward()
@@ -193,7 +193,7 @@ def naive_evaluate(model: AVModel, dataset: NaiveTestSet, device: torch.device) 
     with Stopwatch() as clock:
         for image, spec, gt in loader:  # the exhausted iterator shuts its workers down
             image, spec = image.to(device).float(), spec.to(device).float()
-            img_maps, aud_emb = model.visual(image), model.audio(spec)
+            img_maps, aud_emb = model.encode(image, spec)
             heatmap = own_pair_maps(img_maps, aud_emb).unsqueeze(1)  # (1, 1, h, w)
             heatmap = F.interpolate(heatmap, size=tuple(image.shape[2:]), mode="bilinear", align_corners=True)
             pred = heatmap.cpu().numpy()[0, 0]  # a host sync per sample, as upstream

@@ -1,11 +1,16 @@
 """fnac_lib: self-supervised audio-visual sound-source localisation with EZ-VSL and FNAC.
 
-Modules, one job each: ``config`` (dataclasses and presets), ``audio`` (spectrogram front end),
-``augment`` (device-side image batches), ``model`` (encoders), ``losses`` (EZ-VSL and FNAC terms),
-``localization`` (maps and OGL), ``metrics`` (cIoU, AUC), ``protocols`` (open-set, AVSBench),
-``training``, ``evaluation``, ``runs`` (run directories), ``distributed`` (torchrun),
-``assets`` / ``scenes`` / ``datasets`` (the embedded default data), ``readers`` / ``prepare``
-(real benchmarks), ``analysis`` and ``plots`` (what the notebooks show), ``cli``.
+The method, flat at the top and readable top to bottom:
+``constants`` (the method's fixed numbers), ``config`` (dataclasses and presets), ``audio``
+(spectrogram front end), ``augment`` (device-side crops, flips, masks), ``model`` (encoders: the
+one encode path), ``losses`` (EZ-VSL and FNAC terms), ``localization`` (maps and OGL), ``metrics``
+(cIoU, AUC, pointing game), ``protocols`` (open set, AVSBench S4), ``step`` (one training step),
+``training`` (the loop, checkpoints, model selection), ``evaluation`` (batched scoring), ``runs``
+(run directories), ``checkpoint``, ``distributed`` (torchrun), ``device``, ``files`` (atomic
+writes), ``errors`` and ``cli``.
+
+Two packages below it: ``data`` (the sample contract, the embedded default data, the real
+benchmarks, caches) and ``workbook`` (what the notebooks measure and draw).
 """
 
 __version__ = "0.1.0"

@@ -1,4 +1,4 @@
-"""Audio front end: waveforms to spectrograms, batched on the device (fnac_method.md, section 1).
+"""Audio front end: waveforms to spectrograms, batched on the device (README, "The library").
 
 Upstream computes a float64 spectrogram per sample on the CPU inside the data loader; here the
 loader only yields waveforms and the whole batch is transformed on the training device.
@@ -58,26 +58,3 @@ class AudioFrontend(nn.Module):
                 spec = (spec - mean) / (std + 1e-5)
         return spec.unsqueeze(1)  # (B, 1, F, frames)
 
-
-def spec_augment(
-    specs: torch.Tensor, freq_mask: int, time_mask: int, generator: torch.Generator | None = None
-) -> torch.Tensor:
-    """One frequency band and one time span masked per clip, widths drawn up to the given maxima.
-
-    Frequency masks run along the frequency axis (dim 2) and time masks along time (dim 3):
-    upstream swaps the two ranges. Masked cells are set to the clip's mean (0 after normalisation).
-    """
-    batch, _, n_freq, n_time = specs.shape
-    keep = torch.ones(batch, 1, n_freq, n_time, dtype=torch.bool, device=specs.device)
-    for max_width, size, dim in ((freq_mask, n_freq, 2), (time_mask, n_time, 3)):
-        if max_width <= 0:
-            continue
-        draws = torch.rand(batch, 2, generator=generator, device=specs.device)  # (B, 2)
-        width = (draws[:, 0] * (min(max_width, size) + 1)).long()  # (B,) in [0, max_width]
-        start = (draws[:, 1] * (size - width + 1)).long()  # (B,)
-        position = torch.arange(size, device=specs.device).view(1, -1)  # (1, size)
-        inside = (position >= start.view(-1, 1)) & (position < (start + width).view(-1, 1))  # (B, size)
-        shape = (batch, 1, size, 1) if dim == 2 else (batch, 1, 1, size)
-        keep &= ~inside.view(shape)
-    fill = specs.mean(dim=(1, 2, 3), keepdim=True)
-    return torch.where(keep, specs, fill)

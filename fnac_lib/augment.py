@@ -1,15 +1,17 @@
-"""Image batches on the device: random crop + horizontal flip, and ImageNet normalisation.
+"""Training augmentation of whole batches on the device: image crops and flips, spectrogram masks.
 
-Loaders yield uint8 frames; the training step crops, flips and normalises the whole batch with
-one gather on the device instead of per-sample PIL work in loader processes.
+Loaders yield uint8 frames and waveforms; ``TrainAugment`` crops, flips and masks the whole batch
+with one gather each instead of per-sample PIL work in loader processes. ``normalize_images`` is
+the ImageNet standardisation every forward pass applies (``model.AVModel``).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+from .constants import IMAGENET_MEAN, IMAGENET_STD
 
 
 def normalize_images(images: torch.Tensor) -> torch.Tensor:
@@ -43,3 +45,45 @@ def random_crop_flip(
     index = torch.arange(batch, device=images.device).view(-1, 1, 1)  # (B, 1, 1)
     crops = images.permute(0, 2, 3, 1)[index, rows.unsqueeze(2), cols.unsqueeze(1)]  # (B, S, S, 3)
     return crops.permute(0, 3, 1, 2)  # (B, 3, S, S)
+
+
+def spec_augment(
+    specs: torch.Tensor, freq_mask: int, time_mask: int, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """One frequency band and one time span masked per clip, widths drawn up to the given maxima.
+
+    Frequency masks run along the frequency axis (dim 2) and time masks along time (dim 3):
+    upstream swaps the two ranges. Masked cells are set to the clip's mean (0 after normalisation).
+    """
+    batch, _, n_freq, n_time = specs.shape
+    keep = torch.ones(batch, 1, n_freq, n_time, dtype=torch.bool, device=specs.device)
+    for max_width, size, dim in ((freq_mask, n_freq, 2), (time_mask, n_time, 3)):
+        if max_width <= 0:
+            continue
+        draws = torch.rand(batch, 2, generator=generator, device=specs.device)  # (B, 2)
+        width = (draws[:, 0] * (min(max_width, size) + 1)).long()  # (B,) in [0, max_width]
+        start = (draws[:, 1] * (size - width + 1)).long()  # (B,)
+        position = torch.arange(size, device=specs.device).view(1, -1)  # (1, size)
+        inside = (position >= start.view(-1, 1)) & (position < (start + width).view(-1, 1))  # (B, size)
+        shape = (batch, 1, size, 1) if dim == 2 else (batch, 1, 1, size)
+        keep &= ~inside.view(shape)
+    fill = specs.mean(dim=(1, 2, 3), keepdim=True)
+    return torch.where(keep, specs, fill)
+
+
+@dataclass
+class TrainAugment:
+    """The training-time augmentation of one run, drawn from its own generator (resumable)."""
+
+    crop_size: int  # side of the random crop (the model's input size)
+    freq_mask: int  # widest frequency mask in bins (0: off)
+    time_mask: int  # widest time mask in frames (0: off)
+    generator: torch.Generator  # on the training device; saved in checkpoints
+
+    def images(self, images: torch.Tensor) -> torch.Tensor:
+        """uint8 (B, 3, H, W) frames to random (B, 3, S, S) crops, half of them mirrored."""
+        return random_crop_flip(images, self.crop_size, self.generator)
+
+    def spectrograms(self, specs: torch.Tensor) -> torch.Tensor:
+        """(B, 1, F, T) spectrograms with one frequency band and one time span masked per clip."""
+        return spec_augment(specs, self.freq_mask, self.time_mask, self.generator)

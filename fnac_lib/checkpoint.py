@@ -1,45 +1,17 @@
-"""Checkpoints and run-directory files, written atomically.
-
-Every file goes to a temporary name in the same directory, is flushed to disk, and is then
-renamed over the target, so a run killed at any moment leaves either the old file or the new
-one, never half of one.
+"""Checkpoints: training states saved atomically (``files.atomic_write``) and loaded with a
+``CheckpointError`` that names the file when it is missing, truncated or foreign.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 from pathlib import Path
 
 import torch
 
-
-class CheckpointError(RuntimeError):
-    """A checkpoint is missing, unreadable or not a checkpoint of this workbook."""
-
+from .errors import CheckpointError
+from .files import atomic_write
 
 REQUIRED_KEYS = ("model", "config", "epoch", "step_in_epoch", "global_step")
-
-
-def atomic_write(path: Path, write) -> None:
-    """Call ``write(file)`` on a temporary file next to ``path``, then rename it into place."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            write(file)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temp_name, path)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
-
-
-def write_json(path: Path, value) -> None:
-    atomic_write(path, lambda f: f.write((json.dumps(value, indent=2) + "\n").encode()))
 
 
 def save_checkpoint(path: Path, state: dict) -> None:

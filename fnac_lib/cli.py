@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 import yaml
 
-from .checkpoint import write_json
-from .config import METHODS, PRESETS, apply_overrides, preset
+from .config import PRESETS, apply_overrides, preset
+from .constants import METHODS, OGL_ALPHA
+from .files import write_json
+from .model import OBJECTNESS_SOURCES
 
 
 def _parse_overrides(pairs: list[str]) -> dict:
@@ -35,7 +36,7 @@ def _parse_overrides(pairs: list[str]) -> dict:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from .data import make_dataset, make_validation_set
+    from .data.factory import make_dataset, make_validation_set
     from .training import train
 
     config = preset(args.preset, **{"train.method": args.method, **_parse_overrides(args.set)})
@@ -49,14 +50,13 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    import torch
-
-    from .data import make_dataset
+    from .data.factory import make_dataset
+    from .device import resolve_device
     from .evaluation import evaluate
-    from .model import resnet18_trunk
+    from .model import objectness_trunk
     from .runs import checkpoint_path, load_model
 
-    device = args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+    device = resolve_device(args.device)
     model, config = load_model(checkpoint_path(Path(args.run_dir), args.checkpoint), device)
     overrides = {}
     if args.benchmark:
@@ -68,12 +68,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     config = apply_overrides(config, overrides)
     dataset = make_dataset(config, args.split, variant=args.variant)
 
-    trunk = None
-    if args.objectness == "model":
-        trunk = model.visual.trunk
-    elif args.objectness == "imagenet":
-        trunk = resnet18_trunk(replace(config.model, width=64, blocks=(2, 2, 2, 2), imagenet_weights=args.imagenet_weights),
-                               pretrained=True).to(device).eval()
+    trunk = objectness_trunk(model, args.objectness, args.imagenet_weights)
+    trunk = trunk.to(device) if trunk is not None else None
     scores, _ = evaluate(model, dataset, batch_size=args.batch_size, device=device, objectness_trunk=trunk,
                          alpha=args.ogl_alpha, num_workers=config.data.num_workers, progress=True, keep_maps=False)
     result = {"run_dir": str(args.run_dir), "dataset": config.data.dataset, "split": args.split,
@@ -100,13 +96,13 @@ def score_lines(scores: dict) -> list[str]:
 
 
 def cmd_build_data(args: argparse.Namespace) -> int:
-    from .assets import main_build
+    from .data.default.build import main_build
 
     return main_build(args.rest)
 
 
 def cmd_prepare(args: argparse.Namespace) -> int:
-    from .prepare import main_prepare
+    from .data.benchmarks.prepare import main_prepare
 
     return main_prepare(args.rest)
 
@@ -135,10 +131,10 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--split", default="test")
     evaluate.add_argument("--variant", default="single", help="default data: single, multi or open_set")
     evaluate.add_argument("--length", type=int, help="default data: number of test scenes")
-    evaluate.add_argument("--objectness", default="none", choices=("none", "model", "imagenet"),
+    evaluate.add_argument("--objectness", default="none", choices=OBJECTNESS_SOURCES,
                           help="trunk for object-guided localisation: the run's own visual trunk or ImageNet ResNet-18")
     evaluate.add_argument("--imagenet-weights", default="torch-cache", help="'torch-cache' or a resnet18 .pth file")
-    evaluate.add_argument("--ogl-alpha", type=float, default=0.4)
+    evaluate.add_argument("--ogl-alpha", type=float, default=OGL_ALPHA)
     evaluate.add_argument("--batch-size", type=int, default=128)
     evaluate.add_argument("--device", default="auto")
     evaluate.add_argument("--out", help="where to write the scores (JSON)")
@@ -146,7 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     for name, func, text in (("build-data", cmd_build_data, "build the embedded default data"),
                              ("prepare", cmd_prepare, "extract frames and audio from raw videos")):
-        # Their own parsers read the remaining arguments (see assets.main_build, prepare.main_prepare).
+        # Their own parsers read the remaining arguments (data.default.build.main_build,
+        # data.benchmarks.prepare.main_prepare).
         sub = commands.add_parser(name, help=text, add_help=False)
         sub.set_defaults(func=func, passes_arguments_on=True)
     return parser

@@ -1,7 +1,8 @@
 """Run configuration: dataclasses with the paper's values as defaults, and named presets.
 
-``paper`` is the published configuration (fnac_method.md, section 3), ``cpu-demo`` trains a
-small model on the embedded default data in minutes on a laptop CPU, ``ci`` in seconds.
+``paper`` is the published configuration (README, "Faithful to the method"), ``cpu-demo`` trains
+a small model on the embedded default data in minutes on a laptop CPU, ``ci`` in seconds. The
+method's fixed numbers come from ``constants``; nothing here imports a room above it.
 """
 
 from __future__ import annotations
@@ -11,18 +12,15 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import torch
-
-from .losses import LossWeights
-
-METHODS = ("ezvsl", "fnac", "fns_audio", "fns_visual", "tne")
+from .constants import FG_THRESHOLD, RESNET18_BLOCKS, RESNET18_WIDTH, TAU, TERM_WEIGHT, WARMUP_EPOCHS
+from .errors import ConfigError
 
 
 @dataclass
 class ModelConfig:
     embed_dim: int = 512  # D, the shared audio-visual embedding size
-    width: int = 64  # channels of the first ResNet stage (64 is ResNet-18; 16 is a small CPU variant)
-    blocks: tuple[int, ...] = (2, 2, 2, 2)  # residual blocks per stage ((2, 2, 2, 2) is ResNet-18)
+    width: int = RESNET18_WIDTH  # channels of the first ResNet stage (64 is ResNet-18; 16 is a small CPU variant)
+    blocks: tuple[int, ...] = RESNET18_BLOCKS  # residual blocks per stage ((2, 2, 2, 2) is ResNet-18)
     output_stride: int = 32  # visual map stride: 32 as published; 16 or 8 keep more locations on small images
     visual_dropout: float = 0.9  # dropout on the visual map before the projection (published: 0.9)
     imagenet_weights: str | None = None  # None, "torch-cache", or a path to a torchvision resnet18 state dict
@@ -52,7 +50,7 @@ class DataConfig:
     test_length: int = 500  # test scenes
     num_workers: int = 2  # DataLoader worker processes
     reader_options: dict = field(default_factory=dict)  # real benchmarks: keywords for readers.open_benchmark
-    cache_dir: str | None = None  # real benchmarks: decode each split once into memory maps here (data.py)
+    cache_dir: str | None = None  # real benchmarks: decode each split once into memory maps here (data.factory)
 
 
 @dataclass
@@ -62,10 +60,10 @@ class TrainConfig:
     batch_size: int = 256  # published: 256 on one GPU (global batch under torchrun)
     lr: float = 1e-4  # Adam learning rate, no schedule
     weight_decay: float = 1e-4  # Adam weight decay
-    warmup_epochs: int = 5  # epochs of the base loss alone before the FNAC terms
-    term_weight: float = 100.0  # weight of each FNAC term (published: 100 at batch 256; see the presets)
-    tau: float = 0.03  # temperature, fixed
-    fg_threshold: float = 0.6  # foreground mask threshold for TNE
+    warmup_epochs: int = WARMUP_EPOCHS  # epochs of the base loss alone before the FNAC terms
+    term_weight: float = TERM_WEIGHT  # weight of each FNAC term (published: 100 at batch 256; see the presets)
+    tau: float = TAU  # temperature, fixed
+    fg_threshold: float = FG_THRESHOLD  # foreground mask threshold for TNE
     seed: int = 0  # seeds data order, augmentation and initialisation
     amp: bool | str = "auto"  # bf16 autocast: "auto" on CUDA only (CPU runs stay fp32), true or false anywhere
     channels_last: bool | str = "auto"  # NHWC convolutions: "auto" on CUDA only, true or false anywhere
@@ -75,26 +73,7 @@ class TrainConfig:
     global_negatives: bool = False  # under torchrun: negatives from the whole global batch
     device: str = "auto"  # "auto", "cpu", "cuda", "cuda:1", ...
 
-    def loss_weights(self) -> LossWeights:
-        """The loss weights this method uses: EZ-VSL is the base loss alone."""
-        if self.method not in METHODS:
-            raise ValueError(f"unknown method {self.method!r}; choose one of {METHODS}")
-        if self.method == "ezvsl":
-            return LossWeights.ezvsl()
-        on = {"fnac": ("fns_audio", "fns_visual", "tne")}.get(self.method, (self.method,))
-        return LossWeights(
-            **{name: (self.term_weight if name in on else 0.0) for name in ("fns_audio", "fns_visual", "tne")},
-            warmup_epochs=self.warmup_epochs,
-        )
 
-
-def use_on(switch: bool | str, device: torch.device, name: str = "the switch") -> bool:
-    """Resolve a device-dependent switch: ``"auto"`` is on for CUDA only; true / false force it."""
-    if switch == "auto":
-        return torch.device(device).type == "cuda"
-    if isinstance(switch, bool):
-        return switch
-    raise ValueError(f"{name} must be 'auto', true or false, got {switch!r}")
 
 
 @dataclass
@@ -111,7 +90,7 @@ class RunConfig:
     def from_dict(cls, values: dict) -> "RunConfig":
         unknown = set(values) - set(SECTIONS)
         if unknown:
-            raise ValueError(f"unknown config sections {sorted(unknown)}")
+            raise ConfigError(f"unknown config sections {sorted(unknown)}")
         return cls(**{name: _section(section_cls, values.get(name, {})) for name, section_cls in SECTIONS.items()})
 
     def save(self, path: Path) -> None:
@@ -122,7 +101,7 @@ class RunConfig:
         try:
             return cls.from_dict(json.loads(Path(path).read_text()))
         except (OSError, json.JSONDecodeError, TypeError, ValueError) as error:
-            raise ValueError(f"{path}: not a readable run config ({error})") from error
+            raise ConfigError(f"{path}: not a readable run config ({error})") from error
 
 
 SECTIONS = {"model": ModelConfig, "audio": AudioConfig, "data": DataConfig, "train": TrainConfig}
@@ -132,7 +111,7 @@ def _section(section_cls, values: dict):
     names = {f.name for f in dataclasses.fields(section_cls)}
     unknown = set(values) - names
     if unknown:
-        raise ValueError(f"unknown {section_cls.__name__} fields {sorted(unknown)}")
+        raise ConfigError(f"unknown {section_cls.__name__} fields {sorted(unknown)}")
     values = dict(values)
     if "blocks" in values:
         values["blocks"] = tuple(values["blocks"])
@@ -142,7 +121,7 @@ def _section(section_cls, values: dict):
 def preset(name: str, **overrides) -> RunConfig:
     """A named configuration: ``paper``, ``cpu-demo`` or ``ci``; ``overrides`` as section.field=value."""
     if name not in PRESETS:
-        raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
+        raise ConfigError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
     config = RunConfig.from_dict(PRESETS[name])
     return apply_overrides(config, overrides)
 
@@ -153,9 +132,31 @@ def apply_overrides(config: RunConfig, overrides: dict) -> RunConfig:
     for dotted, value in overrides.items():
         section, _, name = dotted.partition(".")
         if section not in values or name not in values[section]:
-            raise ValueError(f"unknown config field {dotted!r}")
+            raise ConfigError(f"unknown config field {dotted!r}")
         values[section][name] = value
     return RunConfig.from_dict(values)
+
+
+# How a run executes, not what it computes: a run may resume with other values of these.
+EXECUTION_FIELDS = {"train": ("epochs", "device", "compile", "channels_last", "log_every", "checkpoint_every"),
+                    "data": ("num_workers", "cache_dir")}
+
+
+def check_resumable(saved: RunConfig, current: RunConfig, path: Path) -> None:
+    """Resuming with another configuration would silently mix two runs: refuse it (more epochs,
+    another device, compiling or not and the other ``EXECUTION_FIELDS`` are fine)."""
+    saved_values, current_values = saved.to_dict(), current.to_dict()
+    for section, names in EXECUTION_FIELDS.items():
+        for name in names:
+            saved_values[section].pop(name), current_values[section].pop(name)
+    differences = [
+        f"{section}.{name}: {saved_values[section][name]!r} -> {value!r}"
+        for section, fields in current_values.items()
+        for name, value in fields.items()
+        if saved_values[section].get(name) != value
+    ]
+    if differences:
+        raise ConfigError(f"{path} was written with another configuration: " + "; ".join(differences))
 
 
 # From-scratch CPU encoders: a narrow, one-block-per-stage ResNet-18 at stride 16 (6x6 maps at

@@ -28,12 +28,19 @@ class ProcessInfo:
         return self.world_size > 1
 
 
-def init_from_env(device_type: str) -> ProcessInfo:
-    """Join the process group that ``torchrun`` describes in the environment, if any."""
+def process_info() -> ProcessInfo:
+    """This process's place in the job ``torchrun`` describes in the environment (rank 0 of 1 without it)."""
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     if world_size == 1:
         return ProcessInfo()
-    info = ProcessInfo(int(os.environ["RANK"]), world_size, int(os.environ.get("LOCAL_RANK", "0")))
+    return ProcessInfo(int(os.environ["RANK"]), world_size, int(os.environ.get("LOCAL_RANK", "0")))
+
+
+def init_from_env(device_type: str) -> ProcessInfo:
+    """Join the process group that ``torchrun`` describes in the environment, if any."""
+    info = process_info()
+    if not info.distributed:
+        return info
     if not dist.is_initialized():
         dist.init_process_group(backend="nccl" if device_type == "cuda" else "gloo")
     return info
@@ -55,7 +62,3 @@ def barrier() -> None:
     if dist.is_available() and dist.is_initialized():
         dist.barrier()
 
-
-def shutdown() -> None:
-    if dist.is_available() and dist.is_initialized():
-        dist.destroy_process_group()

@@ -18,9 +18,10 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from .augment import normalize_images
-from .cache import collate
-from .config import use_on
-from .localization import OGL_ALPHA, object_guided, objectness_maps, raw_av_maps
+from .constants import OGL_ALPHA
+from .data.sample import clip_names, collate
+from .device import use_on
+from .localization import object_guided, objectness_maps, raw_av_maps
 from .losses import normalize_maps
 from .metrics import batch_ciou, pointing_game, summarize
 from .model import AVModel
@@ -196,15 +197,15 @@ class Predictions:
 
 
 def eval_loader(dataset: Dataset, batch_size: int, num_workers: int = 0, pin_memory: bool = False) -> DataLoader:
-    """A loader that visits ``dataset`` once in order (``cache.collate``: cached batches pass through)."""
+    """A loader that visits ``dataset`` once in order (``sample.collate``: cached batches pass through)."""
     return DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers,
                       collate_fn=collate, pin_memory=pin_memory)
 
 
 def clip_index(dataset: Dataset) -> torch.Tensor | None:
-    """(N,) clip index of each sample when ``dataset`` groups frames into clips: its
-    ``clip_names`` attribute (AVSBench S4; a cache of it keeps the attribute), else None."""
-    names = getattr(dataset, "clip_names", None)
+    """(N,) clip index of each sample when ``dataset`` groups frames into clips (its
+    ``clip_names``: AVSBench S4, and a cache of it), else None."""
+    names = clip_names(dataset)
     if names is None:
         return None
     if len(names) != len(dataset):
@@ -236,16 +237,15 @@ def predict(
     parts: dict[str, list] = {k: [] for k in ("labels", "img_emb", "aud_emb", "av", "av_raw", "gt", "obj", "masks")}
     ids: list[str] = []
     for batch in tqdm(loader, desc="evaluating", disable=not progress, leave=False):
-        images = normalize_images(batch["image"].to(device, non_blocking=True))
-        waves = batch["audio"].to(device, non_blocking=True)
+        images = batch["image"].to(device, non_blocking=True)  # (b, 3, H, W) uint8
+        waves = batch["audio"].to(device, non_blocking=True)  # (b, T)
         with autocast:
-            img_maps, aud_emb = model(images, model.frontend(waves))
-        img_maps, aud_emb = img_maps.float(), aud_emb.float()
+            img_maps, aud_emb = model(images, waves)  # float32 (b, D, h, w), (b, D)
         raw = raw_av_maps(img_maps, aud_emb, tuple(images.shape[2:]))  # (b, H, W)
         objectness = None
         if objectness_trunk is not None:
             with autocast:
-                objectness = objectness_maps(objectness_trunk, images).float()  # (b, H, W)
+                objectness = objectness_maps(objectness_trunk, normalize_images(images)).float()  # (b, H, W)
         gt = batch["gt_map"].to(device, non_blocking=True)
         masks = batch["mask"].to(device, non_blocking=True) if "mask" in batch else None
         maps = localisation_maps(raw, objectness, alpha)

@@ -1,4 +1,4 @@
-"""Localisation maps and object-guided localisation (OGL) (fnac_method.md, section 4).
+"""Localisation maps and object-guided localisation (OGL) (README, "Protocols").
 
 The audio-visual map of a sample is its own-pair similarity S[i, i], upsampled to the image and
 min-max normalised. OGL blends it with an objectness map, the mean absolute activation over
@@ -11,9 +11,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .losses import TAU, normalize_maps, own_pair_maps
-
-OGL_ALPHA = 0.4  # FNAC's weight of the audio-visual map (SLAVC uses 0.9)
+from .constants import OGL_ALPHA, TAU
+from .losses import normalize_maps, own_pair_maps
 
 
 def upsample(maps: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -25,10 +24,6 @@ def raw_av_maps(img_maps: torch.Tensor, aud_emb: torch.Tensor, size: tuple[int, 
     """S[i, i] = cos / tau upsampled to the image size, not normalised (open-set confidence): (B, H, W)."""
     return upsample(own_pair_maps(img_maps, aud_emb, tau), size)
 
-
-def av_maps(img_maps: torch.Tensor, aud_emb: torch.Tensor, size: tuple[int, int], tau: float = TAU) -> torch.Tensor:
-    """Audio-visual localisation maps in [0, 1] at the image size: (B, H, W)."""
-    return normalize_maps(raw_av_maps(img_maps, aud_emb, size, tau))
 
 
 @torch.no_grad()

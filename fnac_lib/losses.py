@@ -1,4 +1,4 @@
-"""EZ-VSL and FNAC losses as pure functions of features (fnac_method.md, section 2).
+"""EZ-VSL and FNAC losses as pure functions of features (README, "The losses").
 
 Notation: ``img_maps`` V is (B, D, H, W) with a unit vector at every location, ``aud_emb`` a is
 (B, D) unit vectors, tau the temperature. Nothing here owns parameters, so the analysis
@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-TAU = 0.03
-FG_THRESHOLD = 0.6
+from .constants import FG_THRESHOLD, FNAC_TERMS, METHODS, TAU, TERM_WEIGHT, WARMUP_EPOCHS
+from .errors import ConfigError
 
 
 def _check_features(img_maps: torch.Tensor, aud_emb: torch.Tensor) -> None:
@@ -133,15 +133,27 @@ def fnac_losses(
 class LossWeights:
     """How the FNAC terms add up: L_base, then L_base + 100 * each term after the warm-up."""
 
-    fns_audio: float = 100.0  # FNS-audio weight (published: 100)
-    fns_visual: float = 100.0  # FNS-visual weight (published: 100)
-    tne: float = 100.0  # TNE weight (published: 100)
-    warmup_epochs: int = 5  # epochs of L_base alone before the regularisers start
+    fns_audio: float = TERM_WEIGHT  # FNS-audio weight (published: 100)
+    fns_visual: float = TERM_WEIGHT  # FNS-visual weight (published: 100)
+    tne: float = TERM_WEIGHT  # TNE weight (published: 100)
+    warmup_epochs: int = WARMUP_EPOCHS  # epochs of L_base alone before the regularisers start
 
     @classmethod
     def ezvsl(cls) -> "LossWeights":
         """The EZ-VSL baseline: the base loss alone."""
         return cls(fns_audio=0.0, fns_visual=0.0, tne=0.0, warmup_epochs=0)
+
+    @classmethod
+    def for_method(cls, method: str, term_weight: float = TERM_WEIGHT,
+                   warmup_epochs: int = WARMUP_EPOCHS) -> "LossWeights":
+        """The weights of a training objective of ``constants.METHODS``: EZ-VSL is the base loss
+        alone, FNAC adds all three terms, and ``fns_audio`` / ``fns_visual`` / ``tne`` add one."""
+        if method not in METHODS:
+            raise ConfigError(f"train.method: unknown method {method!r}; choose one of {METHODS}")
+        if method == "ezvsl":
+            return cls.ezvsl()
+        on = FNAC_TERMS if method == "fnac" else (method,)
+        return cls(**{name: (term_weight if name in on else 0.0) for name in FNAC_TERMS}, warmup_epochs=warmup_epochs)
 
 
 def total_loss(terms: dict[str, torch.Tensor], weights: LossWeights, epoch: int) -> torch.Tensor:
@@ -149,7 +161,7 @@ def total_loss(terms: dict[str, torch.Tensor], weights: LossWeights, epoch: int)
     loss = terms["base"]
     if epoch < weights.warmup_epochs:
         return loss
-    for name in ("fns_audio", "fns_visual", "tne"):
+    for name in FNAC_TERMS:
         weight = getattr(weights, name)
         if weight:
             loss = loss + weight * terms[name]

@@ -1,4 +1,4 @@
-"""The audio-visual encoders of EZ-VSL / FNAC (fnac_method.md, section 1).
+"""The audio-visual encoders of EZ-VSL / FNAC (README, "The library").
 
 Both branches are torchvision ResNet-18 trunks. The visual branch keeps the spatial map
 (stride 32 as published, or 16/8 for small images), applies dropout, a 1x1 projection to D and
@@ -6,6 +6,10 @@ L2-normalises every location; the audio branch takes a 1-channel spectrogram, ma
 globally, projects to D and L2-normalises. No size is hard-coded: any input gives an H x W map.
 
 ``width`` and ``blocks`` scale the trunks down for CPU runs with the same interface.
+
+``AVModel`` is the one encode path of the workbook: uint8 frames and waveforms in, features out
+(training, evaluation, the analyses and the benchmark all call it); ``TrainAugment`` adds the
+training-time crops and masks inside the same pass.
 """
 
 from __future__ import annotations
@@ -20,19 +24,16 @@ from torchvision.models import ResNet18_Weights
 from torchvision.models.resnet import BasicBlock, ResNet
 
 from .audio import AudioFrontend
+from .augment import TrainAugment, normalize_images
 from .config import AudioConfig, ModelConfig
-
-RESNET18_BLOCKS = (2, 2, 2, 2)
-
-
-class WeightsUnavailableError(RuntimeError):
-    """ImageNet weights were asked for but cannot be found offline."""
+from .constants import RESNET18_BLOCKS, RESNET18_WIDTH
+from .errors import WeightsUnavailableError
 
 
 def _resnet(config: ModelConfig, in_channels: int) -> ResNet:
     """A torchvision ResNet with BasicBlocks whose stage widths are width, 2w, 4w, 8w."""
     net = ResNet(BasicBlock, list(config.blocks))
-    if config.width != 64 or in_channels != 3:
+    if config.width != RESNET18_WIDTH or in_channels != 3:
         # Rebuild the stages at the asked width with torchvision's own layer builder.
         net.inplanes = config.width
         net.conv1 = nn.Conv2d(in_channels, config.width, kernel_size=7, stride=2, padding=3, bias=False)
@@ -100,7 +101,7 @@ def resnet18_trunk(config: ModelConfig, in_channels: int = 3, pretrained: bool =
     """The convolutional trunk (no pooling, no classifier) with the configured width and stride."""
     net = _resnet(config, in_channels)
     if pretrained:
-        if config.width != 64 or tuple(config.blocks) != RESNET18_BLOCKS or in_channels != 3:
+        if config.width != RESNET18_WIDTH or tuple(config.blocks) != RESNET18_BLOCKS or in_channels != 3:
             raise ValueError("ImageNet weights exist only for the full ResNet-18 (width 64, blocks 2,2,2,2, RGB)")
         net.load_state_dict(imagenet_state_dict(config.imagenet_weights))
     _reduce_stride(net, config.output_stride)
@@ -139,6 +140,28 @@ def _stride32(config: ModelConfig) -> ModelConfig:
     return replace(config, output_stride=32, imagenet_weights=None)
 
 
+def imagenet_trunk(weights: str = "torch-cache") -> nn.Sequential:
+    """A frozen ImageNet ResNet-18 trunk (stride 32), in eval mode: the paper's objectness network."""
+    config = ModelConfig(imagenet_weights=weights)
+    return resnet18_trunk(config, pretrained=True).eval().requires_grad_(False)
+
+
+OBJECTNESS_SOURCES = ("none", "model", "imagenet")
+
+
+def objectness_trunk(model: "AVModel", source: str | None, weights: str = "torch-cache") -> nn.Module | None:
+    """The frozen trunk behind OGL's objectness map: ``"model"`` (the run's own visual trunk),
+    ``"imagenet"`` (a torchvision ResNet-18, as the paper; raises if the weights are not on disk)
+    or ``"none"`` / None (no objectness, no OGL)."""
+    if source in (None, "none"):
+        return None
+    if source == "model":
+        return model.visual.trunk
+    if source == "imagenet":
+        return imagenet_trunk(weights)
+    raise ValueError(f"unknown objectness source {source!r}; choose one of {OBJECTNESS_SOURCES}")
+
+
 class AVModel(nn.Module):
     """Both encoders and the audio front end. ``forward`` returns features, never a loss."""
 
@@ -148,8 +171,34 @@ class AVModel(nn.Module):
         self.visual = VisualEncoder(model_config)
         self.audio = AudioEncoder(model_config)
 
-    def forward(self, images: torch.Tensor, specs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Normalised images (B, 3, H, W) and spectrograms (B, 1, F, T) to (img_maps, aud_emb)."""
-        if images.shape[0] != specs.shape[0]:
-            raise ValueError(f"{images.shape[0]} images but {specs.shape[0]} spectrograms in the batch")
-        return self.visual(images), self.audio(specs)
+    @property
+    def channels_last(self) -> bool:
+        """True once the model was moved to ``torch.channels_last``: inputs then follow it."""
+        return self.visual.trunk[0].weight.is_contiguous(memory_format=torch.channels_last)
+
+    def forward(self, images: torch.Tensor, waves: torch.Tensor,
+                augment: TrainAugment | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """uint8 frames (B, 3, H, W) and waveforms (B, T) to float32 (img_maps (B, D, h, w), aud_emb (B, D)).
+
+        With ``augment`` (training) the frames are randomly cropped and flipped and the
+        spectrograms masked first. Under ``torch.autocast`` the encoders run in bf16; the front
+        end keeps its STFT in float32.
+        """
+        if images.shape[0] != waves.shape[0]:
+            raise ValueError(f"{images.shape[0]} images but {waves.shape[0]} waveforms in the batch")
+        if augment is not None:
+            images = augment.images(images)
+        pixels = normalize_images(images)  # (B, 3, S, S)
+        if self.channels_last:
+            pixels = pixels.contiguous(memory_format=torch.channels_last)
+        specs = self.frontend(waves)  # (B, 1, F, T)
+        if augment is not None:
+            specs = augment.spectrograms(specs)
+        img_maps, aud_emb = self.encode(pixels, specs)
+        return img_maps.float(), aud_emb.float()
+
+    def encode(self, pixels: torch.Tensor, specs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The encoders alone: normalised images (B, 3, H, W) and spectrograms (B, 1, F, T) to features."""
+        if pixels.shape[0] != specs.shape[0]:
+            raise ValueError(f"{pixels.shape[0]} images but {specs.shape[0]} spectrograms in the batch")
+        return self.visual(pixels), self.audio(specs)

@@ -1,7 +1,7 @@
 """Benchmark protocols beyond plain cIoU: SLAVC's open-set test and AVSBench S4 segmentation.
 
 Pure functions of batched tensors on any device, shared by the notebooks and the CLI
-(fnac_method.md, section 4). Upstream FNAC ships neither protocol; the definitions follow
+(README, "Protocols beyond cIoU"). Upstream FNAC ships neither protocol; the definitions follow
 SLAVC (``stoneMo/SLAVC``, ``utils.EvaluatorFull``) and AVSBench (``OpenNLPLab/AVSBench``,
 ``avs_s4/utils/utility.py``), with the deviations stated in each docstring.
 """
@@ -14,8 +14,8 @@ import torch
 import torch.nn.functional as F
 
 from . import metrics
+from .constants import TAU
 
-TAU = 0.03
 AV_VALUE_RANGE = (-1.0 / TAU, 1.0 / TAU)  # S = cos / tau lies in [-1/tau, 1/tau]
 OBJECTNESS_VALUE_RANGE = (0.0, 2.5)  # SLAVC's fixed range for the ResNet-18 objectness map
 

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import torch
 
-from .checkpoint import CheckpointError, load_checkpoint
+from .checkpoint import load_checkpoint
 from .config import RunConfig
-from .data import make_dataset, make_validation_set
+from .data.factory import make_dataset, make_validation_set
+from .errors import CheckpointError
 from .model import AVModel
 from .training import train
 
@@ -71,4 +72,4 @@ def read_metrics(run_dir: Path) -> dict:
     try:
         return json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as error:
-        raise ValueError(f"{path}: unreadable run metrics ({error})") from error
+        raise CheckpointError(f"{path}: unreadable run metrics ({error})") from error

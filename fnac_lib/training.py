@@ -23,27 +23,23 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from tqdm.auto import tqdm
 
-from .audio import spec_augment
-from .augment import normalize_images, random_crop_flip
-from .cache import collate
-from .checkpoint import load_checkpoint, save_checkpoint, write_json
-from .config import RunConfig, use_on
-from .distributed import ProcessInfo, barrier, gather_with_grad, init_from_env
+from .augment import TrainAugment
+from .checkpoint import load_checkpoint, save_checkpoint
+from .config import RunConfig, check_resumable
+from .data.sample import collate, set_epoch
+from .device import resolve_device, use_on
+from .distributed import ProcessInfo, barrier, init_from_env
+from .errors import ConfigError, NonFiniteLossError
 from .evaluation import evaluate
-from .losses import fnac_losses, total_loss
+from .files import write_json
+from .losses import LossWeights
 from .model import AVModel
-
-LOGGED_TERMS = ("loss", "base", "fns_audio", "fns_visual", "tne")
-
-
-class NonFiniteLossError(FloatingPointError):
-    """The training loss became NaN or infinite."""
+from .step import LOGGED_TERMS, StepSettings, batch_losses, train_step
 
 
-def resolve_device(name: str, local_rank: int = 0) -> torch.device:
-    if name == "auto":
-        return torch.device(f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+def selection_score(scores: dict) -> float:
+    """How validation scores rank checkpoints: cIoU first, AUC breaking ties (``best.pt``)."""
+    return scores["cIoU"] + 1e-3 * scores["AUC"]
 
 
 class ResumableSampler(DistributedSampler):
@@ -79,17 +75,18 @@ class Trainer:
         self.config, self.run_dir, self.progress = config, Path(run_dir), progress
         self.train_set, self.val_set = train_set, val_set
         train = config.train
-        self.weights = train.loss_weights()
+        self.weights = LossWeights.for_method(train.method, train.term_weight, train.warmup_epochs)
         self.device = resolve_device(train.device)
         self.info = init_from_env(self.device.type)
         if self.info.distributed and self.device.type == "cuda":
             self.device = torch.device(f"cuda:{self.info.local_rank}")
             torch.cuda.set_device(self.device)
         if train.batch_size % self.info.world_size:
-            raise ValueError(f"batch size {train.batch_size} does not split over {self.info.world_size} processes")
+            raise ConfigError(f"train.batch_size: {train.batch_size} does not split over {self.info.world_size} processes")
         self.local_batch = train.batch_size // self.info.world_size
         if len(train_set) < train.batch_size:
-            raise ValueError(f"the training set has {len(train_set)} samples, fewer than one batch of {train.batch_size}")
+            raise ConfigError(f"train.batch_size: the training set has {len(train_set)} samples, "
+                              f"fewer than one batch of {train.batch_size}")
 
         torch.manual_seed(train.seed)  # identical initial weights for every method with this seed
         self.model = AVModel(config.model, config.audio).to(self.device)
@@ -101,6 +98,9 @@ class Trainer:
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=train.lr, weight_decay=train.weight_decay)
         self.network = self._wrap(self.model)
         self.aug_generator = torch.Generator(device=self.device).manual_seed(train.seed + self.info.rank)
+        audio = config.audio
+        self.augment = TrainAugment(config.data.image_size, audio.freq_mask, audio.time_mask, self.aug_generator)
+        self.settings = StepSettings(self.weights, train.tau, train.fg_threshold, self.amp, train.global_negatives)
         self.sampler = ResumableSampler(train_set, self.info, train.seed)
         self.state = TrainState()
         self.steps_left: int | None = None  # see fit(stop_after_steps)
@@ -153,7 +153,7 @@ class Trainer:
 
     def restore(self, path: Path) -> None:
         saved = load_checkpoint(path)
-        _check_same_run(RunConfig.from_dict(saved["config"]), self.config, path)
+        check_resumable(RunConfig.from_dict(saved["config"]), self.config, path)
         self.model.load_state_dict(saved["model"])
         self.optimizer.load_state_dict(saved["optimizer"])
         self.state = TrainState(saved["epoch"], saved["step_in_epoch"], saved["global_step"], saved["best_score"],
@@ -165,14 +165,13 @@ class Trainer:
 
     # ----------------------------------------------------------------- training
     def loader(self, epoch: int, start_step: int) -> DataLoader:
-        if hasattr(self.train_set, "set_epoch"):
-            self.train_set.set_epoch(epoch)  # on-the-fly scenes depend on (seed, epoch, index)
+        set_epoch(self.train_set, epoch)  # on-the-fly scenes depend on (seed, epoch, index)
         self.sampler.set_epoch(epoch)
         self.sampler.start = start_step * self.local_batch
         workers = self.config.data.num_workers
         return DataLoader(
             self.train_set, batch_size=self.local_batch, sampler=self.sampler, num_workers=workers,
-            # cache.collate: batches a CachedDataset already built pass through; ragged fields travel packed.
+            # sample.collate: batches a CachedDataset already built pass through; ragged fields travel packed.
             collate_fn=collate, pin_memory=self.cuda, drop_last=True,
             persistent_workers=False, prefetch_factor=4 if workers else None,
             # A private generator: creating the iterator must not consume the global RNG,
@@ -181,21 +180,8 @@ class Trainer:
         )
 
     def losses(self, batch: dict, epoch: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """Device-side augmentation, forward pass and loss for one batch."""
-        train, audio = self.config.train, self.config.audio
-        images = batch["image"].to(self.device, non_blocking=True)  # (b, 3, H, W) uint8
-        waves = batch["audio"].to(self.device, non_blocking=True)  # (b, T)
-        images = normalize_images(random_crop_flip(images, self.config.data.image_size, self.aug_generator))
-        if self.channels_last:
-            images = images.contiguous(memory_format=torch.channels_last)
-        specs = spec_augment(self.model.frontend(waves), audio.freq_mask, audio.time_mask, self.aug_generator)
-        with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.amp):
-            img_maps, aud_emb = self.network(images, specs)
-        img_maps, aud_emb = img_maps.float(), aud_emb.float()
-        if train.global_negatives:
-            img_maps, aud_emb = gather_with_grad(img_maps), gather_with_grad(aud_emb)
-        terms = fnac_losses(img_maps, aud_emb, train.tau, train.fg_threshold)
-        return total_loss(terms, self.weights, epoch), terms
+        """Device-side augmentation, forward pass and loss for one batch (``step.batch_losses``)."""
+        return batch_losses(self.network, batch, epoch, self.settings, self.augment, self.device)
 
     @property
     def steps_per_epoch(self) -> int:
@@ -231,11 +217,7 @@ class Trainer:
                    disable=not (self.progress and self.info.is_main),
                    desc=f"{train.method} epoch {epoch + 1}/{train.epochs}", leave=False)
         for batch in loader:
-            loss, terms = self.losses(batch, epoch)
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            self.optimizer.step()
-            values = torch.stack([loss.detach(), *(terms[k].detach() for k in LOGGED_TERMS[1:])])
+            values = train_step(self.network, self.optimizer, batch, epoch, self.settings, self.augment, self.device)
             sums += values
             first_bad = torch.where((first_bad < 0) & ~torch.isfinite(values).all(), self.state.global_step, first_bad)
             self.state.step_in_epoch += 1
@@ -279,35 +261,13 @@ class Trainer:
                 raise ValueError("the validation set has no on-screen pair with a ground-truth map to score")
             entry = {"epoch": epoch, **scores["av"]}
             self.state.validation.append(entry)
-            score = entry["cIoU"] + 1e-3 * entry["AUC"]
+            score = selection_score(entry)
             if score > self.state.best_score:
                 self.state.best_score = score
                 save_checkpoint(self.run_dir / "best.pt", self.checkpoint_state())
         self.state.epoch = epoch + 1
         self.state.step_in_epoch = 0
         self.save()
-
-
-# How a run executes, not what it computes: a run may resume with other values of these.
-EXECUTION_FIELDS = {"train": ("epochs", "device", "compile", "channels_last", "log_every", "checkpoint_every"),
-                    "data": ("num_workers", "cache_dir")}
-
-
-def _check_same_run(saved: RunConfig, current: RunConfig, path: Path) -> None:
-    """Resuming with another configuration would silently mix two runs: refuse it (more epochs,
-    another device, compiling or not and the other ``EXECUTION_FIELDS`` are fine)."""
-    saved_values, current_values = saved.to_dict(), current.to_dict()
-    for section, names in EXECUTION_FIELDS.items():
-        for name in names:
-            saved_values[section].pop(name), current_values[section].pop(name)
-    differences = [
-        f"{section}.{name}: {saved_values[section][name]!r} -> {value!r}"
-        for section, fields in current_values.items()
-        for name, value in fields.items()
-        if saved_values[section].get(name) != value
-    ]
-    if differences:
-        raise ValueError(f"{path} was written with another configuration: " + "; ".join(differences))
 
 
 def train(config: RunConfig, run_dir: Path, train_set: Dataset, val_set: Dataset | None = None, *,

@@ -19,7 +19,9 @@ import numpy as np
 import soundfile as sf
 from PIL import Image, ImageDraw
 
-from fnac_lib.assets import SOURCES, STAMPS_DIR, Fetched, Source, build_default_bank
+from fnac_lib.data.default.build import build_default_bank
+from fnac_lib.data.default.classes import STAMPS_DIR
+from fnac_lib.data.default.sources import SOURCES, Fetched, Source
 
 FAKE_VERSION = "1.0-test"
 

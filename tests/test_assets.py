@@ -11,11 +11,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fnac_lib import assets
-from fnac_lib.assets import (
-    ATTRIBUTION_FILE, BANK_FILE, SAMPLE_RATE, TEST, TRAIN, AssetBuildError, BankError, Source, build_default_bank,
-    coarse_group, download, load_bank, main_build, stamp_class, trim_silence,
-)
+from fnac_lib.data.default import bank as bank_module, decode, sources as sources_module
+from fnac_lib.data.default.bank import ATTRIBUTION_FILE, BANK_FILE, SAMPLE_RATE, TEST, TRAIN, load_bank
+from fnac_lib.data.default.build import build_default_bank, main_build
+from fnac_lib.data.default.classes import STAMPS_DIR, coarse_group, stamp_class
+from fnac_lib.data.default.decode import trim_silence
+from fnac_lib.data.default.sources import SOURCES, TEST_VOICES, Source, download
+from fnac_lib.errors import AssetBuildError, BankError
 from fixtures_data import (
     FAKE_VERSION, SILENT_EFFECT, corrupt, fake_fetch, make_fake_archives, make_fake_packages,
 )
@@ -80,7 +82,7 @@ def test_recordings_are_16k_trimmed_and_capped(bank):
     assert meta["sample_rate"] == SAMPLE_RATE
     for prefix in ("sound", "voice"):
         lengths = np.diff(bank[f"{prefix}_offsets"])
-        assert lengths.max() <= assets.MAX_SECONDS * SAMPLE_RATE
+        assert lengths.max() <= decode.MAX_SECONDS * SAMPLE_RATE
         # fixture tones are 0.3-0.8 s between 0.2 s silences (0.05 s for Asterisk): trimming removes most
         assert lengths.max() < 0.95 * SAMPLE_RATE
 
@@ -105,7 +107,7 @@ def test_splits_hold_out_instances(bank):
     speakers = names(bank, "speaker_names")
     test_speakers = {speakers[s] for s in bank["voice_speaker"][bank["voice_split"] == TEST]}
     train_speakers = {speakers[s] for s in bank["voice_speaker"][bank["voice_split"] == TRAIN]}
-    assert test_speakers == set(assets.TEST_VOICES) and not test_speakers & train_speakers
+    assert test_speakers == set(TEST_VOICES) and not test_speakers & train_speakers
     # classes with two recordings and two cut-outs keep instances on both sides
     duck = names(bank, "class_names").index("duck")
     assert set(bank["sound_split"][bank["sound_class"] == duck]) == {TRAIN, TEST}
@@ -115,7 +117,7 @@ def test_splits_hold_out_instances(bank):
 
 def test_attribution_names_every_source_and_version(bank_path):
     text = (bank_path.parent / ATTRIBUTION_FILE).read_text()
-    for source in assets.SOURCES:
+    for source in SOURCES:
         assert f"`{source.name}`" in text and source.licence in text
     assert FAKE_VERSION in text
 
@@ -151,7 +153,7 @@ def test_corrupt_asset_is_named_and_nothing_is_left(trees, tmp_path, victim):
     if victim == "mnist":
         path = broken["mnist"] / "package" / "src" / "digits" / "7.json"
     else:
-        path = broken["tuxpaint-stamps-default"] / assets.STAMPS_DIR / victim
+        path = broken["tuxpaint-stamps-default"] / STAMPS_DIR / victim
     corrupt(path)
     with pytest.raises(AssetBuildError, match=path.name):
         build_default_bank(tmp_path / "data", progress=False, fetch=fake_fetch(broken))
@@ -172,7 +174,7 @@ def test_failed_rebuild_keeps_the_old_bank(trees, tmp_path):
 
 
 def test_missing_client_is_named(tmp_path, monkeypatch):
-    monkeypatch.setattr(assets.shutil, "which", lambda tool: None)
+    monkeypatch.setattr(sources_module.shutil, "which", lambda tool: None)
     with pytest.raises(AssetBuildError, match=r"apt-get.*not installed") as info:
         download(Source("tuxpaint-stamps-default", "debian", "test", "GPL-2"), tmp_path)
     assert "tuxpaint-stamps-default" in str(info.value)
@@ -183,14 +185,14 @@ def test_missing_client_is_named(tmp_path, monkeypatch):
 @pytest.mark.skipif(shutil.which("dpkg-deb") is None, reason="dpkg-deb is needed to pack and unpack .deb files")
 def test_cached_archives_build_without_any_client(trees, bank_path, tmp_path, monkeypatch):
     make_fake_archives(trees, tmp_path / "cache")
-    real_run = assets._run
+    real_run = sources_module._run
 
     def offline_run(cmd, what, cwd=None):
         if cmd[0] in ("apt-get", "npm") or "pip" in cmd:
             raise AssertionError(f"network client called: {cmd}")
         return real_run(cmd, what, cwd)
 
-    monkeypatch.setattr(assets, "_run", offline_run)
+    monkeypatch.setattr(sources_module, "_run", offline_run)
     bank = build_default_bank(tmp_path / "data", tmp_path / "cache", progress=False)
     got, want = load_bank(bank), load_bank(bank_path)
     for key in ("cutout_pixels", "sound_audio", "voice_audio", "digit_images", "class_names"):
@@ -238,16 +240,16 @@ def test_main_build_reports_an_existing_bank(bank_path, capsys):
 
 
 def test_main_build_reports_failure(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(assets.shutil, "which", lambda tool: None)
+    monkeypatch.setattr(sources_module.shutil, "which", lambda tool: None)
     assert main_build(["--data-dir", str(tmp_path / "d"), "--cache-dir", str(tmp_path / "c"), "--quiet"]) == 1
     assert "not installed" in capsys.readouterr().err
 
 
 def test_default_data_dir_honours_env(monkeypatch, tmp_path):
     monkeypatch.setenv("FNAC_DATA", str(tmp_path))
-    assert assets.default_data_dir() == tmp_path
+    assert bank_module.default_data_dir() == tmp_path
     monkeypatch.delenv("FNAC_DATA")
-    assert assets.default_data_dir().parts[-2:] == ("data", "default")
+    assert bank_module.default_data_dir().parts[-2:] == ("data", "default")
 
 
 # ----------------------------------------------------------------------------- small pieces

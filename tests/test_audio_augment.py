@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from fnac_lib.audio import AudioFrontend, spec_augment
-from fnac_lib.augment import normalize_images, random_crop_flip
+from fnac_lib.audio import AudioFrontend
+from fnac_lib.augment import normalize_images, random_crop_flip, spec_augment
 from fnac_lib.config import AudioConfig
 
 

@@ -9,10 +9,11 @@ import torch
 from torch.utils.data import DataLoader
 
 from fnac_lib import training
-from fnac_lib.cache import (Batch, CacheError, CachedBatch, CachedDataset, build_cache, cache_dataset, collate,
-                            verify_cache)
+from fnac_lib.data.cache import CachedDataset, build_cache, cache_dataset, verify_cache
+from fnac_lib.data.sample import Batch, PreCollated, collate
+from fnac_lib.errors import CacheError
 from fnac_lib.config import apply_overrides
-from fnac_lib.sample import collate_samples
+from fnac_lib.data.sample import collate_samples
 
 
 class Annotated(torch.utils.data.Dataset):
@@ -100,7 +101,7 @@ def test_a_batch_read_equals_collating_single_samples(annotated_cache):
             assert fast[key] == slow[key], key
     # Any other collate function sees per-sample dicts and builds the same batch.
     assert torch.equal(collate_samples(cached.__getitems__(indices))["image"], fast["image"])
-    assert isinstance(cached.__getitems__(indices), CachedBatch)
+    assert isinstance(cached.__getitems__(indices), PreCollated)
 
 
 def test_worker_processes_reopen_the_maps_instead_of_copying_them(annotated_cache):
@@ -238,7 +239,7 @@ def write_folder_benchmark(root, count=6, size=20):
 
 def test_a_cache_dir_decodes_a_benchmark_split_once_and_reuses_it(tmp_path, monkeypatch):
     from fnac_lib.config import preset
-    from fnac_lib.data import cache_path, cached_split, make_dataset
+    from fnac_lib.data.factory import cache_path, cached_split, make_dataset
 
     root = write_folder_benchmark(tmp_path / "bench")
     plain_config = preset("ci", **{"data.dataset": "folder", "data.data_root": str(root), "data.image_size": 16})
@@ -257,6 +258,7 @@ def test_a_cache_dir_decodes_a_benchmark_split_once_and_reuses_it(tmp_path, monk
 
     # under torchrun only rank 0 builds; the others wait for its manifest
     monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("WORLD_SIZE", "2")  # as torchrun sets both
     other = apply_overrides(config, {"data.cache_dir": str(tmp_path / "elsewhere")})
     with pytest.raises(TimeoutError, match="rank 0 did not finish"):
         cached_split(plain, other, "test", wait_seconds=0.05)

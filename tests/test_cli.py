@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from fnac_lib.assets import default_data_dir
+from fnac_lib.data.default import default_data_dir
 from fnac_lib.cli import main
 
 pytestmark = pytest.mark.skipif(not (default_data_dir() / "bank.npz").exists(),

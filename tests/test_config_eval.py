@@ -5,7 +5,8 @@ import torch
 
 from fnac_lib.config import RunConfig, apply_overrides, preset
 from fnac_lib.evaluation import evaluate
-from fnac_lib.localization import av_maps, object_guided, objectness_maps
+from fnac_lib.localization import object_guided, objectness_maps, raw_av_maps
+from fnac_lib.losses import LossWeights, normalize_maps
 from fnac_lib.model import AVModel
 
 
@@ -14,12 +15,13 @@ def test_paper_preset_carries_the_published_values():
     assert (config.train.lr, config.train.weight_decay, config.train.tau) == (1e-4, 1e-4, 0.03)
     assert (config.train.epochs, config.train.warmup_epochs, config.train.batch_size) == (30, 5, 256)
     assert config.model.visual_dropout == 0.9 and config.data.image_size == 224
-    weights = config.train.loss_weights()
+    weights = LossWeights.for_method(config.train.method, config.train.term_weight, config.train.warmup_epochs)
     assert (weights.fns_audio, weights.fns_visual, weights.tne, weights.warmup_epochs) == (100, 100, 100, 5)
 
 
 def test_single_term_methods_switch_off_the_others():
-    weights = preset("paper", **{"train.method": "fns_visual"}).train.loss_weights()
+    train = preset("paper", **{"train.method": "fns_visual"}).train
+    weights = LossWeights.for_method(train.method, train.term_weight, train.warmup_epochs)
     assert (weights.fns_audio, weights.fns_visual, weights.tne) == (0, 100, 0)
 
 
@@ -40,7 +42,7 @@ def test_unknown_fields_are_refused(overrides, message):
 
 def test_unknown_method_and_preset_are_refused():
     with pytest.raises(ValueError, match="unknown method"):
-        preset("ci", **{"train.method": "simclr"}).train.loss_weights()
+        LossWeights.for_method(preset("ci", **{"train.method": "simclr"}).train.method)
     with pytest.raises(ValueError, match="unknown preset"):
         preset("huge")
 
@@ -55,7 +57,7 @@ def test_a_broken_config_file_is_named(tmp_path):
 def test_av_maps_are_normalised_at_the_image_size():
     img = torch.nn.functional.normalize(torch.randn(3, 8, 4, 4), dim=1)
     aud = torch.nn.functional.normalize(torch.randn(3, 8), dim=1)
-    maps = av_maps(img, aud, (32, 32))
+    maps = normalize_maps(raw_av_maps(img, aud, (32, 32)))
     assert maps.shape == (3, 32, 32)
     assert torch.allclose(maps.amin(dim=(1, 2)), torch.zeros(3)) and torch.allclose(maps.amax(dim=(1, 2)), torch.ones(3), atol=1e-6)
 

@@ -9,9 +9,10 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from fnac_lib.assets import load_bank
-from fnac_lib.datasets import DEFAULT_LENGTHS, boxes_to_map, make_default_dataset
-from fnac_lib.sample import check_sample, collate_samples
+from fnac_lib.config import DataConfig
+from fnac_lib.data.boxes import boxes_to_map
+from fnac_lib.data.default import load_bank, make_default_dataset
+from fnac_lib.data.sample import check_sample, collate_samples
 from fixtures_data import build_fixture_bank
 
 REAL_BANK = Path(__file__).resolve().parents[1] / "data" / "default" / "bank.npz"
@@ -45,7 +46,7 @@ def test_samples_follow_the_interface(bank_path, kind, split, variant):
         assert ("mask" in s) == (variant == "mask")
         n_boxes = {"single": 1, "mask": 1, "multi": 2, "open_set": 1 if s["on_screen"] else 0}[variant]
         assert s["boxes"].shape == (n_boxes, 4)
-        torch.testing.assert_close(s["gt_map"], torch.from_numpy(boxes_to_map(s["boxes"].numpy(), 48)))
+        torch.testing.assert_close(s["gt_map"], boxes_to_map(s["boxes"].numpy(), 48, "union", edges="round"))
         if not s["on_screen"]:
             assert s["gt_map"].sum() == 0 and s["label"] not in s["classes"].tolist()
         if "mask" in s:
@@ -94,11 +95,11 @@ def test_coarse_labels_map_fine_classes(bank_path):
 
 def test_class_names_and_defaults(bank_path):
     objects = make_default_dataset(data_dir=bank_path)
-    assert len(objects) == DEFAULT_LENGTHS["train"] and objects.config.image_size == 96
+    assert len(objects) == DataConfig().train_length and objects.image_size == 96
     assert objects.num_classes == len(objects.class_names) and "duck" in objects.class_names
     assert set(objects.sound_classes.tolist()) <= set(range(objects.num_classes))
     digits = make_default_dataset("digits", "test", data_dir=bank_path)
-    assert digits.class_names == [str(d) for d in range(10)] and len(digits) == DEFAULT_LENGTHS["test"]
+    assert digits.class_names == [str(d) for d in range(10)] and len(digits) == DataConfig().test_length
     assert "objects/train/single" in repr(objects)
 
 

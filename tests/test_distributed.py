@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from fnac_lib.assets import default_data_dir
+from fnac_lib.data.default import default_data_dir
 
 HERE = Path(__file__).resolve().parent
 TOLERANCE = 1e-5  # absolute for losses; for gradients relative to each parameter's largest entry (when > 1)
@@ -47,12 +47,11 @@ def gradient_worker(out_dir: Path) -> None:
     import torch.distributed as dist
 
     from conftest import ToneSquares
-    from fnac_lib.augment import normalize_images, random_crop_flip
-    from fnac_lib.audio import spec_augment
+    from fnac_lib.augment import normalize_images, random_crop_flip, spec_augment
     from fnac_lib.config import preset
     from fnac_lib.losses import fnac_losses, total_loss
     from fnac_lib.model import AVModel
-    from fnac_lib.sample import collate_samples
+    from fnac_lib.data.sample import collate_samples
     from fnac_lib.training import Trainer
 
     config = preset("ci", **{"data.image_size": 28, "train.batch_size": 8, "train.global_negatives": True,
@@ -78,7 +77,7 @@ def gradient_worker(out_dir: Path) -> None:
             images = normalize_images(random_crop_flip(shard["image"], config.data.image_size, generator))
             specs = spec_augment(model.frontend(shard["audio"]), config.audio.freq_mask, config.audio.time_mask,
                                  generator)
-            img_maps, aud_emb = model(images, specs)
+            img_maps, aud_emb = model.encode(images, specs)
             maps.append(img_maps)
             embs.append(aud_emb)
         ref_terms = fnac_losses(torch.cat(maps), torch.cat(embs), config.train.tau, config.train.fg_threshold)

@@ -7,7 +7,7 @@ tests compute every protocol the plain way, from the full set of maps at once, a
 import pytest
 import torch
 
-from fnac_lib.cache import CachedDataset, build_cache
+from fnac_lib.data.cache import CachedDataset, build_cache
 from fnac_lib.evaluation import clip_index, evaluate, summarize_scores
 from fnac_lib.localization import object_guided
 from fnac_lib.metrics import batch_ciou, pointing_game, summarize

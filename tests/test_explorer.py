@@ -8,7 +8,7 @@ import pytest
 import torch
 from matplotlib.figure import Figure
 
-from fnac_lib import explorer
+from fnac_lib.workbook import explorer
 from fnac_lib.metrics import batch_ciou
 
 

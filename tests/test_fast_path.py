@@ -2,7 +2,7 @@
 
 * ``Trainer.losses`` (batched crop/flip, normalisation, spectrograms and masking on the device,
   one einsum for the similarity volume) equals a per-sample, per-pair loop written straight
-  from fnac_method.md, in fp32, to 1e-5.
+  from the method's definition (README, "The losses"), in fp32, to 1e-5.
 * bf16 autocast moves the forward pass and the losses by less than a documented tolerance.
 * A cache returns the source dataset's samples, and the trainer's loader the same batches.
 """
@@ -13,12 +13,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from fnac_lib.audio import spec_augment
-from fnac_lib.augment import IMAGENET_MEAN, IMAGENET_STD, normalize_images, random_crop_flip
-from fnac_lib.cache import CachedDataset, build_cache
+from fnac_lib.augment import normalize_images, random_crop_flip, spec_augment
+from fnac_lib.constants import IMAGENET_MEAN, IMAGENET_STD
+from fnac_lib.data.cache import CachedDataset, build_cache
 from fnac_lib.config import apply_overrides
 from fnac_lib.losses import fnac_losses, mil_logits
-from fnac_lib.sample import collate_samples
+from fnac_lib.data.sample import collate_samples
 from fnac_lib.runs import load_model
 from fnac_lib.training import Trainer
 
@@ -33,7 +33,7 @@ BF16_TERM_RTOL = 0.15
 
 
 def plain_losses(img_maps: torch.Tensor, aud_emb: torch.Tensor, tau: float, fg_threshold: float) -> dict:
-    """FNAC's terms (fnac_method.md, section 2) one pair and one row at a time, in float64."""
+    """FNAC's terms (README, "The losses") one pair and one row at a time, in float64."""
     v, a = img_maps.double(), aud_emb.double()
     batch, _, height, width = v.shape
     logits = [[max(float(v[i, :, h, w] @ a[j]) for h in range(height) for w in range(width)) / tau
@@ -120,7 +120,7 @@ def test_the_trainer_losses_equal_a_per_sample_per_pair_computation(trainer, ton
     torch.testing.assert_close(specs, batched_specs, rtol=1e-5, atol=1e-5)
 
     with torch.no_grad():
-        img_maps, aud_emb = trainer.model(images, specs)
+        img_maps, aud_emb = trainer.model.encode(images, specs)
     train = trainer.config.train
     expected = plain_losses(img_maps, aud_emb, train.tau, train.fg_threshold)
     for name, value in expected.items():
@@ -144,9 +144,9 @@ def test_bf16_autocast_stays_within_the_documented_tolerance(trainer, tone_squar
     specs = trainer.model.frontend(batch["audio"])
     trainer.model.train()
     with torch.no_grad():
-        fp32 = trainer.model(images, specs)
+        fp32 = trainer.model.encode(images, specs)
         with torch.autocast("cpu", dtype=torch.bfloat16):
-            bf16 = [t.float() for t in trainer.model(images, specs)]
+            bf16 = [t.float() for t in trainer.model.encode(images, specs)]
     for full, half in zip(fp32, bf16):
         assert (full - half).abs().max() < BF16_FEATURE_ATOL
     exact, approx = fnac_losses(*fp32), fnac_losses(*bf16)

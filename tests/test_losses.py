@@ -110,14 +110,14 @@ def test_gradients_reach_both_encoders():
     model = AVModel(config.model, config.audio)
     images = torch.randn(4, 3, 32, 32)
     specs = model.frontend(torch.randn(4, model.frontend.num_samples))
-    img_maps, aud_emb = model(images, specs)
+    img_maps, aud_emb = model.encode(images, specs)
     terms = losses.fnac_losses(img_maps, aud_emb)
     losses.total_loss(terms, losses.LossWeights(warmup_epochs=0), epoch=0).backward()
     assert model.visual.trunk[0].weight.grad.abs().sum() > 0
     assert model.audio.trunk[0].weight.grad.abs().sum() > 0
     for name in ("fns_audio", "fns_visual", "tne"):
         model.zero_grad()
-        img_maps, aud_emb = model(images, specs)
+        img_maps, aud_emb = model.encode(images, specs)
         losses.fnac_losses(img_maps, aud_emb)[name].backward()
         assert model.visual.projection.weight.grad.abs().sum() > 0, name
 

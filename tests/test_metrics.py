@@ -76,14 +76,3 @@ def test_pointing_game_hits_where_the_maximum_lies_on_truth():
     gts = torch.zeros(2, 3, 3)
     gts[:, 1, 1] = 1.0
     assert metrics.pointing_game(maps, gts).tolist() == [1.0, 0.0]
-
-
-def test_meter_accumulates_batches():
-    meter = metrics.LocalizationMeter()
-    maps = torch.arange(16.0).view(1, 4, 4).repeat(2, 1, 1)
-    gts = torch.zeros(2, 4, 4)
-    gts[0, 2:] = 1.0
-    meter.update(maps[:1], gts[:1])
-    meter.update(maps[1:], gts[1:])
-    summary = meter.summary()
-    assert summary["n"] == 2 and summary["cIoU"] == pytest.approx(0.5)

@@ -31,7 +31,7 @@ def test_full_size_model_is_resnet18_with_published_shapes():
     model = AVModel(config.model, config.audio).eval()
     specs = model.frontend(torch.randn(1, model.frontend.num_samples))
     assert specs.shape == (1, 1, 257, 200)
-    maps, emb = model(torch.randn(1, 3, 224, 224), specs)
+    maps, emb = model.encode(torch.randn(1, 3, 224, 224), specs)
     assert maps.shape == (1, 512, 7, 7) and emb.shape == (1, 512)
     assert model.visual.dropout.p == 0.9
 
@@ -67,4 +67,28 @@ def test_model_refuses_mismatched_batches():
     config = preset("ci")
     model = AVModel(config.model, config.audio)
     with pytest.raises(ValueError, match="2 images but 3 spectrograms"):
-        model(torch.randn(2, 3, 32, 32), torch.randn(3, 1, 64, 101))
+        model.encode(torch.randn(2, 3, 32, 32), torch.randn(3, 1, 64, 101))
+    with pytest.raises(ValueError, match="2 images but 3 waveforms"):
+        model(torch.zeros(2, 3, 32, 32, dtype=torch.uint8), torch.randn(3, model.frontend.num_samples))
+
+
+def test_the_forward_pass_is_the_one_encode_path():
+    """uint8 frames and waveforms in: the same features as normalising, the front end and the encoders."""
+    from fnac_lib.augment import TrainAugment, normalize_images, random_crop_flip, spec_augment
+
+    config = preset("ci")
+    torch.manual_seed(0)
+    model = AVModel(config.model, config.audio).eval()
+    images = torch.randint(0, 256, (3, 3, 40, 40), dtype=torch.uint8)
+    waves = torch.randn(3, model.frontend.num_samples)
+    with torch.no_grad():
+        direct = model.encode(normalize_images(images), model.frontend(waves))
+        for got, want in zip(model(images, waves), direct):
+            torch.testing.assert_close(got, want)
+        augment = TrainAugment(32, 8, 10, torch.Generator().manual_seed(5))
+        augmented = model(images, waves, augment)
+        generator = torch.Generator().manual_seed(5)
+        crops = normalize_images(random_crop_flip(images, 32, generator))
+        masked = spec_augment(model.frontend(waves), 8, 10, generator)
+        for got, want in zip(augmented, model.encode(crops, masked)):
+            torch.testing.assert_close(got, want)

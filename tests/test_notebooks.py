@@ -15,6 +15,7 @@ import yaml
 
 from notebook_outputs import NOTEBOOK_DIR, notebooks, unexpected_outputs
 
+pytestmark = pytest.mark.notebooks
 STEMS = [path.stem for path in notebooks()]
 
 

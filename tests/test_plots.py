@@ -10,7 +10,7 @@ import pytest
 import torch
 from matplotlib.figure import Figure
 
-from fnac_lib import analysis, plots
+from fnac_lib.workbook import false_negatives, plots
 
 LABELS = np.array([0, 1, 0, 2, 1, 2, 0, 1])
 
@@ -46,7 +46,7 @@ def test_plot_same_class_negatives():
 
 def test_plot_infonce_floor():
     sizes = np.array([4, 8, 16])
-    fig = plots.plot_infonce_floor(sizes, {"fine": analysis.expected_infonce_floor(sizes, [0.5, 0.5])})
+    fig = plots.plot_infonce_floor(sizes, {"fine": false_negatives.expected_infonce_floor(sizes, [0.5, 0.5])})
     assert isinstance(fig, Figure) and len(fig.axes) == 2
 
 

@@ -12,9 +12,9 @@ import pytest
 import soundfile as sf
 from PIL import Image
 
-from fnac_lib.prepare import main_prepare, prepare_videos
-from fnac_lib.readers import open_benchmark
-from fnac_lib.sample import check_sample
+from fnac_lib.data.benchmarks import open_benchmark
+from fnac_lib.data.benchmarks.prepare import main_prepare, prepare_videos
+from fnac_lib.data.sample import check_sample
 
 ENCODERS = [name for name in ("libx264", "mpeg4") if name in av.codecs_available]
 FPS, SECONDS, RATE, FREQ = 10, 2.0, 44100, 440.0

@@ -8,9 +8,11 @@ import pytest
 import torch
 
 from fnac_lib.protocols import (
-    AV_VALUE_RANGE, TAU, localisation_to_mask_logits, open_set_confidence, open_set_pr, open_set_scores,
+    AV_VALUE_RANGE, localisation_to_mask_logits, open_set_confidence, open_set_pr, open_set_scores,
     s4_frame_iou, s4_fscore, s4_miou,
+
 )
+from fnac_lib.constants import TAU
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 

@@ -21,10 +21,12 @@ from PIL import Image
 
 from fnac_lib.evaluation import evaluate
 from fnac_lib.model import AVModel
-from fnac_lib.readers import (
-    DatasetError, boxes_to_map, open_benchmark, parse_flickr_xml, read_id_list, train_frame_size,
-)
-from fnac_lib.sample import check_sample, collate_samples
+from fnac_lib.data.benchmarks import open_benchmark
+from fnac_lib.data.benchmarks.annotations import parse_flickr_xml, read_id_list
+from fnac_lib.data.benchmarks.decoding import train_frame_size
+from fnac_lib.data.boxes import boxes_to_map
+from fnac_lib.data.sample import check_sample, collate_samples
+from fnac_lib.errors import DatasetError
 
 SIZE = 8  # output side for hand-computed ground truth
 
@@ -177,7 +179,7 @@ def vggss_root(tmp_path):
 
 def test_vggss_union_gt_classes_and_heard_list(vggss_root):
     data = open_benchmark("vggss", vggss_root, image_size=SIZE)
-    assert data.classes == ["dog barking", "playing piano"] and len(data) == 3
+    assert data.class_names == ["dog barking", "playing piano"] and len(data) == 3
     aaa = check_sample(data[0])
     expected = np.zeros((SIZE, SIZE))
     expected[0:4, 0:4] = 1
@@ -188,7 +190,7 @@ def test_vggss_union_gt_classes_and_heard_list(vggss_root):
     assert bbb["label"] == 1 and bbb["gt_map"][4:, 4:].eq(1).all() and bbb["gt_map"].sum() == 16  # clipped to 1
     assert data[2]["gt_map"].sum() == 0  # the public file's zero-area boxes mark nothing
     heard = open_benchmark("vggss", vggss_root, image_size=SIZE, subset="heard")
-    assert heard.ids == ["aaa_000010", "bbb_000020"] and heard.classes == data.classes
+    assert heard.ids == ["aaa_000010", "bbb_000020"] and heard.class_names == data.class_names
 
 
 def test_val_and_test_lists_choose_the_evaluation_ids(vggss_root, flickr_root):
@@ -207,7 +209,7 @@ def test_vggsound_train_labels_from_official_csv(vggss_root):
         'aaa,10,dog barking,train\nbbb,20,"female speech, woman speaking",train\nzzz,0,dog barking,test\n')
     data = open_benchmark("vggsound", vggss_root, split="train", image_size=SIZE, id_list=vggss_root / "vggss_10k.txt",
                           class_csv=vggss_root / "vggsound.csv")
-    assert data.classes == ["dog barking", "female speech, woman speaking"]
+    assert data.class_names == ["dog barking", "female speech, woman speaking"]
     assert [data[i]["label"] for i in range(2)] == [0, 1]
     assert data[0]["image"].shape[-1] == train_frame_size(SIZE)
 
@@ -244,7 +246,7 @@ def s4_root(tmp_path):
 
 def test_avsbench_s4_one_sample_per_annotated_frame(s4_root):
     test = open_benchmark("avsbench-s4", s4_root, split="test", image_size=16)
-    assert test.ids == [f"clipB_{k}" for k in range(1, 6)] and test.classes == ["baby_laughter", "dog_barking"]
+    assert test.ids == [f"clipB_{k}" for k in range(1, 6)] and test.class_names == ["baby_laughter", "dog_barking"]
     for k in range(1, 6):
         sample = check_sample(test[k - 1])
         expected = torch.zeros(16, 16)

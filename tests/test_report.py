@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from fnac_lib import report
 from fnac_lib.config import apply_overrides
 from fnac_lib.evaluation import Predictions
-from fnac_lib.training import LOGGED_TERMS, train
+from fnac_lib.step import LOGGED_TERMS
+from fnac_lib.training import train
+from fnac_lib.workbook import labels, published, result_plots, scoring, tables, test_sets, training_report
 
 
 def fake_metrics(method, offset=0.0):
@@ -37,23 +38,23 @@ def square_predictions(n=4, size=16, off_screen=0, masks=False):
 
 def test_loss_and_validation_curves_have_a_panel_per_term_and_a_line_per_run():
     metrics = {"ezvsl": fake_metrics("ezvsl"), "fnac": fake_metrics("fnac", 0.5)}
-    fig = report.loss_curves(metrics, warmup_epochs=1)
+    fig = training_report.loss_curves(metrics, warmup_epochs=1)
     assert len(fig.axes) == len(LOGGED_TERMS)
     assert all(len(ax.get_lines()) == 2 + 1 for ax in fig.axes)  # two runs and the warm-up marker
     assert [t.get_text() for t in fig.axes[-1].get_legend().get_texts()] == ["EZ-VSL", "FNAC"]
-    fig = report.validation_curves(metrics)
+    fig = training_report.validation_curves(metrics)
     assert [ax.get_title() for ax in fig.axes] == ["validation cIoU (%)", "validation AUC (%)"]
     np.testing.assert_allclose(fig.axes[0].get_lines()[0].get_ydata(), [20, 50, 50])
 
 
 def test_final_validation_reports_the_last_epoch_and_the_kept_one():
-    scores = report.final_validation({"fnac": fake_metrics("fnac")})["fnac"]
+    scores = training_report.final_validation({"fnac": fake_metrics("fnac")})["fnac"]
     assert scores["final"]["epoch"] == 2 and scores["best"]["epoch"] == 1 and scores["steps"] == 6
 
 
 def test_localization_rows_are_tidy_and_score_each_map():
-    test = report.TestSet("squares", dataset=None, inputs=(16, 16000, 1.0))
-    rows = report.score_predictions(square_predictions(), test)
+    test = test_sets.TestSet("squares", dataset=None, inputs=(16, 16000, 1.0))
+    rows = scoring.score_predictions(square_predictions(), test)
     assert all(set(r) == {"test_set", "protocol", "map", "metric", "value", "n"} for r in rows)
     values = {(r["map"], r["metric"]): r["value"] for r in rows}
     assert {m for m, _ in values} == {"av", "obj", "av_ogl"}
@@ -61,13 +62,13 @@ def test_localization_rows_are_tidy_and_score_each_map():
 
 
 def test_open_set_and_mask_rows_follow_the_data():
-    test = report.TestSet("squares/open_set", dataset=None, inputs=(16, 16000, 1.0))
-    rows = report.score_predictions(square_predictions(n=6, off_screen=3), test)
+    test = test_sets.TestSet("squares/open_set", dataset=None, inputs=(16, 16000, 1.0))
+    rows = scoring.score_predictions(square_predictions(n=6, off_screen=3), test)
     assert {(r["protocol"], r["metric"]) for r in rows} == {("open_set", "AP"), ("open_set", "max_F1")}
     assert all(r["value"] == pytest.approx(1.0) for r in rows)
 
-    masked = report.TestSet("squares/mask", dataset=None, inputs=(16, 16000, 1.0), protocols=("segmentation",))
-    rows = report.score_predictions(square_predictions(masks=True), masked)
+    masked = test_sets.TestSet("squares/mask", dataset=None, inputs=(16, 16000, 1.0), protocols=("segmentation",))
+    rows = scoring.score_predictions(square_predictions(masks=True), masked)
     assert {(r["protocol"], r["map"], r["metric"]) for r in rows} == {
         ("segmentation", m, k) for m in ("av", "av_ogl") for k in ("mIoU", "F_score")}
     assert next(r for r in rows if r["map"] == "av" and r["metric"] == "mIoU")["value"] == pytest.approx(1.0)
@@ -75,13 +76,13 @@ def test_open_set_and_mask_rows_follow_the_data():
 
 def test_reference_maps_frame_the_scores_between_chance_and_the_median_rule_ceiling():
     preds = square_predictions(n=3)  # the square covers a quarter of the image: ceiling 2 * 1/4
-    rows = report.reference_rows({("fnac", "squares"): preds}, [report.TestSet("squares", None, (16, 16000, 1.0))])
+    rows = scoring.reference_rows({("fnac", "squares"): preds}, [test_sets.TestSet("squares", None, (16, 16000, 1.0))])
     values = {(r["run"], r["metric"]): r["value"] for r in rows}
-    assert values[report.PERFECT_MAP, "mean_cIoU"] == pytest.approx(0.5) and values[report.PERFECT_MAP, "cIoU"] == 1.0
+    assert values[scoring.PERFECT_MAP, "mean_cIoU"] == pytest.approx(0.5) and values[scoring.PERFECT_MAP, "cIoU"] == 1.0
     # noise predicts a random half: about half of the square over the square plus half the rest
-    assert values[report.RANDOM_MAP, "mean_cIoU"] == pytest.approx(0.125 / (0.25 + 0.375), abs=0.05)
-    open_set = report.TestSet("squares/open_set", None, (16, 16000, 1.0))
-    assert report.reference_rows({("fnac", "squares/open_set"): square_predictions(off_screen=1)}, [open_set]) == []
+    assert values[scoring.RANDOM_MAP, "mean_cIoU"] == pytest.approx(0.125 / (0.25 + 0.375), abs=0.05)
+    open_set = test_sets.TestSet("squares/open_set", None, (16, 16000, 1.0))
+    assert scoring.reference_rows({("fnac", "squares/open_set"): square_predictions(off_screen=1)}, [open_set]) == []
 
 
 def test_tables_pivot_runs_and_sit_beside_the_published_gaps():
@@ -89,22 +90,22 @@ def test_tables_pivot_runs_and_sit_beside_the_published_gaps():
              "metric": metric, "value": value, "n": 8}
             for run, scores in (("ezvsl", (0.40, 0.30)), ("fnac", (0.45, 0.32)))
             for metric, value in zip(("cIoU", "AUC"), scores)]
-    table = report.results_markdown(rows)
+    table = tables.results_markdown(rows)
     assert table.splitlines()[0] == "| test set | protocol | map | metric | EZ-VSL | FNAC |"
     assert "| objects | localization | AV | cIoU | 40.0 | 45.0 |" in table
-    lines = report.comparison_rows(rows)
+    lines = tables.comparison_rows(rows)
     measured = [line for line in lines if line["source"] == "this workbook"]
     assert [round(line["gap"], 6) for line in measured] == [5.0, 2.0]
-    published = {(line["train_set"], line["metric"]): line["gap"] for line in lines if line["test"] == "vggss"}
-    assert published["VGG-Sound 10k", "cIoU"] == pytest.approx(37.29 - 37.18)
+    gaps = {(line["train_set"], line["metric"]): line["gap"] for line in lines if line["test"] == "vggss"}
+    assert gaps["VGG-Sound 10k", "cIoU"] == pytest.approx(37.29 - 37.18)
     # no gap across sources (a leaderboard FNAC number against the paper's EZ-VSL)
     assert not any(line["test"] == "flickr" for line in lines)
-    assert "SLAVC" in report.published_markdown()
-    assert all(r["source"] for r in report.PUBLISHED)
+    assert "SLAVC" in tables.published_markdown()
+    assert all(r["source"] for r in published.PUBLISHED)
 
 
 def test_success_curves_and_heatmap_grid_have_the_expected_axes():
-    fig = report.success_curves({"EZ-VSL": np.array([0.2, 0.6]), "FNAC": np.array([0.7, 0.9])})
+    fig = result_plots.success_curves({"EZ-VSL": np.array([0.2, 0.6]), "FNAC": np.array([0.7, 0.9])})
     (ax,) = fig.axes
     assert len(ax.get_lines()) == 3  # two curves and the 0.5 marker
     assert "AUC" in ax.get_legend().get_texts()[0].get_text()
@@ -112,8 +113,8 @@ def test_success_curves_and_heatmap_grid_have_the_expected_axes():
     preds = square_predictions(n=2)
     samples = [{"image": torch.zeros(3, 16, 16, dtype=torch.uint8), "gt_map": preds.gt[i],
                 "boxes": torch.tensor([[0.25, 0.25, 0.75, 0.75]]), "id": f"s{i}"} for i in range(2)]
-    columns = {report.MAP_LABELS[k]: v for k, v in report.map_columns(preds).items()}
-    fig = report.heatmap_grid(samples, columns)
+    columns = {labels.MAP_LABELS[k]: v for k, v in scoring.map_columns(preds).items()}
+    fig = result_plots.heatmap_grid(samples, columns)
     assert len(fig.axes) == 2 * 4
     # the median rule predicts half the image, twice the quarter-image square
     assert fig.axes[1].get_title() == "AV  cIoU 0.50"
@@ -127,16 +128,16 @@ def test_evaluate_runs_scores_every_finished_run_on_every_test_set(tmp_path, ton
               tone_squares(8, seed=1), progress=False)
     (tmp_path / "unfinished").mkdir()
     (tmp_path / "unfinished" / "config.json").write_text(json.dumps(config.to_dict()))
-    runs = report.find_runs(tmp_path)
+    runs = test_sets.find_runs(tmp_path)
     assert list(runs) == ["ezvsl", "fnac"]
 
-    test = report.TestSet("tones", tone_squares(8, seed=2), inputs=(32, 16000, 1.0))
-    rows, preds = report.evaluate_runs(runs, [test], progress=False)
+    test = test_sets.TestSet("tones", tone_squares(8, seed=2), inputs=(32, 16000, 1.0))
+    rows, preds = scoring.evaluate_runs(runs, [test], progress=False)
     assert set(preds) == {("ezvsl", "tones"), ("fnac", "tones")}
     assert len(rows) == 2 * 3 * 4  # runs x maps (AV, objectness, AV+OGL) x localisation metrics
     assert set(rows[0]) == {"run", "method", "trained_on", "test_set", "protocol", "map", "metric", "value", "n"}
     assert all(0.0 <= r["value"] <= 1.0 for r in rows)
 
-    wrong = report.TestSet("tones-64", tone_squares(8, image_size=64), inputs=(64, 16000, 1.0))
+    wrong = test_sets.TestSet("tones-64", tone_squares(8, image_size=64), inputs=(64, 16000, 1.0))
     with pytest.raises(ValueError, match="build the test sets from its config"):
-        report.evaluate_runs(runs, [wrong], progress=False)
+        scoring.evaluate_runs(runs, [wrong], progress=False)

@@ -9,11 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fnac_lib.assets import SAMPLE_RATE, TEST, TRAIN, load_bank
-from fnac_lib.scenes import (
-    Renderer, SceneConfig, box_overlap, box_pixels, make_pools, masks_to_boxes, render_scene, scene_spec,
-    scene_specs,
-)
+from fnac_lib.data.boxes import masks_to_boxes
+from fnac_lib.data.default.bank import SAMPLE_RATE, TEST, TRAIN, load_bank
+from fnac_lib.data.default.render import Renderer, box_pixels, render_scene
+from fnac_lib.data.default.scenes import SceneConfig, box_overlap, make_pools, scene_spec, scene_specs
 from fixtures_data import build_fixture_bank
 
 REAL_BANK = Path(__file__).resolve().parents[1] / "data" / "default" / "bank.npz"

@@ -5,6 +5,7 @@ import json
 import pytest
 import torch
 
+import fnac_lib.step as step
 import fnac_lib.training as training
 from fnac_lib.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from fnac_lib.config import RunConfig, apply_overrides
@@ -65,7 +66,7 @@ def test_resuming_with_another_configuration_is_refused(tmp_path, tone_squares, 
 
 
 def test_a_non_finite_loss_stops_training_naming_the_step(tmp_path, tone_squares, ci_config, monkeypatch):
-    real = training.fnac_losses
+    real = step.fnac_losses
     calls = {"n": 0}
 
     def poisoned(*args, **kwargs):
@@ -75,7 +76,7 @@ def test_a_non_finite_loss_stops_training_naming_the_step(tmp_path, tone_squares
             terms["base"] = terms["base"] * float("nan")
         return terms
 
-    monkeypatch.setattr(training, "fnac_losses", poisoned)
+    monkeypatch.setattr(step, "fnac_losses", poisoned)
     config = apply_overrides(ci_config, {"train.log_every": 5})
     with pytest.raises(training.NonFiniteLossError, match="non-finite at step 3"):
         training.train(config, tmp_path / "run", tone_squares(64), progress=False)

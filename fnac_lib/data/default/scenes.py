@@ -12,7 +12,7 @@ never on which DataLoader worker draws it.
   bounded. One of them sounds, a foreground object 55-85% of the canvas side; the audio is a crop
   of a real recording of its class. The other cut-outs are silent distractors, 20-50% of the side.
 - **digits** (the high-false-negative set): 2-4 distinct MNIST digits in random colours on a dark
-  gradient; one is spoken by a real voice (voices held out for test, see ``assets.TEST_VOICES``).
+  gradient; one is spoken by a real voice (voices held out for test, see ``sources.TEST_VOICES``).
 
 Variants: ``single``; ``multi`` (two sounding objects, recordings mixed, both boxes); ``open_set``
 (even indices as ``single``, odd ones *off-screen*: the sound's fine class, and its coarse group,
@@ -22,21 +22,17 @@ Ground truth comes from the pasted alpha after occlusion: a tight box and a pixe
 sounding object. Splits: ``test`` draws only test assets, ``train`` and ``val`` only train assets
 (val differs from train by its seed stream; it is for model selection, never the test set).
 
-Throughput per CPU-second of one core of this machine (``measure_throughput``: spec drawing and
-rendering, 1 s clip): objects ~1,250 scenes/s at 96 px and ~500 at 224 px; digits ~2,100 at 96 px
-and ~850 at 224 px. Composition is vectorised numpy plus PIL resizes of each cut-out.
+``render`` turns specs into pixels and waveforms.
 """
 
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image
 
-from .assets import SAMPLE_RATE, TEST, TRAIN
+from .bank import TEST, TRAIN
 
 KINDS = ("objects", "digits")
 SPLITS = ("train", "val", "test")
@@ -61,9 +57,6 @@ class SceneConfig:
     gain_range: tuple[float, float] = (0.5, 1.0)  # linear gain of the (first) sound
     multi_db: float = 6.0  # multi-source: the second sound sits 0..multi_db dB below the first
     placement_tries: int = 64  # rejection-sampling attempts per object before a distractor is dropped
-
-
-# ----------------------------------------------------------------------------- specs
 
 
 @dataclass(frozen=True)
@@ -258,185 +251,3 @@ def draw_backdrop(rng: np.random.Generator, pools: Pools, config: SceneConfig) -
     photo = int(rng.integers(pools.photos)) if pools.photos and rng.random() < config.photo_prob else -1
     crop = (float(rng.random()), float(rng.random()), float(rng.uniform(0.5, 1.0)))
     return Backdrop(photo, crop, bool(rng.random() < 0.5), colours, angle, float(rng.uniform(*config.wash)))
-
-
-# ----------------------------------------------------------------------------- rendering
-
-
-@dataclass
-class Scene:
-    """A rendered scene; ``boxes`` and ``masks`` cover the visible sounding objects."""
-
-    image: np.ndarray  # (S, S, 3) uint8
-    audio: np.ndarray  # (T,) float32 at SAMPLE_RATE
-    boxes: np.ndarray  # (N, 4) float32 tight boxes x1, y1, x2, y2 in [0, 1] (N = 0 off-screen)
-    masks: np.ndarray  # (N, S, S) bool visible pixels of each sounding object
-    classes: np.ndarray  # (K,) int64 fine classes of every object in the picture, paint order
-    label: int  # fine class of the primary sound
-    on_screen: bool
-    id: str
-
-
-class Renderer:
-    """Renders specs against one bank, keeping PIL copies of its pictures so each scene only resizes."""
-
-    def __init__(self, bank: dict[str, np.ndarray]):
-        self.bank = bank
-        self._cutouts: dict[int, Image.Image] = {}  # premultiplied RGBa, so resizing does not bleed colour
-        self._digits: dict[int, Image.Image] = {}  # ink cropped to its box, mode L
-        self._photos: dict[int, Image.Image] = {}
-
-    def __call__(self, spec: SceneSpec, image_size: int, clip_samples: int) -> Scene:
-        """Pixels, waveform and ground truth of ``spec`` at ``image_size`` px and ``clip_samples`` samples."""
-        s = image_size
-        canvas = self.backdrop(spec.backdrop, s)  # (S, S, 3) float32 in [0, 1]
-        owner = np.full((s, s), -1, dtype=np.int8)  # index of the object that shows at each pixel
-        for k, obj in enumerate(spec.objects):
-            x1, y1, x2, y2 = box_pixels(obj.box, s)
-            rgb, alpha = self.patch(spec.kind, obj, x2 - x1, y2 - y1)  # (h, w, 3) premultiplied, (h, w)
-            region = canvas[y1:y2, x1:x2]  # a view: composited in place
-            region *= 1.0 - alpha[..., None]
-            region += rgb
-            owner[y1:y2, x1:x2][alpha >= 0.5] = k
-        sounding = np.array([k for k, o in enumerate(spec.objects) if o.sounding], dtype=np.int8)
-        masks = owner[None] == sounding[:, None, None]  # (N, S, S)
-        np.clip(canvas, 0, 1, out=canvas)
-        canvas *= 255
-        canvas += 0.5  # so the cast rounds
-        return Scene(
-            image=canvas.astype(np.uint8),
-            audio=render_audio(spec, self.bank, clip_samples),
-            boxes=masks_to_boxes(masks),
-            masks=masks,
-            classes=np.array([o.cls for o in spec.objects], dtype=np.int64),
-            label=spec.sounds[0].cls,
-            on_screen=spec.on_screen,
-            id=spec.id,
-        )
-
-    def patch(self, kind: str, obj: Placed, w: int, h: int) -> tuple[np.ndarray, np.ndarray]:
-        """Premultiplied colour (h, w, 3) and alpha (h, w) of one object resized to its box, float32."""
-        tint = np.asarray(obj.tint, dtype=np.float32)
-        if kind == "objects":
-            image = self._cutouts.get(obj.asset)
-            if image is None:
-                image = self._cutouts[obj.asset] = Image.fromarray(cutout(self.bank, obj.asset)).convert("RGBa")
-            pixels = np.asarray(image.resize((w, h), Image.BILINEAR, reducing_gap=2.0), dtype=np.float32)
-            if obj.flip:
-                pixels = pixels[:, ::-1]
-            pixels /= 255.0  # (h, w, 4)
-            alpha = pixels[..., 3]
-            return np.minimum(pixels[..., :3] * tint, alpha[..., None]), alpha  # premultiplied, still <= alpha
-        image = self._digits.get(obj.asset)
-        if image is None:
-            x1, y1, x2, y2 = self.bank["digit_boxes"][obj.asset]
-            ink = np.ascontiguousarray(self.bank["digit_images"][obj.asset][y1:y2, x1:x2])
-            image = self._digits[obj.asset] = Image.fromarray(ink)
-        alpha = np.asarray(image.resize((w, h), Image.BILINEAR), dtype=np.float32) / 255.0  # (h, w)
-        return alpha[..., None] * tint, alpha
-
-    def backdrop(self, backdrop: Backdrop, size: int) -> np.ndarray:
-        """(S, S, 3) float32 background: a washed-out photo crop or a linear colour gradient."""
-        c0, c1 = (np.asarray(c, dtype=np.float32) for c in backdrop.colours)
-        if backdrop.photo < 0:
-            return gradient(c0, c1, backdrop.angle, size)
-        photo = self._photos.get(backdrop.photo)
-        if photo is None:
-            photo = self._photos[backdrop.photo] = Image.fromarray(self.bank["background_images"][backdrop.photo])
-        side = max(8, int(round(backdrop.crop[2] * photo.height)))
-        x0 = int(round(backdrop.crop[0] * (photo.width - side)))
-        y0 = int(round(backdrop.crop[1] * (photo.height - side)))
-        crop = photo.resize((size, size), Image.BILINEAR, box=(x0, y0, x0 + side, y0 + side), reducing_gap=2.0)
-        img = np.array(crop, dtype=np.float32)  # (S, S, 3), a fresh array: washed in place
-        img *= (1.0 - backdrop.wash) / 255.0
-        img += c0 * backdrop.wash
-        return img[:, ::-1] if backdrop.flip else img
-
-
-def gradient(c0: np.ndarray, c1: np.ndarray, angle: float, size: int) -> np.ndarray:
-    """(S, S, 3) float32 linear gradient from colour c0 to c1 along direction ``angle``.
-
-    The ramp t = (x cos a + y sin a) rescaled to [0, 1] is separable, so the image is one broadcast
-    sum of a per-column and a per-row term (one pass over the pixels).
-    """
-    grid = np.linspace(-0.5, 0.5, size, dtype=np.float32)
-    ca, sa = math.cos(angle), math.sin(angle)  # Python floats keep the arrays float32
-    span = max((abs(ca) + abs(sa)) * (grid[-1] - grid[0]), 1e-6)
-    low = (min(ca * grid[0], ca * grid[-1]) + min(sa * grid[0], sa * grid[-1]))
-    d = (c1 - c0) / span  # (3,)
-    cols = (ca * grid)[:, None] * d  # (S, 3)
-    rows = c0 + ((sa * grid)[:, None] - low) * d  # (S, 3)
-    return rows[:, None, :] + cols[None, :, :]  # (S, S, 3)
-
-
-_RENDERERS: dict[int, Renderer] = {}
-
-
-def render_scene(spec: SceneSpec, bank: dict[str, np.ndarray], image_size: int, clip_samples: int) -> Scene:
-    """Render ``spec`` with the (cached) ``Renderer`` of ``bank``."""
-    renderer = _RENDERERS.get(id(bank))
-    if renderer is None or renderer.bank is not bank:  # the renderer holds the bank, so ids are not reused
-        renderer = _RENDERERS[id(bank)] = Renderer(bank)
-    return renderer(spec, image_size, clip_samples)
-
-
-def box_pixels(box: tuple, size: int) -> tuple[int, int, int, int]:
-    x1, y1 = int(round(box[0] * size)), int(round(box[1] * size))
-    x2 = min(size, max(x1 + 1, int(round(box[2] * size))))
-    y2 = min(size, max(y1 + 1, int(round(box[3] * size))))
-    return x1, y1, x2, y2
-
-
-def masks_to_boxes(masks: np.ndarray) -> np.ndarray:
-    """(N, S, S) bool -> (N, 4) float32 tight boxes in [0, 1] (zeros for an empty mask)."""
-    n, s = masks.shape[0], masks.shape[-1]
-    rows, cols = masks.any(axis=2), masks.any(axis=1)  # (N, S) each
-    x1, y1 = cols.argmax(axis=1), rows.argmax(axis=1)
-    x2, y2 = s - cols[:, ::-1].argmax(axis=1), s - rows[:, ::-1].argmax(axis=1)
-    boxes = np.stack([x1, y1, x2, y2], axis=1).astype(np.float32) / s  # (N, 4)
-    boxes[~cols.any(axis=1)] = 0
-    return boxes.reshape(n, 4)
-
-
-def cutout(bank: dict[str, np.ndarray], index: int) -> np.ndarray:
-    """Cut-out ``index`` as an (h, w, 4) uint8 RGBA view into the bank."""
-    start, stop = bank["cutout_offsets"][index], bank["cutout_offsets"][index + 1]
-    h, w = bank["cutout_hw"][index]
-    return bank["cutout_pixels"][start:stop].reshape(h, w, 4)
-
-
-def recording(bank: dict[str, np.ndarray], kind: str, index: int) -> np.ndarray:
-    """Recording ``index`` (sound effect for objects, spoken digit for digits) as float32 (n,)."""
-    prefix = "sound" if kind == "objects" else "voice"
-    start, stop = bank[f"{prefix}_offsets"][index], bank[f"{prefix}_offsets"][index + 1]
-    return bank[f"{prefix}_audio"][start:stop].astype(np.float32) / 32767.0
-
-
-def render_audio(spec: SceneSpec, bank: dict[str, np.ndarray], clip_samples: int) -> np.ndarray:
-    """(T,) float32 mix of the spec's recordings, each cropped or zero-padded to the clip, peak <= 1."""
-    out = np.zeros(clip_samples, dtype=np.float32)
-    for heard in spec.sounds:
-        wave = recording(bank, spec.kind, heard.asset)  # (n,)
-        n = len(wave)
-        if n >= clip_samples:
-            start = int(round(heard.shift * (n - clip_samples)))
-            out += heard.gain * wave[start:start + clip_samples]
-        else:
-            pad = int(round(heard.shift * (clip_samples - n)))
-            out[pad:pad + n] += heard.gain * wave
-    peak = float(np.abs(out).max()) if clip_samples else 0.0
-    return out / peak if peak > 1.0 else out
-
-
-def measure_throughput(bank: dict[str, np.ndarray], kind: str = "objects", image_size: int = 96,
-                       clip_seconds: float = 1.0, n: int = 500, variant: str = "single") -> float:
-    """Scenes per CPU-second of one core: spec drawing plus rendering of ``n`` training scenes.
-
-    CPU time of this (single-threaded) loop, not wall time, so a busy shared machine does not skew it.
-    """
-    pools = make_pools(bank, kind, "train")
-    clip = int(round(clip_seconds * SAMPLE_RATE))
-    start = time.process_time()
-    for i in range(n):
-        render_scene(scene_spec(pools, "train", variant, 0, i), bank, image_size, clip)
-    return n / (time.process_time() - start)

@@ -19,11 +19,12 @@ import torch
 from matplotlib.figure import Figure
 from torch.utils.data import Dataset, Subset
 
-from .evaluation import evaluate
-from .metrics import median_threshold_masks
-from .report import draw_boxes, median_rule_ceiling, method_label
-from .runs import checkpoint_path, load_model
-from .training import resolve_device
+from ..device import resolve_device
+from ..evaluation import evaluate
+from ..metrics import ciou_at_threshold, ciou_of_masks, median_rule_ceiling, median_threshold_masks
+from ..runs import checkpoint_path, load_model
+from .labels import method_label
+from .plots import draw_boxes
 
 THRESHOLDS = np.linspace(0.0, 1.0, 101)  # the slider's range: maps are min-max normalised to [0, 1]
 
@@ -32,31 +33,11 @@ THRESHOLDS = np.linspace(0.0, 1.0, 101)  # the slider's range: maps are min-max 
 # Logic (tested): cIoU at any threshold.
 
 
-def _ciou_of_masks(predicted: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
-    """sum(pred * gt) / (sum(gt) + sum(pred * [gt == 0])) over the last two dims (0 if empty)."""
-    dims = (-2, -1)
-    intersection = (predicted * gt).sum(dim=dims)
-    union = gt.sum(dim=dims) + (predicted * (gt == 0)).sum(dim=dims)
-    return torch.where(union > 0, intersection / union.clamp_min(1e-12), torch.zeros_like(union))
-
-
-def ciou_at_threshold(pred_maps: torch.Tensor, gt_maps: torch.Tensor, threshold: float) -> torch.Tensor:
-    """cIoU with the pixels where map >= ``threshold`` predicted (the protocol uses the median).
-
-    Same formula as the protocol (``metrics.batch_ciou``), fractional gt allowed.
-    Takes (H, W) or (B, H, W) maps; returns a 0-d or (B,) tensor.
-    """
-    if pred_maps.shape != gt_maps.shape or pred_maps.ndim not in (2, 3):
-        raise ValueError(f"expected two (H, W) or (B, H, W) maps of one shape, got "
-                         f"{tuple(pred_maps.shape)} and {tuple(gt_maps.shape)}")
-    return _ciou_of_masks((pred_maps.float() >= threshold).float(), gt_maps.float())
-
-
 def ciou_curve(pred_map: torch.Tensor, gt_map: torch.Tensor, thresholds=THRESHOLDS) -> np.ndarray:
     """cIoU of one (H, W) map at every threshold: what the slider would show, all at once. (T,)"""
     t = torch.as_tensor(np.asarray(thresholds), dtype=torch.float32).view(-1, 1, 1)  # (T, 1, 1)
     predicted = (pred_map.float().unsqueeze(0) >= t).float()  # (T, H, W)
-    return _ciou_of_masks(predicted, gt_map.float().unsqueeze(0)).numpy()
+    return ciou_of_masks(predicted, gt_map.float().unsqueeze(0)).numpy()
 
 
 def protocol_threshold(pred_map: torch.Tensor) -> float:

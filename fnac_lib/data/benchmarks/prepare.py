@@ -1,6 +1,6 @@
 """Data preparation: raw videos to the ``frames/`` + ``audio/`` layout the readers use.
 
-Upstream FNAC/EZ-VSL ship no preparation code for VGG-Sound (fnac_method.md, section 7); the
+Upstream FNAC/EZ-VSL ship no preparation code for VGG-Sound; the
 field's layout is one frame per clip, ``frames/<id>.jpg``, and the clip's sound as
 ``audio/<id>.wav``. ``prepare_videos`` writes that layout with PyAV (which bundles FFmpeg):
 

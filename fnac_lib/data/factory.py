@@ -1,60 +1,59 @@
 """One entry point from a run configuration to a dataset, default data or real benchmark.
 
 With ``data.cache_dir`` set, a real benchmark's split is decoded once into memory-mapped arrays
-(``fnac_lib.cache``) under that directory, keyed by everything that shapes its samples, and every
+(``data.cache``) under that directory, keyed by everything that shapes its samples, and every
 later run and epoch reads the cache instead of JPEG and audio files. Under ``torchrun`` rank 0
 builds it and the other processes wait for its manifest (the directory must be one that every
 process sees). The default data is not cached: its training scenes are drawn anew every epoch.
-
-``python -m fnac_lib.data build-default`` builds the embedded default data (see ``assets``).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
-import sys
 import time
 from pathlib import Path
 
 from torch.utils.data import Dataset
 
-from .config import RunConfig
+from ..config import RunConfig
+from ..distributed import process_info
+from ..errors import ConfigError
+from .default.scenes import KINDS as DEFAULT_KINDS
 
 CACHE_POLL_SECONDS = 10.0  # how often a waiting process looks for rank 0's cache
-
-DEFAULT_KINDS = ("objects", "digits")
 
 
 def make_dataset(config: RunConfig, split: str, variant: str = "single", length: int | None = None) -> Dataset:
     """The ``split`` ("train", "val" or "test") of the dataset ``config.data`` names."""
     data = config.data
     if data.dataset in DEFAULT_KINDS:
-        from .datasets import make_default_dataset
+        from .default import make_default_dataset
 
         lengths = {"train": data.train_length, "val": data.val_length, "test": data.test_length}
         if split not in lengths:
-            raise ValueError(f"unknown split {split!r}; choose one of {sorted(lengths)}")
+            raise ConfigError(f"unknown split {split!r}; choose one of {sorted(lengths)}")
         dataset = make_default_dataset(
             kind=data.dataset, split=split, variant=variant, labels=data.labels, image_size=data.image_size,
             clip_seconds=config.audio.clip_seconds, length=length or lengths[split], seed=config.train.seed,
             data_dir=data.data_root,
         )
     else:
-        from .readers import open_benchmark
+        from .benchmarks import open_benchmark
 
         if data.data_root is None:
-            raise ValueError(f"dataset {data.dataset!r} is a real benchmark: set data.data_root to where it lives")
+            raise ConfigError(f"data.data_root: dataset {data.dataset!r} is a real benchmark; set data.data_root "
+                              "to where it lives")
         dataset = open_benchmark(
             data.dataset, data.data_root, split=split, image_size=data.image_size,
             sample_rate=config.audio.sample_rate, clip_seconds=config.audio.clip_seconds, **data.reader_options,
         )
         if data.cache_dir is not None:
             dataset = cached_split(dataset, config, split, variant)
-    rate = getattr(dataset, "sample_rate", config.audio.sample_rate)
+    rate = dataset.sample_rate  # every dataset meets data.sample.SampleDataset
     if rate != config.audio.sample_rate:
-        raise ValueError(f"{data.dataset} audio is at {rate} Hz but audio.sample_rate is {config.audio.sample_rate}")
+        raise ConfigError(f"audio.sample_rate: {data.dataset} audio is at {rate} Hz but audio.sample_rate is "
+                          f"{config.audio.sample_rate}")
     return dataset
 
 
@@ -75,7 +74,7 @@ def cached_split(dataset: Dataset, config: RunConfig, split: str, variant: str =
     from .cache import MANIFEST, cache_dataset
 
     path = cache_path(config, split, variant)
-    if int(os.environ.get("RANK", "0")) != 0:
+    if not process_info().is_main:
         start = time.monotonic()
         while not (path / MANIFEST).is_file():
             if wait_seconds is not None and time.monotonic() - start > wait_seconds:
@@ -98,10 +97,3 @@ def make_validation_set(config: RunConfig) -> Dataset | None:
         return make_dataset(config, "val")
     return None
 
-
-if __name__ == "__main__":
-    if sys.argv[1:2] != ["build-default"]:
-        sys.exit("usage: python -m fnac_lib.data build-default [--data-dir DIR] [--force]")
-    from .assets import main_build
-
-    sys.exit(main_build(sys.argv[2:]))

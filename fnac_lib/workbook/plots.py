@@ -13,7 +13,7 @@ import torch
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-from . import analysis
+from . import adjacency, false_negatives
 
 STYLE = "whitegrid"
 HEATMAP_STYLE = "white"
@@ -37,6 +37,15 @@ def save_figure(fig: Figure, out_dir: Path | str, name: str, dpi: int = 110) -> 
     return path
 
 
+def draw_boxes(ax, boxes, size: tuple[int, int], color: str = "lime", lw: float = 1.5) -> None:
+    """Draw normalised ``x1, y1, x2, y2`` boxes on an axis showing an ``(H, W)`` image (pixel
+    centres at integers, as ``imshow`` places them: a box edge sits half a pixel before)."""
+    height, width = size
+    for x1, y1, x2, y2 in np.asarray(boxes, dtype=float).reshape(-1, 4):
+        ax.add_patch(Rectangle((x1 * width - 0.5, y1 * height - 0.5), (x2 - x1) * width, (y2 - y1) * height,
+                               fill=False, edgecolor=color, lw=lw))
+
+
 def sample_gallery(samples: list[dict], class_names=None, ncols: int = 6, size: float = 2.6) -> Figure:
     """Pictures of a few samples with their sounding boxes, the sounding class as the title and
     every object's class underneath."""
@@ -50,9 +59,7 @@ def sample_gallery(samples: list[dict], class_names=None, ncols: int = 6, size: 
         image = _numpy(sample["image"]).transpose(1, 2, 0)  # (H, W, 3)
         height, width = image.shape[:2]
         ax.imshow(image)
-        for x1, y1, x2, y2 in _numpy(sample["boxes"]).reshape(-1, 4):
-            ax.add_patch(Rectangle((x1 * width, y1 * height), (x2 - x1) * width, (y2 - y1) * height,
-                                   fill=False, edgecolor="yellow", linewidth=2))
+        draw_boxes(ax, _numpy(sample["boxes"]), (height, width), color="yellow", lw=2)
         sounding = _name(class_names, int(sample["label"]))
         ax.set_title(sounding if sample.get("on_screen", True) else f"{sounding} (off screen)", fontsize=10)
         scene = ", ".join(_name(class_names, int(c)) for c in _numpy(sample["classes"]).ravel())
@@ -68,7 +75,7 @@ def plot_same_class_negatives(batch_sizes, curves: dict[str, dict], panels: dict
     mean (+- std) over sampled batches, one colour per label set.
 
     ``curves``: {label set: {"expected": (n,), "measured": (n,), "std": (n,)}} as
-    ``analysis.false_negative_curves`` returns; ``panels``: {title: [label sets]} (default: one panel).
+    ``false_negatives.false_negative_curves`` returns; ``panels``: {title: [label sets]} (default: one panel).
     """
     sizes = _numpy(batch_sizes)
     panels = panels or {"": list(curves)}
@@ -95,7 +102,7 @@ def plot_infonce_floor(batch_sizes, floors: dict[str, np.ndarray]) -> Figure:
     """Left: the expected symmetric-InfoNCE floor per label set against the chance loss 2 log B.
     Right: the floor as a fraction of the chance loss, the part training can never remove."""
     sizes = _numpy(batch_sizes)
-    chance = analysis.chance_infonce(sizes)
+    chance = false_negatives.chance_infonce(sizes)
     with sns.axes_style(STYLE):
         fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
     left.plot(sizes, chance, "k--", label="chance, 2 log B")
@@ -114,7 +121,7 @@ def plot_infonce_floor(batch_sizes, floors: dict[str, np.ndarray]) -> Figure:
 
 
 def plot_gradient_split(summaries: dict[str, dict]) -> Figure:
-    """Where InfoNCE's push apart goes, per condition (``analysis.gradient_split_summary``).
+    """Where InfoNCE's push apart goes, per condition (``false_negatives.gradient_split_summary``).
 
     Left: the share of negatives that are same-class next to the share of the push they receive.
     Right: the mean push on one same-class pair against one true-negative pair.
@@ -156,7 +163,7 @@ def plot_adjacency(matrices: dict, labels, class_names=None, rows=("raw", "row s
     same-class pairs are the blocks on the diagonal. One column per matrix; rows ``raw`` and/or
     ``row softmax`` (what FNAC compares, row by row, with the image-audio logits). Colours span
     the off-diagonal entries; the diagonal saturates."""
-    order, boundaries = analysis.order_by_class(labels)
+    order, boundaries = adjacency.order_by_class(labels)
     labels_sorted = _numpy(labels)[order]
     with sns.axes_style(HEATMAP_STYLE):
         fig, axes = plt.subplots(len(rows), len(matrices), figsize=(1.45 * size * len(matrices), size * len(rows)),
@@ -164,11 +171,11 @@ def plot_adjacency(matrices: dict, labels, class_names=None, rows=("raw", "row s
     for r, row in enumerate(rows):
         for c, (name, matrix) in enumerate(matrices.items()):
             values = _numpy(matrix).astype(float)
-            values = analysis.row_softmax(values) if row == "row softmax" else values
+            values = adjacency.row_softmax(values) if row == "row softmax" else values
             values = values[np.ix_(order, order)]  # (B, B), grouped by class
             # Self-similarity (1 / tau for unit vectors) would swamp the scale: fit it to the
             # off-diagonal pairs, where the false negatives are, and let the diagonal saturate.
-            rest = analysis.off_diagonal(values)
+            rest = adjacency.off_diagonal(values)
             ax = axes[r, c]
             image = ax.imshow(values, cmap="rocket" if row == "raw" else "mako", interpolation="nearest",
                               vmin=rest.min(), vmax=rest.max())
@@ -187,16 +194,16 @@ def plot_adjacency(matrices: dict, labels, class_names=None, rows=("raw", "row s
 def plot_detector_roc(matrices: dict, labels, title: str | None = None) -> Figure:
     """ROC (left) and precision-recall (right) of each matrix's off-diagonal entries as a detector
     of same-class pairs, AUROC and average precision in the legends."""
-    targets = analysis.off_diagonal(analysis.same_class_pairs(labels))
+    targets = adjacency.off_diagonal(false_negatives.same_class_pairs(labels))
     with sns.axes_style(STYLE):
         fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4.2))
     for colour, (name, matrix) in zip(sns.color_palette("deep"), matrices.items()):
-        scores = analysis.off_diagonal(_numpy(matrix))
-        fpr, tpr, _ = analysis.roc_curve(scores, targets)
-        precision, recall, _ = analysis.precision_recall_curve(scores, targets)
-        left.plot(fpr, tpr, color=colour, label=f"{name} (AUROC {analysis.auroc(scores, targets):.2f})")
+        scores = adjacency.off_diagonal(_numpy(matrix))
+        fpr, tpr, _ = adjacency.roc_curve(scores, targets)
+        precision, recall, _ = adjacency.precision_recall_curve(scores, targets)
+        left.plot(fpr, tpr, color=colour, label=f"{name} (AUROC {adjacency.auroc(scores, targets):.2f})")
         right.step(recall, precision, where="post", color=colour,
-                   label=f"{name} (AP {analysis.average_precision(scores, targets):.2f})")
+                   label=f"{name} (AP {adjacency.average_precision(scores, targets):.2f})")
     left.plot([0, 1], [0, 1], "k:", label="chance")
     right.axhline(targets.mean(), color="k", ls=":", label=f"chance ({targets.mean():.2f})")
     left.set(xlabel="false-positive rate", ylabel="true-positive rate", title="same-class pair detection: ROC")

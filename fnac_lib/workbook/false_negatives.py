@@ -1,13 +1,11 @@
-"""What the notebooks measure: false negatives in contrastive batches, what they do to InfoNCE,
-and how well FNAC's adjacency matrices find the same-class pairs.
+"""False negatives in contrastive batches, and what they do to InfoNCE (notebook 01).
 
 A *false negative* is an off-diagonal pair (i, j), i != j, of a contrastive batch whose items
 share a class: InfoNCE treats audio j as a negative for image i although it may sound just like
-i's own clip. FNAC (fnac_method.md, section 2) tries to find these pairs with intra-modal
-similarity; here the labels are known, so both the problem and the detectors are measured exactly.
+i's own clip. The default data knows every label, so the problem is measured exactly.
 
 Everything is a pure, vectorised function of arrays or tensors; a label < 0 means "unknown" and
-never forms a same-class pair. No sklearn: the ROC / precision-recall code is plain numpy.
+never forms a same-class pair.
 """
 
 from __future__ import annotations
@@ -16,17 +14,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from scipy.stats import binom
-from torch.utils.data import Dataset
-from tqdm.auto import tqdm
 
-from .augment import normalize_images
-from .losses import FG_THRESHOLD, TAU, audio_adjacency, foreground_adjacency, mil_logits, symmetric_infonce, visual_adjacency
-from .model import AVModel
-from .sample import collate_samples
-
-# ---------------------------------------------------------------------------------------------
-# False negatives in a batch
-# ---------------------------------------------------------------------------------------------
+from ..constants import TAU
+from ..losses import mil_logits, symmetric_infonce
 
 
 def same_class_pairs(labels) -> np.ndarray:
@@ -115,11 +105,6 @@ def false_negative_curves(label_sets: dict[str, np.ndarray], batch_sizes, num_ba
         expected = expected_same_class_negatives(batch_sizes, class_distribution(labels))
         curves[name] = {"expected": expected, "measured": measured, "std": std}
     return curves
-
-
-# ---------------------------------------------------------------------------------------------
-# What false negatives do to InfoNCE
-# ---------------------------------------------------------------------------------------------
 
 
 def infonce_floor(labels, gap: float = np.inf) -> float:
@@ -258,196 +243,3 @@ def class_aware_gradient_splits(label_sets: dict[str, np.ndarray], batch_size: i
                                             np.asarray(labels)[row], tau) for n, row in enumerate(rows)]
         splits[name] = {key: float(np.mean([s[key] for s in summaries])) for key in summaries[0]}
     return splits
-
-
-# ---------------------------------------------------------------------------------------------
-# Features of real batches
-# ---------------------------------------------------------------------------------------------
-
-
-@torch.no_grad()
-def batch_features(model: AVModel, batch: dict, device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
-    """(img_maps (B, D, H, W), aud_emb (B, D)) of a collated batch, the model in eval mode."""
-    model.eval().to(device)
-    images = normalize_images(batch["image"].to(device))  # (B, 3, H, W)
-    specs = model.frontend(batch["audio"].to(device))  # (B, 1, F, T)
-    img_maps, aud_emb = model(images, specs)
-    return img_maps.float(), aud_emb.float()
-
-
-def random_batches(dataset: Dataset, batch_size: int, num_batches: int, seed: int = 0, progress: bool = True,
-                   desc: str = "batches"):
-    """Yield (indices (B,), collated batch) for ``num_batches`` batches of distinct random items,
-    as a shuffled loader would draw them."""
-    rows = sample_batches(len(dataset), batch_size, num_batches, seed)  # (n, B)
-    for indices in tqdm(rows, desc=desc, disable=not progress, leave=False):
-        yield indices, collate_samples([dataset[int(i)] for i in indices])
-
-
-def gradient_splits(model: AVModel, dataset: Dataset, label_sets: dict[str, np.ndarray], batch_size: int,
-                    num_batches: int, seed: int = 0, tau: float = TAU, device: torch.device | str = "cpu",
-                    progress: bool = True) -> dict[str, dict[str, float]]:
-    """``gradient_split_summary`` averaged over real batches of ``dataset``, once per label set.
-
-    ``label_sets`` maps a name to (N,) labels of the dataset's items (e.g. fine and coarse labels
-    of the same scenes): the features of a batch are computed once and every labelling splits them.
-    """
-    summaries: dict[str, list[dict]] = {name: [] for name in label_sets}
-    for indices, batch in random_batches(dataset, batch_size, num_batches, seed, progress, "gradient split"):
-        img_maps, aud_emb = batch_features(model, batch, device)
-        for name, labels in label_sets.items():
-            summaries[name].append(gradient_split_summary(img_maps, aud_emb, np.asarray(labels)[indices], tau))
-    return {name: {key: float(np.mean([r[key] for r in rows])) for key in rows[0]} for name, rows in summaries.items()}
-
-
-def dataset_labels(dataset: Dataset, progress: bool = True) -> np.ndarray:
-    """(N,) sounding class of every item: the dataset's ``labels`` when it lists them, else read."""
-    listed = getattr(dataset, "labels", None)
-    if listed is not None and not isinstance(listed, str) and len(listed) == len(dataset):
-        return np.asarray(listed, dtype=np.int64)
-    items = tqdm(range(len(dataset)), desc="reading labels", disable=not progress, leave=False)
-    return np.array([int(dataset[i]["label"]) for i in items], dtype=np.int64)
-
-
-# ---------------------------------------------------------------------------------------------
-# Adjacency matrices and how well they find same-class pairs
-# ---------------------------------------------------------------------------------------------
-
-
-def adjacency_matrices(
-    img_maps: torch.Tensor, aud_emb: torch.Tensor, tau: float = TAU, fg_threshold: float = FG_THRESHOLD
-) -> dict[str, torch.Tensor]:
-    """FNAC's three intra-modal adjacency matrices and the image-audio MIL logits, each (B, B)."""
-    with torch.no_grad():
-        return {
-            "audio": audio_adjacency(aud_emb, tau),
-            "visual": visual_adjacency(img_maps, tau),
-            "foreground": foreground_adjacency(img_maps, aud_emb, tau, fg_threshold),
-            "image-audio logits": mil_logits(img_maps, aud_emb, tau),
-        }
-
-
-def row_softmax(matrix) -> np.ndarray:
-    """Row-wise softmax, the normalisation FNAC applies before comparing matrices."""
-    matrix = np.asarray(matrix, dtype=float)
-    shifted = np.exp(matrix - matrix.max(axis=1, keepdims=True))  # subtract the row max: no overflow at 1/tau
-    return shifted / shifted.sum(axis=1, keepdims=True)
-
-
-def off_diagonal(matrix) -> np.ndarray:
-    """(B (B - 1),) off-diagonal entries, row by row."""
-    matrix = np.asarray(matrix)
-    return matrix[~np.eye(len(matrix), dtype=bool)]
-
-
-def _ranked(scores, targets) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, int]:
-    """Cumulative TP / FP counts at each distinct threshold, highest score first."""
-    scores = np.asarray(scores, dtype=float).ravel()
-    targets = np.asarray(targets, dtype=bool).ravel()
-    positives = int(targets.sum())
-    if positives == 0 or positives == targets.size:
-        raise ValueError("need both positive and negative pairs to score a detector")
-    order = np.argsort(-scores, kind="stable")
-    ranked, hits = scores[order], targets[order]
-    last = np.r_[np.flatnonzero(np.diff(ranked) != 0), ranked.size - 1]  # the end of each run of tied scores
-    tp = np.cumsum(hits)[last]
-    fp = last + 1 - tp
-    return tp, fp, ranked[last], positives, targets.size - positives
-
-
-def roc_curve(scores, targets) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(false-positive rate, true-positive rate, thresholds), from (0, 0) at threshold +inf.
-
-    Tied scores form one point, so the area counts a tied positive-negative pair as one half.
-    """
-    tp, fp, thresholds, positives, negatives = _ranked(scores, targets)
-    return np.r_[0.0, fp / negatives], np.r_[0.0, tp / positives], np.r_[np.inf, thresholds]
-
-
-def auroc(scores, targets) -> float:
-    """Area under the ROC curve: P(score of a random positive > a random negative), ties 1/2."""
-    fpr, tpr, _ = roc_curve(scores, targets)
-    return float(np.trapezoid(tpr, fpr))
-
-
-def precision_recall_curve(scores, targets) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(precision, recall, thresholds) at each distinct threshold, highest first."""
-    tp, fp, thresholds, positives, _ = _ranked(scores, targets)
-    return tp / (tp + fp), tp / positives, thresholds
-
-
-def average_precision(scores, targets) -> float:
-    """Sum over thresholds of (R_n - R_{n-1}) P_n: the step-wise area under precision-recall."""
-    precision, recall, _ = precision_recall_curve(scores, targets)
-    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
-
-
-def r_precision(matrix, labels) -> float:
-    """Mean over anchors with k > 0 same-class partners of the same-class fraction among the
-    k highest-scoring other items of its row: precision at the anchor's own recall target."""
-    scores = np.asarray(matrix, dtype=float).copy()
-    np.fill_diagonal(scores, -np.inf)  # an item is never its own neighbour
-    same = same_class_pairs(labels)  # (B, B)
-    k = same.sum(axis=1)  # (B,)
-    order = np.argsort(-scores, axis=1, kind="stable")  # (B, B)
-    hits = np.cumsum(np.take_along_axis(same, order, axis=1), axis=1)  # (B, B)
-    rows = np.flatnonzero(k > 0)
-    if rows.size == 0:
-        raise ValueError("no anchor has a same-class partner in this batch")
-    return float(np.mean(hits[rows, k[rows] - 1] / k[rows]))
-
-
-def pair_detection(matrix, labels) -> dict[str, float]:
-    """How well a (B, B) score matrix finds same-class pairs among its off-diagonal entries.
-
-    ``auroc`` (0.5 is chance), ``average_precision`` (chance is ``positive_rate``, the fraction of
-    off-diagonal pairs that share a class) and ``r_precision``.
-    """
-    matrix = np.asarray(matrix, dtype=float)
-    scores, targets = off_diagonal(matrix), off_diagonal(same_class_pairs(labels))
-    return {
-        "auroc": auroc(scores, targets),
-        "average_precision": average_precision(scores, targets),
-        "r_precision": r_precision(matrix, labels),
-        "positive_rate": float(targets.mean()),
-    }
-
-
-def order_by_class(labels) -> tuple[np.ndarray, np.ndarray]:
-    """A permutation sorting a batch by class (stable) and the positions where a new class starts
-    after the first, where a heatmap draws its class-boundary lines."""
-    labels = np.asarray(labels).ravel()
-    order = np.argsort(labels, kind="stable")
-    boundaries = np.flatnonzero(np.diff(labels[order]) != 0) + 1
-    return order, boundaries
-
-
-def adjacency_detection(model: AVModel, dataset: Dataset, label_sets: dict[str, np.ndarray], batch_size: int,
-                        num_batches: int, seed: int = 0, tau: float = TAU, device: torch.device | str = "cpu",
-                        progress: bool = True) -> dict[str, dict[str, dict[str, float]]]:
-    """``pair_detection`` of every ``adjacency_matrices`` entry, averaged over real batches:
-    {label set: {matrix: {auroc, average_precision, r_precision, positive_rate, batches}}}.
-
-    A batch whose labelling has no same-class pair cannot score a detector and is skipped for that
-    labelling; ``batches`` counts the ones used.
-    """
-    scores: dict[str, dict[str, list[dict]]] = {name: {} for name in label_sets}
-    for indices, batch in random_batches(dataset, batch_size, num_batches, seed, progress, "pair detection"):
-        matrices = adjacency_matrices(*batch_features(model, batch, device), tau)
-        for name, labels in label_sets.items():
-            batch_labels = np.asarray(labels)[indices]
-            if not 0 < false_negative_rate(batch_labels) < 1:
-                continue
-            for matrix_name, matrix in matrices.items():
-                scores[name].setdefault(matrix_name, []).append(pair_detection(matrix.cpu().numpy(), batch_labels))
-    return {name: {matrix_name: {key: float(np.mean([r[key] for r in rows])) for key in rows[0]} | {"batches": len(rows)}
-                   for matrix_name, rows in per_matrix.items()}
-            for name, per_matrix in scores.items()}
-
-
-def detection_rows(detection: dict[str, dict[str, dict[str, dict[str, float]]]]) -> list[dict]:
-    """Flatten {model: {label set: {matrix: scores}}} into one row per (model, labels, matrix)."""
-    return [{"model": model, "labels": labels, "matrix": matrix, **values}
-            for model, by_labels in detection.items()
-            for labels, by_matrix in by_labels.items()
-            for matrix, values in by_matrix.items()]

@@ -1,0 +1,162 @@
+"""Benchmark samples from records: where each file lives and what its ground truth is.
+
+Bad input is never papered over. Upstream's loaders catch any failure and return a random
+*other* sample instead, silently, test set included; this dataset does not. A missing file, an
+unreadable image or audio file, or a malformed annotation raises ``DatasetError`` naming the
+file and the problem. With ``skip_bad=True`` every sample is decoded once up front; bad ones are
+dropped, listed in ``dataset.skipped`` as ``(id, problem)`` and logged as a warning.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch.utils.data import Dataset
+from tqdm.auto import tqdm
+
+from ...errors import DatasetError
+from ..boxes import boxes_to_map, mask_box
+from .decoding import load_audio, load_image, load_mask, train_frame_size
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Record:
+    """Where one sample lives and what its ground truth is (no pixels or samples yet)."""
+
+    id: str
+    image: Path
+    audio: Path
+    boxes: tuple[tuple[float, float, float, float], ...] = ()  # normalised x1, y1, x2, y2
+    gt: str = "none"  # "consensus" (Flickr), "union" (VGG-SS), "mask" (AVSBench) or "none"
+    label: int = -1
+    classes: tuple[int, ...] = ()
+    on_screen: bool = True
+    mask: Path | None = None
+    audio_start: float | None = None  # seconds; None takes the centre of the file
+    audio_seconds: float | None = None  # length of the audio segment; None means clip_seconds
+
+
+class BenchmarkDataset(Dataset):
+    """Samples (``sample.py``) from a list of records; the benchmark readers below build the records.
+
+    Missing files are found when the dataset is built (one directory listing), not after an hour
+    of evaluation. With ``skip_bad`` every sample is also decoded once, on ``workers`` threads.
+    """
+
+    name = "benchmark"
+
+    def __init__(
+        self,
+        records: list[Record],
+        problems: list[tuple[str, DatasetError]] = (),
+        *,
+        split: str = "test",
+        image_size: int = 224,
+        sample_rate: int = 16000,
+        clip_seconds: float = 3.0,
+        skip_bad: bool = False,
+        class_names: list[str] = (),
+        workers: int = 4,
+    ) -> None:
+        self.split = split
+        self.image_size = image_size
+        self.frame_size = train_frame_size(image_size) if split == "train" else image_size
+        self.sample_rate = sample_rate
+        self.clip_seconds = clip_seconds
+        self.class_names = list(class_names)
+        self.skipped: list[tuple[str, str]] = []
+        problems = list(problems) + self._missing_files(records)
+        bad = {sample_id for sample_id, _ in problems}
+        records = [r for r in records if r.id not in bad]
+        if skip_bad:
+            problems += self._undecodable(records, workers)
+            bad = {sample_id for sample_id, _ in problems}
+            records = [r for r in records if r.id not in bad]
+        self._report(problems, skip_bad, len(records))
+        self.records = records
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, index: int) -> dict:
+        return self.load(self.records[index])
+
+    @property
+    def ids(self) -> list[str]:
+        return [r.id for r in self.records]
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}({self.name!r}, split={self.split!r}, {len(self)} samples, "
+                f"{len(self.skipped)} skipped, image {self.frame_size}px, "
+                f"audio {self.clip_seconds} s @ {self.sample_rate} Hz)")
+
+    def load(self, record: Record) -> dict:
+        """Decode one record into a sample dict; raises ``DatasetError`` naming any bad file."""
+        size = self.frame_size
+        image = load_image(record.image, size)
+        audio = load_audio(record.audio, self.sample_rate, self.clip_seconds, record.audio_start, record.audio_seconds)
+        boxes = torch.tensor(record.boxes, dtype=torch.float32).reshape(-1, 4)  # (N, 4)
+        sample = {}
+        if record.gt == "mask":
+            mask = load_mask(record.mask, size)
+            sample["mask"] = mask
+            gt_map, boxes = mask, mask_box(mask)
+        elif record.gt in ("consensus", "union"):
+            gt_map = boxes_to_map(record.boxes, size, record.gt)
+        else:
+            gt_map = torch.zeros(size, size)
+        sample.update(
+            image=image, audio=audio, gt_map=gt_map, boxes=boxes,
+            classes=torch.tensor(record.classes, dtype=torch.long), label=record.label,
+            on_screen=record.on_screen, id=record.id,
+        )
+        return sample
+
+    def _missing_files(self, records: list[Record]) -> list[tuple[str, DatasetError]]:
+        listings: dict[Path, set[str]] = {}
+
+        def exists(path: Path) -> bool:
+            if path.parent not in listings:
+                listings[path.parent] = set(os.listdir(path.parent)) if path.parent.is_dir() else set()
+            return path.name in listings[path.parent]
+
+        problems = []
+        for record in records:
+            for path in (record.image, record.audio, record.mask):
+                if path is not None and not exists(path):
+                    problems.append((record.id, DatasetError(path, "missing file")))
+                    break
+        return problems
+
+    def _undecodable(self, records: list[Record], workers: int) -> list[tuple[str, DatasetError]]:
+        def check(record: Record):
+            try:
+                self.load(record)
+            except DatasetError as error:
+                return record.id, error
+            return None
+
+        with ThreadPoolExecutor(max(1, workers)) as pool:
+            results = list(tqdm(pool.map(check, records), total=len(records), desc=f"checking {self.name} {self.split}",
+                                disable=len(records) < 500, leave=False))
+        return [r for r in results if r is not None]
+
+    def _report(self, problems: list[tuple[str, DatasetError]], skip_bad: bool, kept: int) -> None:
+        if not problems:
+            return
+        if not skip_bad:
+            sample_id, first = problems[0]
+            more = (f" ({len(problems) - 1} more bad samples; pass skip_bad=True to skip them)"
+                    if len(problems) > 1 else "")
+            raise DatasetError(first.path, f"{first.problem}{more}")
+        self.skipped = [(sample_id, str(error)) for sample_id, error in problems]
+        shown = "; ".join(f"{i}: {e}" for i, e in self.skipped[:5])
+        log.warning("%s %s: skipped %d bad samples, kept %d: %s%s", self.name, self.split, len(self.skipped), kept,
+                    shown, " ... (all in .skipped)" if len(self.skipped) > 5 else "")

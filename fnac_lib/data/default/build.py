@@ -1,0 +1,138 @@
+"""Build the embedded default data: real sounds and real pictures taken from registry packages.
+
+``build_default_bank`` fetches every source (``sources``), gathers its assets (``collect``),
+boils them down to the bank's tables (``tables``) and writes ``bank.npz`` plus ``ATTRIBUTION.md``
+(``bank``). ``python -m fnac_lib build-data`` runs it.
+
+Measured on this project's 2-core machine: the bank is 21.4 MiB (607 cut-outs, 103 sound effects
+of 88 sounding classes among 518 fine classes, 24 coarse groups, 10,000 digits, 290 spoken digits
+by 30 voices); a build takes ~20 s from the download cache (most of it xz-decompressing the .debs)
+and ~35 s from an empty one (281 MB of archives), peaking at ~300 MB of memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ...errors import AssetError
+from .bank import ATTRIBUTION_FILE, BANK_FILE, default_data_dir, load_bank, save_bank, summary
+from .collect import collect
+from .sources import SOURCES, Fetch, default_cache_dir, fetch_package
+from .tables import bank_arrays
+
+
+def attribution_text(arrays: dict[str, np.ndarray]) -> str:
+    meta = json.loads(str(arrays["meta"]))
+    lines = [
+        "# Attribution of the embedded default data",
+        "",
+        "Built by `fnac_lib.data.default.build` from these registry packages (unpacked, never",
+        "installed). Audio was resampled to 16 kHz mono, trimmed and peak-normalised; pictures were",
+        "cropped and resized. Each asset keeps its package's licence.",
+        "",
+        "| package | registry | version | licence | used for |",
+        "|---|---|---|---|---|",
+    ]
+    lines += [f"| `{s['name']}` | {s['registry']} | {s['version']} | {s['licence']} | {s['role']} |"
+              for s in meta["sources"]]
+    lines += [
+        "",
+        f"Contents: {len(arrays['cutout_names'])} cut-outs, {len(arrays['sound_names'])} sound effects, "
+        f"{int(arrays['class_sounds'].sum())} sounding / {len(arrays['class_names'])} fine classes, "
+        f"{len(arrays['coarse_names'])} coarse groups, {len(arrays['background_names'])} photos, "
+        f"{len(arrays['digit_labels'])} digit images, {len(arrays['voice_names'])} spoken digits by "
+        f"{len(arrays['speaker_names'])} voices.",
+        "",
+        "Each source's own copyright file (`usr/share/doc/PACKAGE/copyright` in a Debian package,",
+        "`package.json` in the npm one, the wheel's METADATA) has the full terms.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def build_default_bank(
+    data_dir: Path, cache_dir: Path | None = None, *, force: bool = False, progress: bool = True,
+    fetch: Fetch = fetch_package,
+) -> Path:
+    """Fetch, extract and pack the default data into ``data_dir/bank.npz``; return that path.
+
+    An existing bank is kept unless ``force``. ``fetch`` is the step that yields an unpacked
+    package (tests inject a fake one). Everything is written to a temporary folder beside
+    ``data_dir`` and renamed into place, so a failure leaves no half-written bank.
+    """
+    data_dir, cache_dir = Path(data_dir), Path(cache_dir) if cache_dir else default_cache_dir()
+    bank = data_dir / BANK_FILE
+    if bank.exists() and not force:
+        return bank
+    say = print if progress else (lambda *a, **k: None)
+    start = time.perf_counter()
+    data_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=data_dir.parent, prefix=f".{data_dir.name}.building-"))
+    try:
+        fetched = {}
+        for source in SOURCES:
+            say(f"[fnac data] {source.registry} package {source.name}")
+            fetched[source.name] = fetch(source, cache_dir, staging / "packages")
+        say("[fnac data] decoding sounds and pictures")
+        collected = collect(fetched, progress)
+        if collected.skipped:
+            say(f"[fnac data] left out {len(collected.skipped)} silent recordings: {', '.join(collected.skipped)}")
+        arrays = bank_arrays(collected, fetched)
+        out = staging / "bank"
+        out.mkdir()
+        save_bank(out / BANK_FILE, arrays)
+        (out / ATTRIBUTION_FILE).write_text(attribution_text(arrays))
+        _swap_into_place(out, data_dir)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    size = bank.stat().st_size / 2**20
+    say(f"[fnac data] wrote {bank} ({size:.1f} MiB) in {time.perf_counter() - start:.1f} s")
+    return bank
+
+
+def _swap_into_place(new: Path, target: Path) -> None:
+    """Replace ``target`` by ``new`` with renames only (the old folder is removed last)."""
+    old = None
+    if target.exists():
+        old = target.with_name(f".{target.name}.old-{os.getpid()}")
+        os.replace(target, old)
+    os.replace(new, target)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def ensure_default_bank(data_dir: Path | str | None = None, cache_dir: Path | None = None, *,
+                        progress: bool = True) -> Path:
+    """Path of the bank in ``data_dir`` (default: ``default_data_dir()``), building it if missing."""
+    data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
+    bank = data_dir / BANK_FILE
+    return bank if bank.exists() else build_default_bank(data_dir, cache_dir, progress=progress)
+
+
+def main_build(argv: list[str] | None = None) -> int:
+    """``python -m fnac_lib build-data [--data-dir DIR] [--cache-dir DIR] [--force] [--quiet]``."""
+    parser = argparse.ArgumentParser(prog="python -m fnac_lib build-data",
+                                     description="Build the embedded default data from registry packages.")
+    parser.add_argument("--data-dir", type=Path, default=None, help="default: $FNAC_DATA or <repo>/data/default")
+    parser.add_argument("--cache-dir", type=Path, default=None, help="download cache (default ~/.cache/fnac_lib/packages)")
+    parser.add_argument("--force", action="store_true", help="rebuild even if the bank exists")
+    parser.add_argument("--quiet", action="store_true", help="no progress output")
+    args = parser.parse_args(argv)
+    data_dir = args.data_dir or default_data_dir()
+    try:
+        bank = build_default_bank(data_dir, args.cache_dir, force=args.force, progress=not args.quiet)
+        arrays = load_bank(bank)
+    except AssetError as err:
+        print(f"build-data failed: {err}", file=sys.stderr)
+        return 1
+    print(summary(arrays, bank))
+    return 0

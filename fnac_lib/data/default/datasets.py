@@ -1,0 +1,153 @@
+"""Torch datasets of the embedded default data, returning the sample dicts of ``data.sample``.
+
+    train = make_default_dataset("objects", "train", image_size=96, clip_seconds=1.0)
+    test = make_default_dataset("objects", "test", variant="open_set", length=200)
+    loader = DataLoader(train, batch_size=64, shuffle=True, collate_fn=collate)
+
+Training scenes are composed on the fly from ``(seed, epoch, index)``: call ``set_epoch`` before each
+epoch (with ``persistent_workers=False``, the default, workers see the new epoch). Val and test are
+fixed lists of scene specs drawn from ``eval_seed`` (not the training seed), so every run, whatever
+its seed, is scored on the same scenes.
+
+``gt_map`` is the union of the sounding objects' tight boxes (Flickr/VGG-SS-like); ``mask`` (variant
+``mask``, or ``masks=True``) is their pixel mask (AVSBench-like). ``label`` is the class of the
+primary sound, also for off-screen pairs, whose ``on_screen`` is False and ground truth empty.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from ...config import DataConfig
+from ..boxes import boxes_to_map
+from .bank import SAMPLE_RATE, load_bank
+from .build import ensure_default_bank
+from .render import Scene, render_scene
+from .scenes import KINDS, SPLITS, VARIANTS, SceneConfig, SceneSpec, make_pools, scene_spec, scene_specs
+
+LABELS = ("fine", "coarse")
+
+
+def default_length(split: str) -> int:
+    """Scenes per epoch (train) or in the fixed list (val, test): ``DataConfig``'s defaults."""
+    return getattr(DataConfig(), f"{split}_length")
+
+
+class DefaultSceneDataset(Dataset):
+    """Scenes of one kind, split and variant, as sample dicts (a ``data.sample.EpochDataset``)."""
+
+    sample_rate = SAMPLE_RATE
+
+    def __init__(
+        self,
+        bank: dict[str, np.ndarray],
+        kind: str = "objects",  # "objects" (Flickr-SoundNet-like) or "digits" (high false-negative rate)
+        split: str = "train",  # "train" (on the fly), "val" (train assets, own scenes) or "test" (held-out assets)
+        variant: str = "single",  # "single", "multi", "open_set" or "mask"
+        labels: str = "fine",  # "fine" (~90 sounding classes) or "coarse" (~24 groups); digits: fine only
+        image_size: int = 96,  # canvas side in px (96 for CPU, 224 for GPU)
+        clip_seconds: float = 1.0,  # audio clip length; recordings are cropped or zero-padded to it
+        length: int | None = None,  # scenes per epoch / in the list; None: ``default_length(split)``
+        seed: int = 0,  # training stream
+        eval_seed: int = 0,  # val and test lists (kept apart from the training seed on purpose)
+        masks: bool | None = None,  # add the ``mask`` key; None: only for variant "mask"
+        scene: SceneConfig = SceneConfig(),  # sizes, counts and jitter of the composed scenes
+    ) -> None:
+        check_choices(kind, split, variant, labels, image_size, clip_seconds, length)
+        self.bank, self.scene_config = bank, scene
+        self.kind, self.split, self.variant, self.label_granularity = kind, split, variant, labels
+        self.image_size, self.clip_seconds, self.seed, self.eval_seed = image_size, clip_seconds, seed, eval_seed
+        self.length = length or default_length(split)
+        self.clip_samples = int(round(clip_seconds * SAMPLE_RATE))
+        self.with_mask = variant == "mask" if masks is None else masks
+        self.pools = make_pools(bank, kind, split)
+        self.epoch = 0
+        # Fixed evaluation lists; training specs are drawn per (epoch, index) in __getitem__.
+        self.specs = None if split == "train" else scene_specs(self.pools, split, variant, eval_seed, self.length, scene)
+        if kind == "digits":
+            self.class_names = [str(d) for d in range(10)]
+            self._to_label = np.arange(10)
+            self.sound_classes = np.arange(10)
+        elif labels == "fine":
+            self.class_names = [str(n) for n in bank["class_names"]]
+            self._to_label = np.arange(len(self.class_names))
+            self.sound_classes = np.flatnonzero(bank["class_sounds"])
+        else:
+            self.class_names = [str(n) for n in bank["coarse_names"]]
+            self._to_label = bank["class_coarse"]
+            self.sound_classes = np.unique(bank["class_coarse"][bank["class_sounds"]])
+
+    @property
+    def num_classes(self) -> int:
+        """Size of the label space of ``label`` and ``classes`` (silent distractor classes included)."""
+        return len(self.class_names)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Training scenes of a new epoch (val and test lists never change)."""
+        self.epoch = int(epoch)
+
+    def spec(self, index: int) -> SceneSpec:
+        if not 0 <= index < self.length:
+            raise IndexError(f"scene {index} out of range for {self.length} scenes")
+        if self.specs is not None:
+            return self.specs[index]
+        return scene_spec(self.pools, self.split, self.variant, self.seed, index, self.epoch, self.scene_config)
+
+    def scene(self, index: int) -> Scene:
+        """The rendered scene with fine class ids, for plots and checks."""
+        return render_scene(self.spec(index), self.bank, self.image_size, self.clip_samples)
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, index: int) -> dict:
+        scene = self.scene(index)
+        sample = {
+            "image": torch.from_numpy(np.ascontiguousarray(scene.image.transpose(2, 0, 1))),  # (3, H, W) uint8
+            "audio": torch.from_numpy(scene.audio),  # (T,) float32
+            "gt_map": boxes_to_map(scene.boxes, self.image_size, "union", edges="round"),  # (H, W) float32
+            "boxes": torch.from_numpy(scene.boxes),  # (N, 4) float32
+            "classes": torch.from_numpy(self._to_label[scene.classes].astype(np.int64)),  # (K,)
+            "label": int(self._to_label[scene.label]),
+            "on_screen": bool(scene.on_screen),
+            "id": scene.id,
+        }
+        if self.with_mask:
+            sample["mask"] = torch.from_numpy(scene.masks.any(axis=0).astype(np.float32))  # (H, W)
+        return sample
+
+    def __repr__(self) -> str:
+        return (f"DefaultSceneDataset({self.kind}/{self.split}/{self.variant}: {self.length} scenes, "
+                f"{self.image_size} px, {self.clip_seconds:g} s at {SAMPLE_RATE} Hz, {self.label_granularity} "
+                f"labels over {self.num_classes} classes, {len(self.sound_classes)} can sound)")
+
+
+def check_choices(kind: str, split: str, variant: str, labels: str, image_size: int, clip_seconds: float,
+                  length: int | None) -> None:
+    """Raise ``ValueError`` naming the first argument of a default dataset that has no meaning."""
+    for name, value, allowed in (("kind", kind, KINDS), ("split", split, SPLITS),
+                                 ("variant", variant, VARIANTS), ("labels", labels, LABELS)):
+        if value not in allowed:
+            raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
+    if kind == "digits" and labels != "fine":
+        raise ValueError("digits have one label granularity (10 classes): use labels='fine'")
+    if image_size < 16 or clip_seconds <= 0 or (length is not None and length < 1):
+        raise ValueError(f"bad sizes: image_size={image_size}, clip_seconds={clip_seconds}, length={length}")
+
+
+def make_default_dataset(
+    kind: str = "objects", split: str = "train", variant: str = "single", labels: str = "fine",
+    image_size: int = 96, clip_seconds: float = 1.0, length: int | None = None, seed: int = 0,
+    data_dir: Path | str | None = None, *, eval_seed: int = 0, masks: bool | None = None,
+    scene: SceneConfig | None = None,
+) -> DefaultSceneDataset:
+    """The default dataset (building the asset bank first if ``data_dir`` has none)."""
+    check_choices(kind, split, variant, labels, image_size, clip_seconds, length)  # before a possibly long build
+    path = Path(data_dir) if data_dir is not None else None
+    bank_path = path if path is not None and path.suffix == ".npz" else ensure_default_bank(path)
+    return DefaultSceneDataset(load_bank(bank_path), kind, split, variant, labels, image_size, clip_seconds, length,
+                               seed, eval_seed, masks, scene or SceneConfig())

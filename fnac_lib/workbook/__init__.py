@@ -1,0 +1,7 @@
+"""What the notebooks measure and draw, kept out of the notebooks so their cells stay short.
+
+``false_negatives`` (notebook 01), ``adjacency`` (02), ``batches`` (both, on real batches),
+``training_report`` (03), ``test_sets`` / ``scoring`` / ``tables`` / ``published`` /
+``result_plots`` (04), ``explorer`` (05), ``plots`` (the figures of 01 and 02) and ``labels``
+(how methods and maps are named).
+"""

@@ -1,0 +1,78 @@
+"""Test sets and trained runs (notebooks 04 and 05): what is scored, and with which inputs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from torch.utils.data import Dataset
+
+from ..config import RunConfig, apply_overrides
+from ..constants import METHODS
+from ..data.factory import DEFAULT_KINDS, make_dataset
+from ..runs import is_finished
+
+DEFAULT_VARIANTS = ("single", "multi", "open_set", "mask")  # "mask": AVSBench-style pixel masks
+
+
+@dataclass
+class TestSet:
+    """One test set and the inputs it was built for (runs must match them to be scored on it)."""
+
+    __test__ = False  # not a pytest test class, despite the name
+
+    name: str  # "objects", "objects/multi", "objects/open_set", "digits", "flickr", ...
+    dataset: Dataset
+    inputs: tuple[int, int, float]  # (image_size, sample_rate, clip_seconds)
+    protocols: tuple[str, ...] | None = None  # None: every protocol the samples allow (summarize_scores)
+
+
+def _inputs(config: RunConfig) -> tuple[int, int, float]:
+    return config.data.image_size, config.audio.sample_rate, config.audio.clip_seconds
+
+
+def default_test_set(config: RunConfig, kind: str = "objects", variant: str = "single",
+                     length: int | None = None) -> TestSet:
+    """The ``variant`` test split of default-data ``kind``, built for ``config``'s inputs."""
+    built = make_dataset(apply_overrides(config, {"data.dataset": kind, "data.data_root": None}), "test",
+                         variant=variant, length=length)
+    name = kind if variant == "single" else f"{kind}/{variant}"
+    # The mask variant's scenes are scored on their masks; their boxes repeat the single-source test.
+    return TestSet(name, built, _inputs(config), protocols=("segmentation",) if variant == "mask" else None)
+
+
+def benchmark_test_set(config: RunConfig, name: str, data_root, **options) -> TestSet:
+    """The test split of a real benchmark (``readers.open_benchmark``) for ``config``'s inputs."""
+    from .readers import open_benchmark
+
+    built = open_benchmark(name, data_root, split="test", image_size=config.data.image_size,
+                           sample_rate=config.audio.sample_rate, clip_seconds=config.audio.clip_seconds, **options)
+    return TestSet(name, built, _inputs(config))
+
+
+def available_test_sets(config: RunConfig, kinds=DEFAULT_KINDS, variants=DEFAULT_VARIANTS,
+                        length: int | None = None, data_roots: dict | None = None,
+                        benchmark_options: dict | None = None) -> list[TestSet]:
+    """Every test set available: default ``kinds`` x ``variants``, and each benchmark with a root.
+
+    ``data_roots`` maps ``flickr`` / ``vggss`` / ``avsbench-s4`` to a directory or None (skipped);
+    ``benchmark_options`` passes reader keywords per benchmark (e.g. ``extended_csv`` for the
+    open-set Flickr test). Masks, where a set has them, are scored by ``evaluate_runs`` too.
+    """
+    found = [default_test_set(config, kind, variant, length) for kind in kinds for variant in variants]
+    for name, root in (data_roots or {}).items():
+        if root is not None:
+            found.append(benchmark_test_set(config, name, root, **(benchmark_options or {}).get(name, {})))
+    return found
+
+
+def find_runs(run_root) -> dict[str, Path]:
+    """Finished run directories under ``run_root`` by name (path relative to it), methods in order."""
+    run_root = Path(run_root)
+    found = {}
+    for config_file in sorted(run_root.rglob("config.json")):
+        run_dir = config_file.parent
+        if is_finished(run_dir):
+            found[run_dir.relative_to(run_root).as_posix()] = run_dir
+    order = {m: i for i, m in enumerate(METHODS)}
+    return dict(sorted(found.items(), key=lambda item: (order.get(item[0].split("/")[-1], len(order)), item[0])))
