@@ -1,7 +1,7 @@
 # The FNAC workbook. Two commands do everything on a fresh machine:
 #   make demo   the notebook series at demo size on the embedded default data, into runs/demo/
 #   make test   the whole test suite (unit tests, notebooks at CI size, nbval)
-#   make unit   the unit tests alone (no notebooks), about a minute
+#   make unit   the unit tests without the notebooks and the subprocess-heavy ones, about a minute
 # Both create the project's own virtual environment and build the default data when missing.
 
 PYTHON ?= python3
@@ -40,7 +40,7 @@ test: $(STAMP) $(DATA)
 	$(PY) -m pytest
 
 unit: $(STAMP) $(DATA)
-	$(PY) -m pytest tests -m "not notebooks"
+	$(PY) -m pytest tests -m "not notebooks and not slow"
 
 bench: $(STAMP) $(DATA)
 	$(PY) benchmarks/bench_pipeline.py
