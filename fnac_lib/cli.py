@@ -92,7 +92,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     trunk = trunk.to(device) if trunk is not None else None
     scores, _ = evaluate(model, dataset, batch_size=args.batch_size, device=device, objectness_trunk=trunk,
                          alpha=args.ogl_alpha, num_workers=config.data.num_workers, progress=True, keep_maps=False,
-                         settings=config.eval)
+                         amp=config.eval.amp, settings=config.eval)
     result = {"run_dir": str(args.run_dir), "dataset": config.data.dataset, "split": args.split,
               "variant": args.variant, "eval": vars(config.eval), "reader_options": config.data.reader_options,
               "skipped": [list(item) for item in getattr(dataset, "skipped", [])], "scores": scores}

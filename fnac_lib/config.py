@@ -99,6 +99,7 @@ class EvalConfig:
     objectness_upsample: str = "bilinear"  # objectness map: "bilinear-aligned" (published) or the same choices
     empty_gt: str = "drop"  # on-screen samples whose gt map is empty: "score-zero" (published: counted, cIoU 0)
     #   or "drop" (left out of the localisation summaries)
+    amp: bool | str = "auto"  # bf16 encoders when scoring: "auto" on CUDA only; false: float32 (published)
 
 
 @dataclass
@@ -225,7 +226,8 @@ PRESETS: dict[str, dict] = {
                   "freq_mask": 10, "time_mask": 10, "mask_style": "published"},
         "data": {"image_size": 224, "num_workers": 8, "train_resize": "short-side"},
         "train": {},
-        "eval": {"av_upsample": "bilinear-aligned", "objectness_upsample": "bilinear-aligned", "empty_gt": "score-zero"},
+        "eval": {"av_upsample": "bilinear-aligned", "objectness_upsample": "bilinear-aligned", "empty_gt": "score-zero",
+                 "amp": False},
     },
     # Minutes on a laptop CPU: a narrow ResNet-18 at 96 px, 1 s log-mel clips, 640 steps.
     # Each FNAC term is a mean over B^2 entries of rows that sum to at most 2, so it shrinks as 1/B:

@@ -209,7 +209,7 @@ def test_paper_preset_names_the_published_value_of_every_option():
         assert paper[section][name] == allowed[0], dotted  # the first choice is the published one
     assert paper["audio"]["sample_rate"] == "native" and paper["audio"]["normalize"] is False
     assert (paper["audio"]["freq_mask"], paper["audio"]["time_mask"]) == (10, 10)
-    assert paper["train"]["batch_size"] == 256 and paper["train"]["epochs"] == 30
+    assert paper["train"]["batch_size"] == 256 and paper["train"]["epochs"] == 30 and paper["eval"]["amp"] is False
     # Runs saved before these options existed load with the workbook's behaviour they trained with.
     old = RunConfig.from_dict({"audio": {"sample_rate": 16000}})
     assert (old.audio.spectrogram, old.audio.short_clips, old.eval.av_upsample) == ("hann-power", "pad", "bilinear")
