@@ -175,7 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--out", help="where to write the scores (JSON)")
     evaluate.add_argument("--reader-option", action="append", default=[], metavar="KEY=VALUE",
                           help="a keyword for the benchmark reader, e.g. subset=unheard, test_list=FILE, "
-                               "extended_csv=metadata/flickr_test_plus_silent.csv, image_ext=.png (repeatable; "
+                               "extended_csv=metadata/slavc/flickr_test_plus_silent.csv, image_ext=.png (repeatable; "
                                "relative paths: under the data root, then the workbook's folder)")
     evaluate.add_argument("--skip-bad", action="store_true",
                           help="drop (and list) samples whose files are missing or unreadable: partial downloads")

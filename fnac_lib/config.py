@@ -91,7 +91,6 @@ class TrainConfig:
     device: str = "auto"  # "auto", "cpu", "cuda", "cuda:1", ...
 
 
-
 @dataclass
 class EvalConfig:
     av_upsample: str = "bilinear"  # 7x7 AV map to the image: "bilinear-aligned" (published test.py validate:
