@@ -117,7 +117,8 @@ class RunConfig:
         unknown = set(values) - set(SECTIONS)
         if unknown:
             raise ConfigError(f"unknown config sections {sorted(unknown)}")
-        return cls(**{name: _section(section_cls, values.get(name, {}), name) for name, section_cls in SECTIONS.items()})
+        return cls(**{name: _section(section_cls, values.get(name, {}), name)
+                      for name, section_cls in SECTIONS.items()})
 
     def save(self, path: Path) -> None:
         Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n")

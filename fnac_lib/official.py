@@ -85,7 +85,7 @@ def to_workbook(state: dict[str, torch.Tensor], model: AVModel, path) -> dict[st
         elif not isinstance(value, torch.Tensor) or value.shape != target[name].shape:
             shape = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
             raise CheckpointError(f"{path}: {key} has shape {shape}, the model expects {tuple(target[name].shape)} "
-                                  f"at {name} (is it a ResNet-18 checkpoint with out_dim {model.visual.projection.out_channels}?)")
+                                  f"at {name} (the official model is a pair of ResNet-18s)")
         else:
             mapped[name] = value
     lacking = [k for k in target if k not in mapped and not k.startswith("frontend.")]
@@ -103,6 +103,8 @@ def import_official(path, run_dir, config: RunConfig) -> Path:
     end and evaluation maps); its embedding size is taken from the file.
     """
     path, run_dir = Path(path), Path(run_dir)
+    if (run_dir / "last.pt").exists():
+        raise FileExistsError(f"{run_dir / 'last.pt'} exists: import into an empty run directory")
     state, extra = read_official(path)
     projection = state.get("img_proj.weight")
     if isinstance(projection, torch.Tensor) and projection.ndim == 4:
@@ -110,8 +112,6 @@ def import_official(path, run_dir, config: RunConfig) -> Path:
     config.model.imagenet_weights = None  # every weight comes from the file
     model = AVModel(config.model, config.audio)
     model.load_state_dict(to_workbook(state, model, path))
-    if (run_dir / "last.pt").exists():
-        raise FileExistsError(f"{run_dir / 'last.pt'} exists: import into an empty run directory")
     run_dir.mkdir(parents=True, exist_ok=True)
     config.save(run_dir / "config.json")
     epochs = config.train.epochs

@@ -155,8 +155,8 @@ class Trainer:
     def restore(self, path: Path) -> None:
         saved = load_checkpoint(path)
         if "optimizer" not in saved:
-            raise CheckpointError(f"{path} holds weights only (an imported official checkpoint): it cannot be resumed; "
-                              "train a new run instead")
+            raise CheckpointError(f"{path} holds weights only (an imported official checkpoint): it cannot be "
+                                  "resumed; train a new run instead")
         check_resumable(RunConfig.from_dict(saved["config"]), self.config, path)
         self.model.load_state_dict(saved["model"])
         self.optimizer.load_state_dict(saved["optimizer"])

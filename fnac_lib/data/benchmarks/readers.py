@@ -240,7 +240,8 @@ class AVSBenchS4(BenchmarkDataset):
         if audio_window not in ("segment", "context"):
             raise ValueError(f"audio_window must be 'segment' or 'context', got {audio_window!r}")
         root = Path(data_root)
-        rows, problems = read_s4_metadata(resolve(csv_path, root) if csv_path is not None else root / "s4_meta_data.csv")
+        csv_file = resolve(csv_path, root) if csv_path is not None else root / "s4_meta_data.csv"
+        rows, problems = read_s4_metadata(csv_file)
         base = Path(data_dir) if data_dir is not None else (root / "s4_data" if (root / "s4_data").is_dir() else root)
         classes = sorted({row["category"] for row in rows})
         index = {c: i for i, c in enumerate(classes)}
