@@ -1,5 +1,6 @@
 """Checkpoints: training states saved atomically (``files.atomic_write``) and loaded with a
-``CheckpointError`` that names the file when it is missing, truncated or foreign.
+``CheckpointError`` that names the file when it is missing, truncated or foreign; the run
+directory that holds them, checked before a run starts and locked while it trains.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from pathlib import Path
 import torch
 
 from .errors import CheckpointError
-from .files import atomic_write
+from .files import atomic_write, hold_lock
 
 REQUIRED_KEYS = ("model", "config", "epoch", "step_in_epoch", "global_step")
 
@@ -34,3 +35,32 @@ def load_checkpoint(path: Path, map_location="cpu") -> dict:
     if not isinstance(state, dict) or any(k not in state for k in REQUIRED_KEYS):
         raise CheckpointError(f"{path}: not an FNAC workbook checkpoint (expected keys {list(REQUIRED_KEYS)})")
     return state
+
+
+RUN_LOCK = ".training.lock"  # held by the process training into a run directory
+
+
+def check_run_dir(run_dir: Path, resume: bool) -> None:
+    """Refuse, before any work, a run directory that cannot hold this run: a file, a finished or
+    partial run without ``resume``, no ``last.pt`` with ``resume``, or a folder that cannot be created."""
+    run_dir = Path(run_dir)
+    last = run_dir / "last.pt"
+    if run_dir.exists() and not run_dir.is_dir():
+        raise CheckpointError(f"{run_dir}: the run directory is a file; choose another --run-dir")
+    if resume and not last.is_file():
+        raise CheckpointError(f"{last}: no such checkpoint to resume; drop --resume to start this run afresh")
+    if not resume and last.exists():
+        raise CheckpointError(f"{last} exists: pass --resume (resume=True) to continue that run, "
+                              "or choose another run directory")
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise CheckpointError(f"{run_dir}: cannot create the run directory ({error.strerror or error})") from error
+
+
+def lock_run_dir(run_dir: Path):
+    """A context holding ``run_dir``'s training lock: a second process training into the same
+    directory at the same time would interleave two runs' checkpoints, so it is refused."""
+    busy = CheckpointError(f"{run_dir}: another process is training into this run directory; wait for it to "
+                           "finish or choose another run directory")
+    return hold_lock(Path(run_dir) / RUN_LOCK, busy)

@@ -15,31 +15,45 @@ from __future__ import annotations
 
 import argparse
 import sys
+import traceback
 from pathlib import Path
-
-import yaml
 
 from .config import PRESETS, apply_overrides, preset
 from .constants import METHODS, OGL_ALPHA
+from .data.default.scenes import VARIANTS
+from .errors import ConfigError, WorkbookError, printable
 from .files import write_json
 from .model import OBJECTNESS_SOURCES
 
 
 def _parse_overrides(pairs: list[str]) -> dict:
+    """``section.field=value`` pairs as ``{section.field: text}``; ``config`` converts each text to
+    its field's type (``config_checks.coerce``), so ``train.lr=1e-4`` is the number 0.0001."""
     overrides = {}
     for pair in pairs:
         name, sep, value = pair.partition("=")
-        if not sep:
-            raise SystemExit(f"--set expects section.field=value, got {pair!r}")
-        overrides[name] = yaml.safe_load(value)
+        if not sep or not name.strip():
+            raise ConfigError(f"--set expects section.field=value, got {pair!r}")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]  # --set 'data.dataset="flickr"'
+        overrides[name.strip()] = value
     return overrides
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from .checkpoint import check_run_dir
+    from .config_checks import check_batch_split
     from .data.factory import make_dataset, make_validation_set
+    from .device import resolve_device
+    from .distributed import process_info
     from .training import train
 
+    # Everything a user typed is checked before a dataset is built or a file written.
     config = preset(args.preset, **{"train.method": args.method, **_parse_overrides(args.set)})
+    check_batch_split(config.train.batch_size, process_info().world_size)
+    resolve_device(config.train.device)
+    check_run_dir(Path(args.run_dir), args.resume)
     train_set = make_dataset(config, "train")
     val_set = None if args.no_validation else make_validation_set(config)
     trainer = train(config, Path(args.run_dir), train_set, val_set, resume=args.resume, progress=not args.quiet)
@@ -56,14 +70,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from .model import objectness_trunk
     from .runs import checkpoint_path, load_model
 
-    device = resolve_device(args.device)
+    device = resolve_device(args.device, setting="--device")
     model, config = load_model(checkpoint_path(Path(args.run_dir), args.checkpoint), device)
     overrides = {}
     if args.benchmark:
         overrides["data.dataset"] = args.benchmark
     if args.data_root:
         overrides["data.data_root"] = args.data_root
-    if args.length:
+    if args.length is not None:
         overrides["data.test_length"] = args.length
     config = apply_overrides(config, overrides)
     dataset = make_dataset(config, args.split, variant=args.variant)
@@ -109,6 +123,8 @@ def cmd_prepare(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m fnac_lib", description=__doc__.split("\n")[0])
+    parser.add_argument("--debug", action="store_true",
+                        help="show the traceback of an error instead of one line (accepted after the command too)")
     commands = parser.add_subparsers(dest="command", required=True)
 
     train = commands.add_parser("train", help="train EZ-VSL or FNAC into a run directory")
@@ -128,14 +144,15 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--benchmark", help="objects, digits, flickr, vggss, avsbench-s4, folder "
                                               "(default: the dataset the run trained on)")
     evaluate.add_argument("--data-root", help="root of a real benchmark")
-    evaluate.add_argument("--split", default="test")
-    evaluate.add_argument("--variant", default="single", help="default data: single, multi or open_set")
-    evaluate.add_argument("--length", type=int, help="default data: number of test scenes")
+    evaluate.add_argument("--split", default="test", choices=("train", "val", "test"))
+    evaluate.add_argument("--variant", default="single", choices=VARIANTS, help="default data: which test scenes")
+    evaluate.add_argument("--length", type=_positive(int), help="default data: number of test scenes")
     evaluate.add_argument("--objectness", default="none", choices=OBJECTNESS_SOURCES,
                           help="trunk for object-guided localisation: the run's own visual trunk or ImageNet ResNet-18")
     evaluate.add_argument("--imagenet-weights", default="torch-cache", help="'torch-cache' or a resnet18 .pth file")
-    evaluate.add_argument("--ogl-alpha", type=float, default=OGL_ALPHA)
-    evaluate.add_argument("--batch-size", type=int, default=128)
+    evaluate.add_argument("--ogl-alpha", type=_fraction, default=OGL_ALPHA,
+                          help="OGL's weight of the AV map, in [0, 1]")
+    evaluate.add_argument("--batch-size", type=_positive(int), default=128)
     evaluate.add_argument("--device", default="auto")
     evaluate.add_argument("--out", help="where to write the scores (JSON)")
     evaluate.set_defaults(func=cmd_evaluate)
@@ -149,7 +166,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
+def _positive(kind):
+    def parse(text: str):
+        value = kind(text)
+        if value < 1:
+            raise argparse.ArgumentTypeError(f"must be >= 1, got {text}")
+        return value
+    parse.__name__ = f"positive {kind.__name__}"
+    return parse
+
+
+def _fraction(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must lie in [0, 1], got {text}")
+    return value
+
+
+def run(argv: list[str]) -> int:
+    """Parse ``argv`` and run the command; errors propagate (``main`` turns them into one line)."""
     parser = build_parser()
     args, rest = parser.parse_known_args(argv)
     if getattr(args, "passes_arguments_on", False):
@@ -157,6 +192,45 @@ def main(argv: list[str] | None = None) -> int:
     elif rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     return args.func(args)
+
+
+def one_line(error: BaseException) -> str:
+    """An error as the one line the command line prints: the message, whitespace folded; a system
+    error as ``file: reason``."""
+    text = str(error)
+    if isinstance(error, OSError) and error.filename is not None and error.strerror:
+        text = f"{printable(error.filename)}: {error.strerror}"
+    return " ".join(text.split()) or type(error).__name__
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The command line. A refusal of the workbook (``WorkbookError``), a file the system would not
+    read or write (``OSError``) or a full GPU prints one line naming the file or field and exits 1;
+    ``--debug`` shows the traceback instead. Anything else is a bug and keeps its traceback."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    argv = [a for a in argv if a != "--debug"]
+    command = next((a for a in argv if not a.startswith("-")), "")
+    try:
+        return run(argv)
+    except KeyboardInterrupt:
+        hint = "; --resume continues from the last checkpoint" if command == "train" else ""
+        print(f"python -m fnac_lib {command}: interrupted{hint}", file=sys.stderr)
+        return 130
+    except (WorkbookError, OSError, _out_of_memory()) as error:
+        if debug:
+            traceback.print_exc()
+        else:
+            hint = " (lower train.batch_size or --batch-size)" if isinstance(error, _out_of_memory()) else ""
+            print(f"python -m fnac_lib {command}: error: {one_line(error)}{hint} [--debug shows the traceback]",
+                  file=sys.stderr)
+        return 1
+
+
+def _out_of_memory() -> type:
+    import torch
+
+    return torch.cuda.OutOfMemoryError
 
 
 if __name__ == "__main__":

@@ -8,12 +8,15 @@ method's fixed numbers come from ``constants``; nothing here imports a room abov
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .config_checks import check_values, coerce, field_types
 from .constants import FG_THRESHOLD, RESNET18_BLOCKS, RESNET18_WIDTH, TAU, TERM_WEIGHT, WARMUP_EPOCHS
 from .errors import ConfigError
+from .files import write_json
 
 
 @dataclass
@@ -91,10 +94,13 @@ class RunConfig:
         unknown = set(values) - set(SECTIONS)
         if unknown:
             raise ConfigError(f"unknown config sections {sorted(unknown)}")
-        return cls(**{name: _section(section_cls, values.get(name, {})) for name, section_cls in SECTIONS.items()})
+        config = cls(**{name: _section(name, section_cls, values.get(name, {}))
+                        for name, section_cls in SECTIONS.items()})
+        check_values(config.to_dict())  # config_checks: values with no meaning are refused here, naming the field
+        return config
 
     def save(self, path: Path) -> None:
-        Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        write_json(path, self.to_dict())
 
     @classmethod
     def load(cls, path: Path) -> "RunConfig":
@@ -107,15 +113,15 @@ class RunConfig:
 SECTIONS = {"model": ModelConfig, "audio": AudioConfig, "data": DataConfig, "train": TrainConfig}
 
 
-def _section(section_cls, values: dict):
-    names = {f.name for f in dataclasses.fields(section_cls)}
-    unknown = set(values) - names
+def _section(section: str, section_cls, values: dict):
+    if not isinstance(values, dict):
+        raise ConfigError(f"{section}: expected a mapping of fields, got {values!r}")
+    types = field_types(section_cls)
+    unknown = set(values) - set(types)
     if unknown:
         raise ConfigError(f"unknown {section_cls.__name__} fields {sorted(unknown)}")
-    values = dict(values)
-    if "blocks" in values:
-        values["blocks"] = tuple(values["blocks"])
-    return section_cls(**values)
+    # Every value to its field's type (config_checks.coerce): --set train.lr=1e-4 arrives as text.
+    return section_cls(**{name: coerce(value, types[name], f"{section}.{name}") for name, value in values.items()})
 
 
 def preset(name: str, **overrides) -> RunConfig:
@@ -132,7 +138,10 @@ def apply_overrides(config: RunConfig, overrides: dict) -> RunConfig:
     for dotted, value in overrides.items():
         section, _, name = dotted.partition(".")
         if section not in values or name not in values[section]:
-            raise ConfigError(f"unknown config field {dotted!r}")
+            known = [f"{s}.{n}" for s, fields in values.items() for n in fields]
+            close = difflib.get_close_matches(dotted, known, n=1)
+            raise ConfigError(f"unknown config field {dotted!r}" + (f"; did you mean {close[0]}?" if close else
+                                                                       " (fields are section.field, e.g. train.lr)"))
         values[section][name] = value
     return RunConfig.from_dict(values)
 

@@ -15,13 +15,23 @@ class ConfigError(WorkbookError, ValueError):
     """A configuration field, preset or override is unknown or has a value it cannot take."""
 
 
+def printable(path) -> str:
+    """A path as text that any terminal and UTF-8 file can hold: bytes of a file name that are not
+    UTF-8 (Python keeps them as surrogates) are written ``\\xNN``."""
+    try:
+        raw = str(path).encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a surrogate that no file name produced
+        return str(path).encode("utf-8", "backslashreplace").decode("utf-8")
+    return raw.decode("utf-8", "backslashreplace")
+
+
 class DatasetError(WorkbookError, ValueError):
     """A benchmark file is missing, unreadable or malformed; the message names the file."""
 
     def __init__(self, path, problem: str) -> None:
-        self.path = str(path)
+        self.path = printable(path)
         self.problem = problem
-        super().__init__(f"{path}: {problem}")
+        super().__init__(f"{self.path}: {problem}")
 
 
 class CheckpointError(WorkbookError, RuntimeError):

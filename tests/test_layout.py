@@ -3,7 +3,7 @@
 Layers, bottom to top; a module may import only from its own layer or below:
 
 0. ``constants``, ``errors``, ``files``: facts and plumbing, no fnac_lib imports but each other
-1. ``config``, ``device``, ``distributed``
+1. ``config``, ``config_checks``, ``device``, ``distributed``
 2. ``audio``, ``augment``, ``losses``, ``checkpoint``, and the ``data`` package
 3. ``model``, ``localization``, ``metrics``, ``protocols``, ``step``
 4. ``evaluation``
@@ -24,7 +24,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "fnac_lib"
 MAX_LINES = 300
 LAYERS = [
     ("constants", "errors", "files"),
-    ("config", "device", "distributed"),
+    ("config", "config_checks", "device", "distributed"),
     ("audio", "augment", "losses", "checkpoint", "data"),
     ("model", "localization", "metrics", "protocols", "step"),
     ("evaluation",),

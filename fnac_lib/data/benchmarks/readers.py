@@ -20,7 +20,7 @@ import logging
 import os
 from pathlib import Path
 
-from ...errors import DatasetError
+from ...errors import ConfigError, DatasetError
 from .annotations import (
     FLICKR_ANNOTATION_SIZE,
     S4_SPLITS,
@@ -33,7 +33,7 @@ from .annotations import (
     read_s4_metadata,
     _require_file,
 )
-from .dataset import BenchmarkDataset, Record
+from .dataset import BenchmarkDataset, Record, check_reader_options
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ def _listed_ids(name: str, split: str, val_list, test_list) -> list[str] | None:
     """
     if split == "val":
         if val_list is None:
-            raise ValueError(f"{name} has no validation split: pass val_list=<file of held-out annotated ids>. "
+            raise ConfigError(f"{name} has no validation split: pass val_list=<file of held-out annotated ids>. "
                              "Upstream validated on the test set, which picks checkpoints on test data.")
         return read_id_list(val_list)
     return read_id_list(test_list) if test_list is not None else None
@@ -77,6 +77,9 @@ class FolderBenchmark(BenchmarkDataset):
         elif frame is None:
             ids = paired_ids(frames, audio, image_ext, audio_ext)
         else:
+            for folder in (frames, audio):
+                if not folder.is_dir():
+                    raise DatasetError(folder, "missing directory")
             ids = sorted(set(p.name for p in os.scandir(frames) if p.is_dir())
                          & {p.name[: -len(audio_ext)] for p in os.scandir(audio) if p.name.endswith(audio_ext)})
         if frame is None:
@@ -130,7 +133,7 @@ class FlickrSoundNet(BenchmarkDataset):
             if extended_csv is not None:
                 records += read_extended_pairs(extended_csv, frames, audio, image_ext, audio_ext)
         else:
-            raise ValueError(f"unknown split {split!r} for flickr; choose train, val or test")
+            raise ConfigError(f"unknown split {split!r} for flickr; choose train, val or test")
         super().__init__(records, problems, split=split, **options)
 
 
@@ -175,7 +178,7 @@ class VGGSoundSource(BenchmarkDataset):
             ids = _listed_ids(self.name, split, val_list, test_list)
             if ids is None and subset is not None:
                 if subset not in ("heard", "unheard"):
-                    raise ValueError(f"unknown VGG-SS subset {subset!r}; choose 'heard' or 'unheard'")
+                    raise ConfigError(f"unknown VGG-SS subset {subset!r}; choose 'heard' or 'unheard'")
                 ids = read_id_list(root / f"vggss_{subset}_test.csv")
             elif ids is None:
                 ids = sorted(table)  # every entry, so every malformed entry counts below
@@ -196,7 +199,7 @@ class VGGSoundSource(BenchmarkDataset):
             if extended_csv is not None:
                 records += read_extended_pairs(extended_csv, frames, audio, image_ext, audio_ext)
         else:
-            raise ValueError(f"unknown split {split!r} for vggss; choose train, val or test")
+            raise ConfigError(f"unknown split {split!r} for vggss; choose train, val or test")
         super().__init__(records, problems, split=split, class_names=classes, **options)
 
 
@@ -221,9 +224,9 @@ class AVSBenchS4(BenchmarkDataset):
                  audio_window: str = "segment", clip_length: float = 5.0, image_ext: str = ".png",
                  **options) -> None:
         if split not in S4_SPLITS:
-            raise ValueError(f"unknown split {split!r} for avsbench-s4; choose one of {S4_SPLITS}")
+            raise ConfigError(f"unknown split {split!r} for avsbench-s4; choose one of {S4_SPLITS}")
         if audio_window not in ("segment", "context"):
-            raise ValueError(f"audio_window must be 'segment' or 'context', got {audio_window!r}")
+            raise ConfigError(f"audio_window must be 'segment' or 'context', got {audio_window!r}")
         root = Path(data_root)
         rows, problems = read_s4_metadata(Path(csv_path) if csv_path is not None else root / "s4_meta_data.csv")
         base = Path(data_dir) if data_dir is not None else (root / "s4_data" if (root / "s4_data").is_dir() else root)
@@ -276,6 +279,9 @@ def open_benchmark(
                "avsbench-s4": AVSBenchS4, "folder": FolderBenchmark}
     key = name.lower().replace("_", "-")
     if key not in readers:
-        raise ValueError(f"unknown benchmark {name!r}; choose one of {BENCHMARKS}")
+        raise ConfigError(f"data.dataset: unknown benchmark {name!r}; choose one of {BENCHMARKS} "
+                          "(or objects / digits, the default data)")
+    check_reader_options(readers[key], kw)
     return readers[key](data_root, split, image_size=image_size, sample_rate=sample_rate,
                         clip_seconds=clip_seconds, skip_bad=skip_bad, **kw)
+
