@@ -20,7 +20,7 @@ from pathlib import Path
 
 from .config import PRESETS, apply_overrides, preset
 from .constants import METHODS, OGL_ALPHA
-from .data.default.scenes import VARIANTS
+from .data.default.scenes import KINDS as DEFAULT_KINDS, VARIANTS
 from .errors import ConfigError, WorkbookError, printable
 from .files import write_json
 from .model import OBJECTNESS_SOURCES
@@ -80,12 +80,18 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.length is not None:
         overrides["data.test_length"] = args.length
     config = apply_overrides(config, overrides)
+    if config.data.dataset not in DEFAULT_KINDS and (args.length is not None or args.variant != "single"):
+        raise ConfigError(f"--length and --variant choose default-data test scenes; {config.data.dataset} has its "
+                          "own test list (its open-set test: the reader option extended_csv)")
     dataset = make_dataset(config, args.split, variant=args.variant)
 
     trunk = objectness_trunk(model, args.objectness, args.imagenet_weights)
     trunk = trunk.to(device) if trunk is not None else None
     scores, _ = evaluate(model, dataset, batch_size=args.batch_size, device=device, objectness_trunk=trunk,
                          alpha=args.ogl_alpha, num_workers=config.data.num_workers, progress=True, keep_maps=False)
+    if not scores:
+        raise ConfigError(f"{config.data.dataset} {args.split}: no sample has a ground truth any protocol can score "
+                          "(boxes, masks or silent pairs); evaluate on an annotated test set")
     result = {"run_dir": str(args.run_dir), "dataset": config.data.dataset, "split": args.split,
               "variant": args.variant, "scores": scores}
     out = Path(args.out) if args.out else Path(args.run_dir) / f"test_metrics_{config.data.dataset}_{args.variant}.json"

@@ -272,7 +272,7 @@ class Trainer:
             scores, _ = evaluate(self.model, self.val_set, batch_size=self.local_batch, device=self.device,
                                  keep_maps=False, protocols=("localization",), amp=self.config.train.amp)
             if "av" not in scores:
-                raise ValueError("the validation set has no on-screen pair with a ground-truth map to score")
+                raise ConfigError("the validation set has no on-screen pair with a ground-truth map to score")
             entry = {"epoch": epoch, **scores["av"]}
             self.state.validation.append(entry)
             score = selection_score(entry)

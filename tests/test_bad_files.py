@@ -207,3 +207,19 @@ def test_a_set_with_nothing_left_is_refused(flickr_root, tmp_path):
     with pytest.raises(DatasetError, match=r"frames: missing directory"):
         open_benchmark("folder", tmp_path / "absent", image_size=SIZE, frame=1)
     shutil.rmtree(tmp_path / "empty")
+
+
+def test_a_bad_file_found_while_reading_says_how_to_skip_it(flickr_root):
+    (flickr_root / "frames" / "111.jpg").write_bytes(b"\xff\xd8 not a jpeg")
+    with pytest.raises(DatasetError, match=r"111\.jpg: unreadable image .* skip_bad=True checks every sample first"):
+        open_benchmark("flickr", flickr_root, image_size=SIZE)[0]
+
+
+def test_errors_in_loader_workers_keep_their_one_line(flickr_root):
+    """torch re-raises a worker's error as type(traceback text); the message stays the file's line."""
+    write_float_wav(flickr_root / "audio" / "111.wav", float("nan"))
+    data = open_benchmark("flickr", flickr_root, image_size=SIZE)
+    with pytest.raises(DatasetError) as info:
+        list(torch.utils.data.DataLoader(data, batch_size=2, num_workers=1, collate_fn=list))
+    assert info.value.path.endswith("111.wav") and str(info.value).startswith(info.value.path + ": audio holds 1 NaN")
+    assert "Traceback" not in str(info.value)

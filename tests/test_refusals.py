@@ -260,3 +260,37 @@ def test_a_non_finite_loss_names_the_poisoned_sample_and_the_last_checkpoint(tmp
     assert f"its batch holds non-finite inputs: tone-{data.bad_index} (audio)" in message
     assert f"the last checkpoint, {tmp_path / 'run' / 'last.pt'}, holds step 2" in message
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["global_step"] == 2
+
+
+def test_a_default_data_root_without_a_bank_is_refused_not_built(tmp_path):
+    config = preset("ci", **{"data.data_root": str(tmp_path / "typo")})
+    with pytest.raises(ConfigError, match="data.data_root: .*typo holds no default-data bank .*build-data --data-dir"):
+        factory.make_dataset(config, "test")
+    assert not (tmp_path / "typo").exists()
+
+
+@pytest.fixture
+def model_run(tmp_path):
+    """A run directory holding an untrained CI model's checkpoint (no training needed)."""
+    from fnac_lib.checkpoint import save_checkpoint
+    from fnac_lib.model import AVModel
+
+    config = preset("ci")
+    run = tmp_path / "run"
+    save_checkpoint(run / "last.pt", {"model": AVModel(config.model, config.audio).state_dict(),
+                                      "config": config.to_dict(), "epoch": 0, "step_in_epoch": 0, "global_step": 0})
+    return run
+
+
+def test_evaluate_refuses_what_it_would_ignore_or_could_not_score(capsys, tmp_path, model_run):
+    from test_readers import tone, write_image, write_wav
+
+    for name in ("a", "b"):
+        write_image(tmp_path / "plain" / "frames" / f"{name}.jpg")
+        write_wav(tmp_path / "plain" / "audio" / f"{name}.wav", tone(1.0, 16000, 300), 16000)
+    args = ["evaluate", "--run-dir", str(model_run), "--benchmark", "folder", "--data-root", str(tmp_path / "plain")]
+    code, err = run_cli(capsys, *args, "--variant", "open_set")
+    assert code == 1 and "--length and --variant choose default-data test scenes" in err
+    code, err = run_cli(capsys, *args, "--device", "cpu")
+    assert code == 1 and "folder test: no sample has a ground truth any protocol can score" in err
+    assert not list(model_run.glob("test_metrics*"))

@@ -19,6 +19,7 @@ from torch.utils.data import Dataset
 from ..config import RunConfig
 from ..distributed import process_info
 from ..errors import ConfigError
+from .default.bank import BANK_FILE
 from .default.scenes import KINDS as DEFAULT_KINDS
 
 CACHE_POLL_SECONDS = 10.0  # how often a waiting process looks for rank 0's cache
@@ -33,6 +34,11 @@ def make_dataset(config: RunConfig, split: str, variant: str = "single", length:
         if data.reader_options:
             raise ConfigError(f"data.reader_options: {sorted(data.reader_options)} apply to real benchmarks; the "
                               f"default data ({data.dataset}) reads none")
+        root = Path(data.data_root) if data.data_root is not None else None
+        if root is not None and not (root if root.suffix == ".npz" else root / BANK_FILE).is_file():
+            raise ConfigError(f"data.data_root: {root} holds no default-data bank ({BANK_FILE}); leave data.data_root "
+                              f"unset for the default data, or build one there: python -m fnac_lib build-data "
+                              f"--data-dir {root}")
 
         lengths = {"train": data.train_length, "val": data.val_length, "test": data.test_length}
         if split not in lengths:

@@ -89,7 +89,11 @@ class BenchmarkDataset(Dataset):
         return len(self.records)
 
     def __getitem__(self, index: int) -> dict:
-        return self.load(self.records[index])
+        try:
+            return self.load(self.records[index])
+        except DatasetError as error:  # found while reading: say how to skip such samples
+            raise DatasetError(error.path, f"{error.problem} (the reader option skip_bad=True checks every "
+                                           "sample first and skips the bad ones)") from None
 
     @property
     def ids(self) -> list[str]:
