@@ -9,10 +9,12 @@ from pathlib import Path
 
 import torch
 
-from .errors import CheckpointError
+from .config import RunConfig
+from .errors import CheckpointError, ConfigError
 from .files import atomic_write, hold_lock
 
 REQUIRED_KEYS = ("model", "config", "epoch", "step_in_epoch", "global_step")
+RESUME_KEYS = ("optimizer", "best_score", "history", "validation", "rng_cpu", "rng_augment")  # and to resume
 
 
 def save_checkpoint(path: Path, state: dict) -> None:
@@ -23,8 +25,9 @@ def save_checkpoint(path: Path, state: dict) -> None:
     atomic_write(path, lambda f: torch.save(state, f))
 
 
-def load_checkpoint(path: Path, map_location="cpu") -> dict:
-    """Load a checkpoint, raising ``CheckpointError`` that names the file when it is bad."""
+def load_checkpoint(path: Path, map_location="cpu", resume: bool = False) -> dict:
+    """Load a checkpoint, raising ``CheckpointError`` that names the file when it is bad (or, with
+    ``resume``, when it lacks the optimizer and random states a resumed run needs)."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint")
@@ -34,7 +37,28 @@ def load_checkpoint(path: Path, map_location="cpu") -> dict:
         raise CheckpointError(f"{path}: unreadable checkpoint ({type(error).__name__}: {error})") from error
     if not isinstance(state, dict) or any(k not in state for k in REQUIRED_KEYS):
         raise CheckpointError(f"{path}: not an FNAC workbook checkpoint (expected keys {list(REQUIRED_KEYS)})")
+    missing = [key for key in RESUME_KEYS if key not in state] if resume else []
+    if missing:
+        raise CheckpointError(f"{path}: holds no {', '.join(missing)}: it can be evaluated, not resumed; "
+                              "train into another run directory")
     return state
+
+
+def checkpoint_config(saved: dict, path: Path) -> RunConfig:
+    """The run configuration a checkpoint holds; a refused value names the checkpoint too."""
+    try:
+        return RunConfig.from_dict(saved["config"])
+    except (ConfigError, TypeError, AttributeError) as error:
+        raise CheckpointError(f"{path}: holds a configuration this version refuses ({error})") from error
+
+
+def load_into(target, state: dict, path: Path) -> None:
+    """``target.load_state_dict(state)`` (a model or an optimizer), naming the checkpoint when it does not fit."""
+    try:
+        target.load_state_dict(state)
+    except (RuntimeError, ValueError, KeyError, TypeError) as error:
+        raise CheckpointError(f"{path}: its {type(target).__name__} state does not fit this run "
+                              f"({' '.join(str(error).split())[:300]})") from error
 
 
 RUN_LOCK = ".training.lock"  # held by the process training into a run directory

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from .checkpoint import load_checkpoint
+from .checkpoint import checkpoint_config, load_checkpoint, load_into
 from .config import RunConfig
 from .data.factory import make_dataset, make_validation_set
 from .errors import CheckpointError
@@ -33,14 +33,11 @@ def checkpoint_path(run_dir: Path, which: str = "best") -> Path:
 def load_model(path: Path, device: str | torch.device = "cpu") -> tuple[AVModel, RunConfig]:
     """The model and configuration stored in a checkpoint, ready for evaluation."""
     saved = load_checkpoint(path)
-    config = RunConfig.from_dict(saved["config"])
+    config = checkpoint_config(saved, path)
     # The weights come from the checkpoint: never reach for ImageNet files here.
     config.model.imagenet_weights = None
     model = AVModel(config.model, config.audio)
-    try:
-        model.load_state_dict(saved["model"])
-    except RuntimeError as error:
-        raise CheckpointError(f"{path}: weights do not fit the model its config describes ({error})") from error
+    load_into(model, saved["model"], path)
     return model.to(device).eval(), config
 
 
@@ -50,7 +47,7 @@ def is_finished(run_dir: Path) -> bool:
     if not last.exists():
         return False
     saved = load_checkpoint(last)
-    return saved["epoch"] >= saved["config"]["train"]["epochs"]
+    return saved["epoch"] >= checkpoint_config(saved, last).train.epochs
 
 
 def train_or_load(config: RunConfig, run_dir: Path, progress: bool = True) -> tuple[AVModel, RunConfig, dict]:

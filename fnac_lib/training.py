@@ -25,7 +25,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from tqdm.auto import tqdm
 
 from .augment import TrainAugment
-from .checkpoint import check_run_dir, load_checkpoint, lock_run_dir, save_checkpoint
+from .checkpoint import check_run_dir, checkpoint_config, load_checkpoint, load_into, lock_run_dir, save_checkpoint
 from .config import RunConfig, check_resumable
 from .config_checks import check_batch_split
 from .data.sample import collate, non_finite_samples, set_epoch
@@ -156,10 +156,10 @@ class Trainer:
         })
 
     def restore(self, path: Path) -> None:
-        saved = load_checkpoint(path)
-        check_resumable(RunConfig.from_dict(saved["config"]), self.config, path)
-        self.model.load_state_dict(saved["model"])
-        self.optimizer.load_state_dict(saved["optimizer"])
+        saved = load_checkpoint(path, resume=True)
+        check_resumable(checkpoint_config(saved, path), self.config, path)
+        load_into(self.model, saved["model"], path)
+        load_into(self.optimizer, saved["optimizer"], path)
         self.state = TrainState(saved["epoch"], saved["step_in_epoch"], saved["global_step"], saved["best_score"],
                                 saved["history"], saved["validation"])
         torch.set_rng_state(saved["rng_cpu"])

@@ -294,3 +294,22 @@ def test_evaluate_refuses_what_it_would_ignore_or_could_not_score(capsys, tmp_pa
     code, err = run_cli(capsys, *args, "--device", "cpu")
     assert code == 1 and "folder test: no sample has a ground truth any protocol can score" in err
     assert not list(model_run.glob("test_metrics*"))
+
+
+def test_checkpoints_that_cannot_resume_or_load_are_named(tmp_path, tone_squares, ci_config, model_run):
+    from fnac_lib.checkpoint import load_checkpoint, save_checkpoint
+    from fnac_lib.runs import load_model
+
+    with pytest.raises(CheckpointError, match="last.pt: holds no optimizer, .* it can be evaluated, not resumed"):
+        training.train(preset("ci"), model_run, tone_squares(64), progress=False, resume=True)
+    ci_config = apply_overrides(ci_config, {"train.checkpoint_every": 1})
+    training.train(ci_config, tmp_path / "a", tone_squares(64), progress=False, stop_after_steps=1)
+    saved = load_checkpoint(tmp_path / "a" / "last.pt")
+    saved["model"] = {key: value[:1] if value.ndim else value for key, value in saved["model"].items()}  # another model
+    save_checkpoint(tmp_path / "a" / "last.pt", saved)
+    with pytest.raises(CheckpointError, match="last.pt: its AVModel state does not fit this run"):
+        training.train(ci_config, tmp_path / "a", tone_squares(64), progress=False, resume=True)
+    saved["config"]["train"]["batch_size"] = 1
+    save_checkpoint(tmp_path / "a" / "last.pt", saved)
+    with pytest.raises(CheckpointError, match="last.pt: holds a configuration this version refuses .*batch_size"):
+        load_model(tmp_path / "a" / "last.pt")
