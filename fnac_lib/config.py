@@ -165,7 +165,8 @@ def check_resumable(saved: RunConfig, current: RunConfig, path: Path) -> None:
         if saved_values[section].get(name) != value
     ]
     if differences:
-        raise ConfigError(f"{path} was written with another configuration: " + "; ".join(differences))
+        raise ConfigError(f"{path} was written with another configuration: " + "; ".join(differences)
+                          + "; use another run directory, or that run's configuration")
 
 
 # From-scratch CPU encoders: a narrow, one-block-per-stage ResNet-18 at stride 16 (6x6 maps at

@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 
 from .checkpoint import checkpoint_config, load_checkpoint, load_into
-from .config import RunConfig
+from .config import RunConfig, check_resumable
 from .data.factory import make_dataset, make_validation_set
 from .errors import CheckpointError
 from .model import AVModel
@@ -53,6 +53,8 @@ def is_finished(run_dir: Path) -> bool:
 def train_or_load(config: RunConfig, run_dir: Path, progress: bool = True) -> tuple[AVModel, RunConfig, dict]:
     """Load the finished run in ``run_dir``; otherwise train it (resuming a partial one).
 
+    A finished run of another configuration (``config.check_resumable``: how it ran may differ,
+    not what it computed) is refused rather than loaded in place of the one asked for.
     Returns the best model, its configuration and the run's metrics history.
     """
     run_dir = Path(run_dir)
@@ -60,6 +62,8 @@ def train_or_load(config: RunConfig, run_dir: Path, progress: bool = True) -> tu
         train_set = make_dataset(config, "train")
         val_set = make_validation_set(config)
         train(config, run_dir, train_set, val_set, resume=(run_dir / "last.pt").exists(), progress=progress)
+    elif (run_dir / "config.json").is_file():
+        check_resumable(RunConfig.load(run_dir / "config.json"), config, run_dir / "config.json")
     model, saved_config = load_model(checkpoint_path(run_dir, "best"))
     return model, saved_config, read_metrics(run_dir)
 

@@ -223,3 +223,16 @@ def test_errors_in_loader_workers_keep_their_one_line(flickr_root):
         list(torch.utils.data.DataLoader(data, batch_size=2, num_workers=1, collate_fn=list))
     assert info.value.path.endswith("111.wav") and str(info.value).startswith(info.value.path + ": audio holds 1 NaN")
     assert "Traceback" not in str(info.value)
+
+
+def test_a_cache_with_a_hand_edited_manifest_is_named(tmp_path, tone_squares):
+    import json
+
+    from fnac_lib.data.cache import CachedDataset
+
+    path = build_cache(tone_squares(4), tmp_path / "cache", num_workers=0, progress=False)
+    manifest = json.loads((path / "manifest.json").read_text())
+    del manifest["arrays"]
+    (path / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(CacheError, match=r"manifest\.json: lacks \['arrays'\]; rebuild the cache \(delete "):
+        CachedDataset(path)

@@ -313,3 +313,20 @@ def test_checkpoints_that_cannot_resume_or_load_are_named(tmp_path, tone_squares
     save_checkpoint(tmp_path / "a" / "last.pt", saved)
     with pytest.raises(CheckpointError, match="last.pt: holds a configuration this version refuses .*batch_size"):
         load_model(tmp_path / "a" / "last.pt")
+
+
+def test_a_finished_run_of_another_configuration_is_not_loaded_in_its_place(tmp_path):
+    from fnac_lib.checkpoint import save_checkpoint
+    from fnac_lib.model import AVModel
+    from fnac_lib.runs import train_or_load
+
+    ci = preset("ci")
+    run = tmp_path / "fnac"
+    ci.save(run / "config.json")
+    save_checkpoint(run / "last.pt", {"model": AVModel(ci.model, ci.audio).state_dict(), "config": ci.to_dict(),
+                                      "epoch": ci.train.epochs, "step_in_epoch": 0, "global_step": 8})
+    (run / "metrics.json").write_text('{"global_step": 8, "history": [], "validation": []}')
+    assert train_or_load(apply_overrides(ci, {"train.device": "cpu"}), run)[2]["global_step"] == 8  # how it ran
+    with pytest.raises(ConfigError, match="config.json was written with another configuration: data.image_size: "
+                                          "64 -> 96; .* use another run directory"):
+        train_or_load(apply_overrides(ci, {"data.image_size": 96}), run)
