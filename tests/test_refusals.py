@@ -328,5 +328,5 @@ def test_a_finished_run_of_another_configuration_is_not_loaded_in_its_place(tmp_
     (run / "metrics.json").write_text('{"global_step": 8, "history": [], "validation": []}')
     assert train_or_load(apply_overrides(ci, {"train.device": "cpu"}), run)[2]["global_step"] == 8  # how it ran
     with pytest.raises(ConfigError, match="config.json was written with another configuration: data.image_size: "
-                                          "64 -> 96; .* use another run directory"):
+                                          "64 -> 96; use another run directory"):
         train_or_load(apply_overrides(ci, {"data.image_size": 96}), run)
