@@ -35,14 +35,17 @@ ASIDE = ".old-"  # a replaced folder renamed aside before it is deleted: .<name>
 LOCK_SUFFIX = ".lock"
 
 
-def _try_lock(fd: int) -> bool:
-    """Take the exclusive lock of ``fd`` without waiting; False when a live process holds it."""
+def _lock(fd: int, wait: bool = False) -> bool | None:
+    """Take the exclusive lock of ``fd``: True when taken, False when a live process holds it,
+    None where the file system has no locks (then nothing is ever judged stale)."""
     if fcntl is None:
-        return False
+        return None
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
+        fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
         return False
+    except OSError:  # ENOLCK, EOPNOTSUPP: a file system that keeps no locks
+        return None
     return True
 
 
@@ -58,8 +61,7 @@ def _locked_temp(folder: Path, prefix: str, suffix: str) -> tuple[int, str]:
     """A new file in ``folder`` (``prefix<random>suffix``), open and locked by this process."""
     while True:
         fd, name = tempfile.mkstemp(dir=folder, prefix=prefix, suffix=suffix)
-        if fcntl is not None:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+        _lock(fd, wait=True)  # a cleaner holds it only while it removes the file
         if _is_still(fd, name):
             return fd, name
         os.close(fd)  # removed as stale between its creation and the lock: take another name
@@ -123,7 +125,7 @@ def hold_lock(path: Path, busy: Exception):
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        if fcntl is not None and not _try_lock(fd):
+        if _lock(fd) is False:
             raise busy
         yield path
     finally:
@@ -137,7 +139,7 @@ def _remove_if_unlocked(lock_path: Path, also: Path | None = None) -> bool:
     except OSError:
         return False
     try:
-        if not (_try_lock(fd) and _is_still(fd, str(lock_path))):
+        if not (_lock(fd) and _is_still(fd, str(lock_path))):
             return False
         if also is not None:
             shutil.rmtree(also, ignore_errors=True)
@@ -147,12 +149,13 @@ def _remove_if_unlocked(lock_path: Path, also: Path | None = None) -> bool:
         os.close(fd)
 
 
-def remove_stale(folder: Path, depth: int = 0) -> list[Path]:
+def remove_stale(folder: Path, depth: int = 0, aside: bool = False) -> list[Path]:
     """Delete the temporaries in ``folder`` that killed writers left (module docstring); returns them.
 
-    Temporary files and staging folders are removed only when their lock is free; folders set
-    aside by a replacement (``.<name>.old-*``) and staging folders without a lock file always are.
-    ``depth`` > 0 also cleans the (not hidden) folders inside, that many levels down.
+    Temporary files and staging folders are removed only when their lock is free, staging folders
+    without a lock file always; with ``aside`` also folders a replacement set aside
+    (``.<name>.old-*``: builds of the bank and caches make them). ``depth`` > 0 also cleans the
+    (not hidden) folders inside, that many levels down.
     """
     folder = Path(folder)
     if fcntl is None or not folder.is_dir():
@@ -170,11 +173,11 @@ def remove_stale(folder: Path, depth: int = 0) -> list[Path]:
             staged = path.with_name(name[: -len(LOCK_SUFFIX)])
             if _remove_if_unlocked(path, also=staged):
                 removed.append(staged)
-        elif (STAGING in name or ASIDE in name) and entry.is_dir(follow_symlinks=False):
+        elif (STAGING in name or aside and ASIDE in name) and entry.is_dir(follow_symlinks=False):
             lock = path.with_name(name + LOCK_SUFFIX)
             if ASIDE in name or not lock.exists():
                 shutil.rmtree(path, ignore_errors=True)
                 removed.append(path)
     for path in inside:
-        removed += remove_stale(path, depth - 1)
+        removed += remove_stale(path, depth - 1, aside)
     return removed

@@ -95,6 +95,8 @@ def test_staging_folders_of_killed_builds_are_removed_and_live_ones_kept(tmp_pat
     with staging_dir(tmp_path, "bank") as live:
         (live / "bank.npz").write_bytes(b"in progress")
         remove_stale(tmp_path)
+        assert (tmp_path / ".bank.old-4242").exists()  # not a folder this place's builds set aside
+        remove_stale(tmp_path, aside=True)
         assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["bank", live.name, live.name + ".lock"])
     assert [p.name for p in tmp_path.iterdir()] == ["bank"]  # a build removes its own staging on exit
 

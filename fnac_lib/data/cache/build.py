@@ -189,7 +189,7 @@ def build_cache(
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     workers = min(8, os.cpu_count() or 1) if num_workers is None else num_workers
     source = describe_source(dataset) if source is None else source
-    remove_stale(out_dir.parent)  # staging folders of builds that were killed (files.remove_stale)
+    remove_stale(out_dir.parent, aside=True)  # what killed builds left (files.remove_stale)
     with staging_dir(out_dir.parent, out_dir.name) as temp:
         loader = DataLoader(dataset, batch_size=chunk_size, shuffle=False, num_workers=workers,
                             collate_fn=_as_list, prefetch_factor=4 if workers else None)

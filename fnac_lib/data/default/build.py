@@ -76,7 +76,7 @@ def build_default_bank(
     say = print if progress else (lambda *a, **k: None)
     start = time.perf_counter()
     data_dir.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale(data_dir.parent)  # staging folders of builds that were killed (files.remove_stale)
+    remove_stale(data_dir.parent, aside=True)  # what killed builds left (files.remove_stale)
     with staging_dir(data_dir.parent, data_dir.name) as staging:
         fetched = {}
         for source in SOURCES:
