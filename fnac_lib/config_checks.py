@@ -84,13 +84,16 @@ def _parsed(value, name: str):
         raise ConfigError(f"{name}: cannot read {value!r} ({str(error).splitlines()[0]})") from error
 
 
-def _to_int_tuple(value, name: str) -> tuple[int, ...]:
+def _to_sequence(value, annotation, name: str):
+    """``tuple[X, ...]`` or ``list[X]`` from a list, ``[1, 2]`` or ``1,2``; each item converted to X."""
     if isinstance(value, str) and "," in value and not value.strip().startswith("["):
         value = value.split(",")  # 1,1,1,1
     value = _parsed(value, name)
     if not isinstance(value, (list, tuple)):
-        _fail(name, value, "a list of integers such as [2, 2, 2, 2]")
-    return tuple(_to_int(item, f"{name}[{index}]") for index, item in enumerate(value))
+        _fail(name, value, describe(annotation))
+    item_type = (typing.get_args(annotation) or (object,))[0]
+    items = [coerce(item, item_type, f"{name}[{index}]") for index, item in enumerate(value)]
+    return tuple(items) if typing.get_origin(annotation) is tuple else items
 
 
 def _to_dict(value, name: str) -> dict:
@@ -109,9 +112,12 @@ def describe(annotation) -> str:
              type(None): "null"}
     if typing.get_origin(annotation) in (typing.Union, types.UnionType):
         return " or ".join(describe(arg) for arg in typing.get_args(annotation))
-    if typing.get_origin(annotation) is tuple:
-        return "a list of integers"
-    return words.get(annotation, str(annotation))
+    if typing.get_origin(annotation) in (tuple, list):
+        item = describe((typing.get_args(annotation) or (object,))[0])
+        return f"a list of {item.removeprefix('an ').removeprefix('a ')}s"
+    if typing.get_origin(annotation) is typing.Literal:
+        return "one of " + ", ".join(repr(a) for a in typing.get_args(annotation))
+    return words.get(annotation, getattr(annotation, "__name__", str(annotation)))
 
 
 def coerce(value, annotation, name: str):
@@ -126,8 +132,12 @@ def coerce(value, annotation, name: str):
             except ConfigError:
                 continue
         _fail(name, value, describe(annotation))
-    if origin is tuple:
-        return _to_int_tuple(value, name)
+    if origin in (tuple, list):
+        return _to_sequence(value, annotation, name)
+    if origin is typing.Literal:
+        if value not in args:
+            _fail(name, value, describe(annotation))
+        return value
     if annotation in CONVERTERS:
         return CONVERTERS[annotation](value, name)
     return value  # a type this module does not know: taken as given

@@ -330,3 +330,12 @@ def test_a_finished_run_of_another_configuration_is_not_loaded_in_its_place(tmp_
     with pytest.raises(ConfigError, match="config.json was written with another configuration: data.image_size: "
                                           "64 -> 96; use another run directory"):
         train_or_load(apply_overrides(ci, {"data.image_size": 96}), run)
+
+
+def test_an_interrupted_command_says_so_in_one_line(monkeypatch, capsys):
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "cmd_train", interrupted)
+    code, err = run_cli(capsys, "train", "--run-dir", "r")
+    assert code == 130 and err == "python -m fnac_lib train: interrupted; --resume continues from the last checkpoint\n"
