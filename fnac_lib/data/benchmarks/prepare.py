@@ -170,7 +170,11 @@ def _check_settings(sample_rate: int, frame_time, num_frames: int, workers: int 
         raise ConfigError(f"--num-frames: must be >= 1, got {num_frames}")
     if num_frames > 1 and frame_time != "middle":
         raise ConfigError("--frame-time picks the single frame; with --num-frames > 1 frames sit at segment centres")
-    if frame_time != "middle" and not (isinstance(frame_time, (int, float)) and frame_time >= 0):
+    try:
+        seconds = 0.0 if frame_time == "middle" else float(frame_time)
+    except (TypeError, ValueError):
+        seconds = -1.0
+    if not seconds >= 0:
         raise ConfigError(f"--frame-time: 'middle' or seconds >= 0, got {frame_time!r}")
     if sample_rate < 1000:
         raise ConfigError(f"--sample-rate: {sample_rate} Hz has no meaning here; use e.g. 16000")

@@ -54,7 +54,7 @@ def _listed_ids(name: str, split: str, val_list, test_list) -> list[str] | None:
     if split == "val":
         if val_list is None:
             raise ConfigError(f"{name} has no validation split: pass val_list=<file of held-out annotated ids>. "
-                             "Upstream validated on the test set, which picks checkpoints on test data.")
+                              "Upstream validated on the test set, which picks checkpoints on test data.")
         return read_id_list(val_list)
     return read_id_list(test_list) if test_list is not None else None
 
