@@ -225,8 +225,8 @@ class Trainer:
         for batch in loader:
             values = train_step(self.network, self.optimizer, batch, epoch, self.settings, self.augment, self.device)
             sums += values
-            # Steps count from 1, as in metrics.json: this step is global_step + 1.
-            first_bad = torch.where((first_bad < 0) & ~torch.isfinite(values).all(), self.state.global_step + 1, first_bad)
+            bad = ~torch.isfinite(values).all() & (first_bad < 0)
+            first_bad = torch.where(bad, self.state.global_step + 1, first_bad)  # steps count from 1, as metrics.json
             self.state.step_in_epoch += 1
             self.state.global_step += 1
             window += 1

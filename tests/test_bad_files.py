@@ -5,12 +5,10 @@ sample alone and lists it in ``dataset.skipped``."""
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
-import soundfile as sf
 import torch
 from PIL import Image
 
@@ -22,7 +20,9 @@ from fnac_lib.data.cache import build_cache
 from fnac_lib.data.default.build import build_default_bank
 from fnac_lib.errors import AssetBuildError, CacheError, DatasetError
 from fixtures_data import fake_fetch, make_fake_packages
-from test_readers import SIZE, VGGSS_JSON, flickr_root, flickr_xml, s4_root, tone, vggss_root, write_image, write_wav  # noqa: F401
+from test_readers import (  # noqa: F401 - the fixtures flickr_root, s4_root and vggss_root come along
+    SIZE, VGGSS_JSON, flickr_root, flickr_xml, s4_root, tone, vggss_root, write_image, write_wav,
+)
 
 LATIN1 = os.fsdecode(b"caf\xe9")  # a name written by a latin-1 system: not UTF-8
 
@@ -206,7 +206,6 @@ def test_a_set_with_nothing_left_is_refused(flickr_root, tmp_path):
         open_benchmark("folder", tmp_path / "empty", image_size=SIZE)
     with pytest.raises(DatasetError, match=r"frames: missing directory"):
         open_benchmark("folder", tmp_path / "absent", image_size=SIZE, frame=1)
-    shutil.rmtree(tmp_path / "empty")
 
 
 def test_a_bad_file_found_while_reading_says_how_to_skip_it(flickr_root):

@@ -12,7 +12,7 @@ import fnac_lib.cli as cli
 import fnac_lib.data.factory as factory
 import fnac_lib.training as training
 from fnac_lib.checkpoint import lock_run_dir
-from fnac_lib.config import RunConfig, apply_overrides, preset
+from fnac_lib.config import apply_overrides, preset
 from fnac_lib.config_checks import check_batch_split
 from fnac_lib.data.benchmarks import open_benchmark
 from fnac_lib.device import resolve_device
@@ -74,7 +74,8 @@ def test_a_value_of_the_wrong_type_names_field_value_and_type(field, value, mess
     ({"model.blocks": [2, 2]}, "model.blocks: \\(2, 2\\) has no meaning; it must be four stages"),
     ({"model.output_stride": 4}, "model.output_stride: 4 has no meaning; it must be one of 8, 16, 32"),
     ({"model.visual_dropout": 1.0}, "model.visual_dropout: 1.0 has no meaning"),
-    ({"data.image_size": 32, "model.output_stride": 32}, "data.image_size: 32 px at model.output_stride=32 leaves a 1x1"),
+    ({"data.image_size": 32, "model.output_stride": 32},
+     "data.image_size: 32 px at model.output_stride=32 leaves a 1x1"),
     ({"model.imagenet_weights": "torch-cache"}, "model.imagenet_weights: ImageNet weights exist only for the full"),
 ])
 def test_a_value_with_no_meaning_is_refused_naming_the_field(overrides, message):
@@ -175,7 +176,8 @@ def test_debug_shows_the_traceback(capsys, tmp_path):
     code, err = run_cli(capsys, "evaluate", "--run-dir", str(tmp_path), "--debug")
     assert code == 1 and "Traceback" in err and "CheckpointError" in err and "last.pt: no such checkpoint" in err
     code, err = run_cli(capsys, "evaluate", "--run-dir", str(tmp_path))
-    assert err == f"python -m fnac_lib evaluate: error: {tmp_path}/last.pt: no such checkpoint [--debug shows the traceback]\n"
+    assert err == (f"python -m fnac_lib evaluate: error: {tmp_path}/last.pt: no such checkpoint "
+                   "[--debug shows the traceback]\n")
 
 
 def test_corrupt_checkpoints_and_system_errors_are_one_line(capsys, tmp_path):
