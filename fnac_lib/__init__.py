@@ -1,13 +1,13 @@
 """fnac_lib: self-supervised audio-visual sound-source localisation with EZ-VSL and FNAC.
 
 The method, flat at the top and readable top to bottom:
-``constants`` (the method's fixed numbers), ``config`` (dataclasses and presets), ``audio``
-(spectrogram front end), ``augment`` (device-side crops, flips, masks), ``model`` (encoders: the
-one encode path), ``losses`` (EZ-VSL and FNAC terms), ``localization`` (maps and OGL), ``metrics``
-(cIoU, AUC, pointing game), ``protocols`` (open set, AVSBench S4), ``step`` (one training step),
-``training`` (the loop, checkpoints, model selection), ``evaluation`` (batched scoring), ``runs``
-(run directories), ``checkpoint``, ``distributed`` (torchrun), ``device``, ``files`` (atomic
-writes), ``errors`` and ``cli``.
+``constants`` (the method's fixed numbers), ``config`` (dataclasses and presets), ``config_checks``
+(typed, meaningful values), ``audio`` (spectrogram front end), ``augment`` (device-side crops,
+flips, masks), ``model`` (encoders: the one encode path), ``losses`` (EZ-VSL and FNAC terms),
+``localization`` (maps and OGL), ``metrics`` (cIoU, AUC, pointing game), ``protocols`` (open set,
+AVSBench S4), ``step`` (one training step), ``training`` (the loop, checkpoints, model selection),
+``evaluation`` (batched scoring), ``runs`` (run directories), ``checkpoint``, ``distributed``
+(torchrun), ``device``, ``files`` (atomic writes), ``errors`` and ``cli``.
 
 Two packages below it: ``data`` (the sample contract, the embedded default data, the real
 benchmarks, caches) and ``workbook`` (what the notebooks measure and draw).

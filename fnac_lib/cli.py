@@ -16,57 +16,31 @@ from __future__ import annotations
 
 import argparse
 import sys
+import traceback
 from pathlib import Path
-
-import yaml
 
 from .config import PRESETS, apply_overrides, preset
 from .constants import METHODS, OGL_ALPHA
+from .data.default.scenes import KINDS as DEFAULT_KINDS, VARIANTS
+from .errors import ConfigError, WorkbookError, printable
+from .cli_options import evaluation_data, fraction, parse_overrides, positive
 from .files import write_json
 from .model import OBJECTNESS_SOURCES
 
 
-def _parse_overrides(pairs: list[str], flag: str = "--set", form: str = "section.field=value") -> dict:
-    overrides = {}
-    for pair in pairs:
-        name, sep, value = pair.partition("=")
-        if not sep:
-            raise SystemExit(f"{flag} expects {form}, got {pair!r}")
-        overrides[name] = yaml.safe_load(value)
-    return overrides
-
-
-SAME_DATA = ({"vggss", "vggsound"},)  # benchmark names that read one data root
-
-
-def evaluation_data(config, args: argparse.Namespace) -> dict:
-    """The ``data.*`` overrides of an evaluation: the benchmark, its root and only the reader options
-    given to ``evaluate`` (a training run's options, such as VGG-Sound's ``class_csv``, belong to its
-    training data, never to a test set)."""
-    from .data.factory import DEFAULT_KINDS
-
-    trained_on, benchmark = config.data.dataset, args.benchmark or config.data.dataset
-    overrides = {"data.dataset": benchmark,
-                 "data.reader_options": _parse_overrides(args.reader_option, "--reader-option", "key=value")}
-    if args.skip_bad:
-        overrides["data.reader_options"]["skip_bad"] = True
-    if overrides["data.reader_options"] and benchmark in DEFAULT_KINDS:
-        raise SystemExit(f"--reader-option / --skip-bad: {benchmark} is the embedded default data, not a benchmark")
-    if args.data_root:
-        overrides["data.data_root"] = args.data_root
-    elif benchmark not in DEFAULT_KINDS and benchmark != trained_on and \
-            not any({benchmark, trained_on} <= family for family in SAME_DATA):
-        raise SystemExit(f"--data-root: the run trained on {trained_on}; say where {benchmark} lives")
-    if args.length:
-        overrides["data.test_length"] = args.length
-    return overrides
-
-
 def cmd_train(args: argparse.Namespace) -> int:
+    from .checkpoint import check_run_dir
+    from .config_checks import check_batch_split
     from .data.factory import make_dataset, make_validation_set
+    from .device import resolve_device
+    from .distributed import process_info
     from .training import train
 
-    config = preset(args.preset, **{"train.method": args.method, **_parse_overrides(args.set)})
+    # Everything a user typed is checked before a dataset is built or a file written.
+    config = preset(args.preset, **{"train.method": args.method, **parse_overrides(args.set)})
+    check_batch_split(config.train.batch_size, process_info().world_size)
+    resolve_device(config.train.device)
+    check_run_dir(Path(args.run_dir), args.resume)
     train_set = make_dataset(config, "train")
     val_set = None if args.no_validation else make_validation_set(config)
     trainer = train(config, Path(args.run_dir), train_set, val_set, resume=args.resume, progress=not args.quiet)
@@ -83,9 +57,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from .model import objectness_trunk
     from .runs import checkpoint_path, load_model
 
-    device = resolve_device(args.device)
+    device = resolve_device(args.device, setting="--device")
     model, config = load_model(checkpoint_path(Path(args.run_dir), args.checkpoint), device)
-    config = apply_overrides(config, {**evaluation_data(config, args), **_parse_overrides(args.set)})
+    config = apply_overrides(config, {**evaluation_data(config, args), **parse_overrides(args.set)})
+    if config.data.dataset not in DEFAULT_KINDS and (args.length is not None or args.variant != "single"):
+        raise ConfigError(f"--length and --variant choose default-data test scenes; {config.data.dataset} has its "
+                          "own test list (its open-set test: the reader option extended_csv)")
     dataset = make_dataset(config, args.split, variant=args.variant)
 
     trunk = objectness_trunk(model, args.objectness, args.imagenet_weights)
@@ -93,6 +70,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     scores, _ = evaluate(model, dataset, batch_size=args.batch_size, device=device, objectness_trunk=trunk,
                          alpha=args.ogl_alpha, num_workers=config.data.num_workers, progress=True, keep_maps=False,
                          amp=config.eval.amp, settings=config.eval)
+    if not scores:
+        raise ConfigError(f"{config.data.dataset} {args.split}: no sample has a ground truth any protocol can score "
+                          "(boxes, masks or silent pairs); evaluate on an annotated test set")
     result = {"run_dir": str(args.run_dir), "dataset": config.data.dataset, "split": args.split,
               "variant": args.variant, "eval": vars(config.eval), "reader_options": config.data.reader_options,
               "skipped": [list(item) for item in getattr(dataset, "skipped", [])], "scores": scores}
@@ -109,7 +89,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_import_checkpoint(args: argparse.Namespace) -> int:
     from .official import import_official
 
-    config = preset(args.preset, **{"train.method": args.method, **_parse_overrides(args.set)})
+    config = preset(args.preset, **{"train.method": args.method, **parse_overrides(args.set)})
     written = import_official(args.file, args.run_dir, config)
     print(f"imported {args.file} into {written}; score it with\n"
           f"  python -m fnac_lib evaluate --run-dir {args.run_dir} --benchmark vggss --data-root DIR "
@@ -144,6 +124,8 @@ def cmd_prepare(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m fnac_lib", description=__doc__.split("\n")[0])
+    parser.add_argument("--debug", action="store_true",
+                        help="show the traceback of an error instead of one line (accepted after the command too)")
     commands = parser.add_subparsers(dest="command", required=True)
 
     train = commands.add_parser("train", help="train EZ-VSL or FNAC into a run directory")
@@ -163,14 +145,15 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--benchmark", help="objects, digits, flickr, vggss, avsbench-s4, folder "
                                               "(default: the dataset the run trained on)")
     evaluate.add_argument("--data-root", help="root of a real benchmark")
-    evaluate.add_argument("--split", default="test")
-    evaluate.add_argument("--variant", default="single", help="default data: single, multi or open_set")
-    evaluate.add_argument("--length", type=int, help="default data: number of test scenes")
+    evaluate.add_argument("--split", default="test", choices=("train", "val", "test"))
+    evaluate.add_argument("--variant", default="single", choices=VARIANTS, help="default data: which test scenes")
+    evaluate.add_argument("--length", type=positive(int), help="default data: number of test scenes")
     evaluate.add_argument("--objectness", default="none", choices=OBJECTNESS_SOURCES,
                           help="trunk for object-guided localisation: the run's own visual trunk or ImageNet ResNet-18")
     evaluate.add_argument("--imagenet-weights", default="torch-cache", help="'torch-cache' or a resnet18 .pth file")
-    evaluate.add_argument("--ogl-alpha", type=float, default=OGL_ALPHA)
-    evaluate.add_argument("--batch-size", type=int, default=128)
+    evaluate.add_argument("--ogl-alpha", type=fraction, default=OGL_ALPHA,
+                          help="OGL's weight of the AV map, in [0, 1]")
+    evaluate.add_argument("--batch-size", type=positive(int), default=128)
     evaluate.add_argument("--device", default="auto")
     evaluate.add_argument("--out", help="where to write the scores (JSON)")
     evaluate.add_argument("--reader-option", action="append", default=[], metavar="KEY=VALUE",
@@ -202,7 +185,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
+def run(argv: list[str]) -> int:
+    """Parse ``argv`` and run the command; errors propagate (``main`` turns them into one line)."""
     parser = build_parser()
     args, rest = parser.parse_known_args(argv)
     if getattr(args, "passes_arguments_on", False):
@@ -210,6 +194,45 @@ def main(argv: list[str] | None = None) -> int:
     elif rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     return args.func(args)
+
+
+def one_line(error: BaseException) -> str:
+    """An error as the one line the command line prints: the message, whitespace folded; a system
+    error as ``file: reason``."""
+    text = str(error)
+    if isinstance(error, OSError) and error.filename is not None and error.strerror:
+        text = f"{printable(error.filename)}: {error.strerror}"
+    return " ".join(text.split()) or type(error).__name__
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The command line. A refusal of the workbook (``WorkbookError``), a file the system would not
+    read or write (``OSError``) or a full GPU prints one line naming the file or field and exits 1;
+    ``--debug`` shows the traceback instead. Anything else is a bug and keeps its traceback."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    argv = [a for a in argv if a != "--debug"]
+    command = next((a for a in argv if not a.startswith("-")), "")
+    try:
+        return run(argv)
+    except KeyboardInterrupt:
+        hint = "; --resume continues from the last checkpoint" if command == "train" else ""
+        print(f"python -m fnac_lib {command}: interrupted{hint}", file=sys.stderr)
+        return 130
+    except (WorkbookError, OSError, _out_of_memory()) as error:
+        if debug:
+            traceback.print_exc()
+        else:
+            hint = " (lower train.batch_size or --batch-size)" if isinstance(error, _out_of_memory()) else ""
+            print(f"python -m fnac_lib {command}: error: {one_line(error)}{hint} [--debug shows the traceback]",
+                  file=sys.stderr)
+        return 1
+
+
+def _out_of_memory() -> type:
+    import torch
+
+    return torch.cuda.OutOfMemoryError
 
 
 if __name__ == "__main__":

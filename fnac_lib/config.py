@@ -14,12 +14,15 @@ directories written before they existed load and score exactly as they were trai
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .config_checks import check_values, coerce, field_types
 from .constants import FG_THRESHOLD, RESNET18_BLOCKS, RESNET18_WIDTH, TAU, TERM_WEIGHT, WARMUP_EPOCHS
 from .errors import ConfigError
+from .files import write_json
 
 
 @dataclass
@@ -117,11 +120,13 @@ class RunConfig:
         unknown = set(values) - set(SECTIONS)
         if unknown:
             raise ConfigError(f"unknown config sections {sorted(unknown)}")
-        return cls(**{name: _section(section_cls, values.get(name, {}), name)
-                      for name, section_cls in SECTIONS.items()})
+        config = cls(**{name: _section(name, section_cls, values.get(name, {}))
+                        for name, section_cls in SECTIONS.items()})
+        check_values(config.to_dict())  # config_checks: values with no meaning are refused here, naming the field
+        return config
 
     def save(self, path: Path) -> None:
-        Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        write_json(path, self.to_dict())
 
     @classmethod
     def load(cls, path: Path) -> "RunConfig":
@@ -133,40 +138,16 @@ class RunConfig:
 
 SECTIONS = {"model": ModelConfig, "audio": AudioConfig, "data": DataConfig, "train": TrainConfig, "eval": EvalConfig}
 
-# The values each published-or-workbook option can take (the first is the published behaviour).
-UPSAMPLE_MODES = ("bilinear-aligned", "bicubic", "bilinear")
-CHOICES = {
-    "model.init": ("published", "torch"),
-    "audio.spectrogram": ("scipy", "hann-power"),
-    "audio.short_clips": ("tile", "pad"),
-    "audio.mask_style": ("published", "within"),
-    "data.train_resize": ("short-side", "square"),
-    "eval.av_upsample": UPSAMPLE_MODES,
-    "eval.objectness_upsample": UPSAMPLE_MODES,
-    "eval.empty_gt": ("score-zero", "drop"),
-}
 
-
-def _check_choices(section: str, values: dict) -> None:
-    for name, value in values.items():
-        allowed = CHOICES.get(f"{section}.{name}")
-        if allowed is not None and value not in allowed:
-            raise ConfigError(f"{section}.{name}: {value!r} is not one of {allowed}")
-    rate = values.get("sample_rate")
-    if section == "audio" and rate is not None and rate != "native" and not (isinstance(rate, int) and rate > 0):
-        raise ConfigError(f"audio.sample_rate: {rate!r} is neither a positive number of Hz nor 'native'")
-
-
-def _section(section_cls, values: dict, section: str = ""):
-    names = {f.name for f in dataclasses.fields(section_cls)}
-    unknown = set(values) - names
+def _section(section: str, section_cls, values: dict):
+    if not isinstance(values, dict):
+        raise ConfigError(f"{section}: expected a mapping of fields, got {values!r}")
+    types = field_types(section_cls)
+    unknown = set(values) - set(types)
     if unknown:
         raise ConfigError(f"unknown {section_cls.__name__} fields {sorted(unknown)}")
-    _check_choices(section, values)
-    values = dict(values)
-    if "blocks" in values:
-        values["blocks"] = tuple(values["blocks"])
-    return section_cls(**values)
+    # Every value to its field's type (config_checks.coerce): --set train.lr=1e-4 arrives as text.
+    return section_cls(**{name: coerce(value, types[name], f"{section}.{name}") for name, value in values.items()})
 
 
 def preset(name: str, **overrides) -> RunConfig:
@@ -183,7 +164,10 @@ def apply_overrides(config: RunConfig, overrides: dict) -> RunConfig:
     for dotted, value in overrides.items():
         section, _, name = dotted.partition(".")
         if section not in values or name not in values[section]:
-            raise ConfigError(f"unknown config field {dotted!r}")
+            known = [f"{s}.{n}" for s, fields in values.items() for n in fields]
+            close = difflib.get_close_matches(dotted, known, n=1)
+            raise ConfigError(f"unknown config field {dotted!r}" + (f"; did you mean {close[0]}?" if close else
+                                                                       " (fields are section.field, e.g. train.lr)"))
         values[section][name] = value
     return RunConfig.from_dict(values)
 
@@ -207,7 +191,8 @@ def check_resumable(saved: RunConfig, current: RunConfig, path: Path) -> None:
         if saved_values[section].get(name) != value
     ]
     if differences:
-        raise ConfigError(f"{path} was written with another configuration: " + "; ".join(differences))
+        raise ConfigError(f"{path} was written with another configuration: " + "; ".join(differences)
+                          + "; use another run directory, or that run's configuration")
 
 
 # From-scratch CPU encoders: a narrow, one-block-per-stage ResNet-18 at stride 16 (6x6 maps at

@@ -4,12 +4,30 @@ from __future__ import annotations
 
 import torch
 
+from .errors import ConfigError
 
-def resolve_device(name: str = "auto", local_rank: int = 0) -> torch.device:
-    """``"auto"``: this process's GPU (``local_rank`` under torchrun) when there is one, else the CPU."""
+
+def resolve_device(name: str = "auto", local_rank: int = 0, setting: str = "train.device") -> torch.device:
+    """``"auto"``: this process's GPU (``local_rank`` under torchrun) when there is one, else the CPU.
+
+    A device this machine does not have raises ``ConfigError`` naming ``setting``, before any work.
+    """
     if name == "auto":
         return torch.device(f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError) as error:
+        raise ConfigError(f"{setting}: {name!r} is not a device; use auto, cpu, cuda or cuda:N") from error
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"{setting}: {name!r} asks for CUDA, but this machine has no usable CUDA device; "
+                          "use cpu or auto")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise ConfigError(f"{setting}: {name!r} does not exist; this machine has "
+                          f"{torch.cuda.device_count()} CUDA devices")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError(f"{setting}: {name!r} asks for Apple's MPS, which this machine does not have; "
+                          "use cpu or auto")
+    return device
 
 
 def use_on(switch: bool | str, device: torch.device | str, name: str = "the switch") -> bool:
@@ -18,4 +36,4 @@ def use_on(switch: bool | str, device: torch.device | str, name: str = "the swit
         return torch.device(device).type == "cuda"
     if isinstance(switch, bool):
         return switch
-    raise ValueError(f"{name} must be 'auto', true or false, got {switch!r}")
+    raise ConfigError(f"{name} must be 'auto', true or false, got {switch!r}")

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import torch
 
-from .checkpoint import load_checkpoint
-from .config import RunConfig
+from .checkpoint import checkpoint_config, load_checkpoint, load_into
+from .config import RunConfig, check_resumable
 from .data.factory import make_dataset, make_validation_set
 from .errors import CheckpointError
 from .model import AVModel
@@ -33,14 +33,11 @@ def checkpoint_path(run_dir: Path, which: str = "best") -> Path:
 def load_model(path: Path, device: str | torch.device = "cpu") -> tuple[AVModel, RunConfig]:
     """The model and configuration stored in a checkpoint, ready for evaluation."""
     saved = load_checkpoint(path)
-    config = RunConfig.from_dict(saved["config"])
+    config = checkpoint_config(saved, path)
     # The weights come from the checkpoint: never reach for ImageNet files here.
     config.model.imagenet_weights = None
     model = AVModel(config.model, config.audio)
-    try:
-        model.load_state_dict(saved["model"])
-    except RuntimeError as error:
-        raise CheckpointError(f"{path}: weights do not fit the model its config describes ({error})") from error
+    load_into(model, saved["model"], path)
     return model.to(device).eval(), config
 
 
@@ -50,12 +47,14 @@ def is_finished(run_dir: Path) -> bool:
     if not last.exists():
         return False
     saved = load_checkpoint(last)
-    return saved["epoch"] >= saved["config"]["train"]["epochs"]
+    return saved["epoch"] >= checkpoint_config(saved, last).train.epochs
 
 
 def train_or_load(config: RunConfig, run_dir: Path, progress: bool = True) -> tuple[AVModel, RunConfig, dict]:
     """Load the finished run in ``run_dir``; otherwise train it (resuming a partial one).
 
+    A finished run of another configuration (``config.check_resumable``: how it ran may differ,
+    not what it computed) is refused rather than loaded in place of the one asked for.
     Returns the best model, its configuration and the run's metrics history.
     """
     run_dir = Path(run_dir)
@@ -63,6 +62,8 @@ def train_or_load(config: RunConfig, run_dir: Path, progress: bool = True) -> tu
         train_set = make_dataset(config, "train")
         val_set = make_validation_set(config)
         train(config, run_dir, train_set, val_set, resume=(run_dir / "last.pt").exists(), progress=progress)
+    elif (run_dir / "config.json").is_file():
+        check_resumable(RunConfig.load(run_dir / "config.json"), config, run_dir / "config.json")
     model, saved_config = load_model(checkpoint_path(run_dir, "best"))
     return model, saved_config, read_metrics(run_dir)
 

@@ -15,6 +15,7 @@ included, and on the CPU ends with the same weights as an uninterrupted run.
 from __future__ import annotations
 
 import math
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,14 +25,15 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from tqdm.auto import tqdm
 
 from .augment import TrainAugment
-from .checkpoint import load_checkpoint, save_checkpoint
+from .checkpoint import check_run_dir, checkpoint_config, load_checkpoint, load_into, lock_run_dir, save_checkpoint
 from .config import RunConfig, check_resumable
-from .data.sample import collate, set_epoch
+from .config_checks import check_batch_split
+from .data.sample import collate, non_finite_samples, set_epoch
 from .device import resolve_device, use_on
 from .distributed import ProcessInfo, barrier, init_from_env
-from .errors import CheckpointError, ConfigError, NonFiniteLossError
+from .errors import ConfigError, NonFiniteLossError
 from .evaluation import evaluate
-from .files import write_json
+from .files import remove_stale, write_json
 from .losses import LossWeights
 from .model import AVModel
 from .step import LOGGED_TERMS, StepSettings, batch_losses, train_step
@@ -72,6 +74,7 @@ class Trainer:
 
     def __init__(self, config: RunConfig, run_dir: Path, train_set: Dataset, val_set: Dataset | None = None,
                  progress: bool = True) -> None:
+        config = RunConfig.from_dict(config.to_dict())  # every field typed and checked (config_checks)
         self.config, self.run_dir, self.progress = config, Path(run_dir), progress
         self.train_set, self.val_set = train_set, val_set
         train = config.train
@@ -81,8 +84,7 @@ class Trainer:
         if self.info.distributed and self.device.type == "cuda":
             self.device = torch.device(f"cuda:{self.info.local_rank}")
             torch.cuda.set_device(self.device)
-        if train.batch_size % self.info.world_size:
-            raise ConfigError(f"train.batch_size: {train.batch_size} does not split over {self.info.world_size} processes")
+        check_batch_split(train.batch_size, self.info.world_size)
         self.local_batch = train.batch_size // self.info.world_size
         if len(train_set) < train.batch_size:
             raise ConfigError(f"train.batch_size: the training set has {len(train_set)} samples, "
@@ -105,6 +107,7 @@ class Trainer:
         self.sampler = ResumableSampler(train_set, self.info, train.seed)
         self.state = TrainState()
         self.steps_left: int | None = None  # see fit(stop_after_steps)
+        self.saved_step: int | None = None  # global step of the last.pt this run wrote or resumed from
 
     def _wrap(self, model: AVModel):
         """DDP and torch.compile wrap ``model`` from outside, so its state dict keeps plain keys."""
@@ -141,6 +144,7 @@ class Trainer:
         """Write ``last.pt`` and ``metrics.json`` (main process only)."""
         if self.info.is_main:
             save_checkpoint(self.last_path, self.checkpoint_state())
+            self.saved_step = self.state.global_step
             self.write_metrics()
         barrier()
 
@@ -153,19 +157,17 @@ class Trainer:
         })
 
     def restore(self, path: Path) -> None:
-        saved = load_checkpoint(path)
-        if "optimizer" not in saved:
-            raise CheckpointError(f"{path} holds weights only (an imported official checkpoint): it cannot be "
-                                  "resumed; train a new run instead")
-        check_resumable(RunConfig.from_dict(saved["config"]), self.config, path)
-        self.model.load_state_dict(saved["model"])
-        self.optimizer.load_state_dict(saved["optimizer"])
+        saved = load_checkpoint(path, resume=True)
+        check_resumable(checkpoint_config(saved, path), self.config, path)
+        load_into(self.model, saved["model"], path)
+        load_into(self.optimizer, saved["optimizer"], path)
         self.state = TrainState(saved["epoch"], saved["step_in_epoch"], saved["global_step"], saved["best_score"],
                                 saved["history"], saved["validation"])
         torch.set_rng_state(saved["rng_cpu"])
         if self.cuda and saved["rng_cuda"] is not None:
             torch.cuda.set_rng_state(saved["rng_cuda"], self.device)
         self.aug_generator.set_state(saved["rng_augment"])
+        self.saved_step = self.state.global_step
 
     # ----------------------------------------------------------------- training
     def loader(self, epoch: int, start_step: int) -> DataLoader:
@@ -199,6 +201,7 @@ class Trainer:
         """
         self.run_dir.mkdir(parents=True, exist_ok=True)
         if self.info.is_main:
+            remove_stale(self.run_dir)  # checkpoint temporaries a killed run left (files.remove_stale)
             self.config.save(self.run_dir / "config.json")
         self.steps_left = stop_after_steps
         while self.state.epoch < self.config.train.epochs:
@@ -223,7 +226,8 @@ class Trainer:
         for batch in loader:
             values = train_step(self.network, self.optimizer, batch, epoch, self.settings, self.augment, self.device)
             sums += values
-            first_bad = torch.where((first_bad < 0) & ~torch.isfinite(values).all(), self.state.global_step, first_bad)
+            bad = ~torch.isfinite(values).all() & (first_bad < 0)
+            first_bad = torch.where(bad, self.state.global_step + 1, first_bad)  # steps count from 1, as metrics.json
             self.state.step_in_epoch += 1
             self.state.global_step += 1
             window += 1
@@ -251,11 +255,18 @@ class Trainer:
 
     def _check_finite(self, first_bad: torch.Tensor) -> None:
         bad = int(first_bad.item())
-        if bad >= 0:
-            raise NonFiniteLossError(
-                f"the training loss became non-finite at step {bad} (epoch {self.state.epoch + 1}); "
-                f"the last good checkpoint is {self.last_path}"
-            )
+        if bad < 0:
+            return
+        # The step's batch: sampler order of this epoch, from the epoch's first step on.
+        index = bad - 1 - (self.state.global_step - self.state.step_in_epoch)
+        order = list(DistributedSampler.__iter__(self.sampler))
+        culprits = non_finite_samples(self.train_set, order[index * self.local_batch:(index + 1) * self.local_batch])
+        cause = (f"its batch holds non-finite inputs: {', '.join(culprits)}" if culprits else
+                 "every input of its batch is finite, so the model diverged: lower train.lr or check the data")
+        saved = (f"the last checkpoint, {self.last_path}, holds step {self.saved_step}" if self.saved_step is not None
+                 else "no checkpoint was written before it")
+        raise NonFiniteLossError(f"the training loss became non-finite at step {bad} (epoch {self.state.epoch + 1}); "
+                                 f"{cause}; {saved}")
 
     def _end_epoch(self, epoch: int) -> None:
         if self.val_set is not None and self.info.is_main:
@@ -263,7 +274,7 @@ class Trainer:
                                  keep_maps=False, protocols=("localization",), amp=self.config.train.amp,
                                  settings=self.config.eval)
             if "av" not in scores:
-                raise ValueError("the validation set has no on-screen pair with a ground-truth map to score")
+                raise ConfigError("the validation set has no on-screen pair with a ground-truth map to score")
             entry = {"epoch": epoch, **scores["av"]}
             self.state.validation.append(entry)
             score = selection_score(entry)
@@ -279,9 +290,9 @@ def train(config: RunConfig, run_dir: Path, train_set: Dataset, val_set: Dataset
           resume: bool = False, progress: bool = True, stop_after_steps: int | None = None) -> Trainer:
     """Train one run into ``run_dir``; with ``resume`` continue from its ``last.pt``."""
     trainer = Trainer(config, run_dir, train_set, val_set, progress)
-    if resume:
-        trainer.restore(trainer.last_path)
-    elif trainer.last_path.exists():
-        raise FileExistsError(f"{trainer.last_path} exists: pass resume=True (--resume) or use another run directory")
-    trainer.fit(stop_after_steps)
+    with lock_run_dir(run_dir) if trainer.info.is_main else nullcontext():  # one training job per run directory
+        check_run_dir(run_dir, resume)
+        if resume:
+            trainer.restore(trainer.last_path)
+        trainer.fit(stop_after_steps)
     return trainer

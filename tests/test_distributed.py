@@ -135,7 +135,8 @@ def test_the_cli_trains_under_torchrun_and_only_rank_0_writes(tmp_path):
               "--set", "data.train_length=32", "--set", "data.val_length=16", "--set", "train.batch_size=8",
               "--set", "train.device=cpu"], cwd=tmp_path, log_dir=logs)
 
-    assert sorted(p.name for p in run_dir.iterdir()) == ["best.pt", "config.json", "last.pt", "metrics.json"]
+    written = sorted(p.name for p in run_dir.iterdir() if p.name != ".training.lock")  # the lock file stays, unheld
+    assert written == ["best.pt", "config.json", "last.pt", "metrics.json"]
     metrics = json.loads((run_dir / "metrics.json").read_text())
     steps = 2 * 32 // 8  # the ci preset's 2 epochs of 32 scenes at a global batch of 8 (4 per process)
     assert metrics["global_step"] == steps and len(metrics["validation"]) == 2

@@ -3,14 +3,14 @@
 Layers, bottom to top; a module may import only from its own layer or below:
 
 0. ``constants``, ``errors``, ``files``: facts and plumbing, no fnac_lib imports but each other
-1. ``config``, ``device``, ``distributed``
+1. ``config``, ``config_checks``, ``device``, ``distributed``
 2. ``audio``, ``augment``, ``losses``, ``checkpoint``, and the ``data`` package
 3. ``model``, ``localization``, ``metrics``, ``protocols``, ``step``
 4. ``evaluation``
 5. ``training``
 6. ``runs``, ``official`` (run directories, trained or imported)
 7. the ``workbook`` package (the notebooks' helpers)
-8. ``cli`` and ``__main__``
+8. ``cli``, ``cli_options`` and ``__main__``
 """
 
 from __future__ import annotations
@@ -24,14 +24,14 @@ PACKAGE = Path(__file__).resolve().parents[1] / "fnac_lib"
 MAX_LINES = 300
 LAYERS = [
     ("constants", "errors", "files"),
-    ("config", "device", "distributed"),
+    ("config", "config_checks", "device", "distributed"),
     ("audio", "augment", "losses", "checkpoint", "data"),
     ("model", "localization", "metrics", "protocols", "step"),
     ("evaluation",),
     ("training",),
     ("runs", "official"),
     ("workbook",),
-    ("cli", "__main__"),
+    ("cli", "cli_options", "__main__"),
 ]
 
 

@@ -120,7 +120,7 @@ def test_imported_run_is_finished_and_records_its_source(imported, tone_squares)
     saved = torch.load(run / "last.pt", weights_only=False)
     assert saved["imported_from"]["best_cIoU"] == pytest.approx(0.3929) and saved["imported_from"]["epoch"] == 20
     config = RunConfig.load(run / "config.json")
-    with pytest.raises(CheckpointError, match="cannot be resumed"):
+    with pytest.raises(CheckpointError, match="can be evaluated, not resumed"):
         train(config, run, tone_squares(length=256, image_size=224), resume=True, progress=False)
 
 

@@ -18,7 +18,8 @@ from PIL import Image
 
 from fnac_lib.audio import AudioFrontend, periodic_tukey
 from fnac_lib.augment import spec_augment
-from fnac_lib.config import CHOICES, RunConfig, preset
+from fnac_lib.config import RunConfig, preset
+from fnac_lib.config_checks import CHOICES
 from fnac_lib.data.benchmarks.decoding import crop_offsets, load_image, load_train_crop, short_side_size
 from fnac_lib.errors import ConfigError
 from fnac_lib.evaluation import Predictions, localisation_maps, score_batch

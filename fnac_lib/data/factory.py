@@ -19,6 +19,7 @@ from torch.utils.data import Dataset
 from ..config import RunConfig
 from ..distributed import process_info
 from ..errors import ConfigError
+from .default.bank import BANK_FILE
 from .default.scenes import KINDS as DEFAULT_KINDS
 
 CACHE_POLL_SECONDS = 10.0  # how often a waiting process looks for rank 0's cache
@@ -30,6 +31,15 @@ def make_dataset(config: RunConfig, split: str, variant: str = "single", length:
     if data.dataset in DEFAULT_KINDS:
         from .default import make_default_dataset
 
+        if data.reader_options:
+            raise ConfigError(f"data.reader_options: {sorted(data.reader_options)} apply to real benchmarks; the "
+                              f"default data ({data.dataset}) reads none")
+        root = Path(data.data_root) if data.data_root is not None else None
+        if root is not None and not (root if root.suffix == ".npz" else root / BANK_FILE).is_file():
+            raise ConfigError(f"data.data_root: {root} holds no default-data bank ({BANK_FILE}); leave data.data_root "
+                              f"unset for the default data, or build one there: python -m fnac_lib build-data "
+                              f"--data-dir {root}")
+
         lengths = {"train": data.train_length, "val": data.val_length, "test": data.test_length}
         if split not in lengths:
             raise ConfigError(f"unknown split {split!r}; choose one of {sorted(lengths)}")
@@ -39,8 +49,15 @@ def make_dataset(config: RunConfig, split: str, variant: str = "single", length:
             data_dir=data.data_root,
         )
     else:
-        from .benchmarks import open_benchmark
+        from .benchmarks import BENCHMARKS, open_benchmark
 
+        if data.dataset.lower().replace("_", "-") not in BENCHMARKS:
+            raise ConfigError(f"data.dataset: unknown dataset {data.dataset!r}; choose one of "
+                              f"{DEFAULT_KINDS + BENCHMARKS}")
+        taken = sorted({"split", "image_size", "sample_rate", "clip_seconds"} & set(data.reader_options))
+        if taken:
+            raise ConfigError(f"data.reader_options: {taken} come from the run's configuration; set data.image_size, "
+                              "audio.sample_rate or audio.clip_seconds instead")
         if data.data_root is None:
             raise ConfigError(f"data.data_root: dataset {data.dataset!r} is a real benchmark; set data.data_root "
                               "to where it lives")

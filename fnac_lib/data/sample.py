@@ -104,6 +104,18 @@ def check_sample(sample: dict, where: str = "sample") -> dict:
     return sample
 
 
+def non_finite_samples(dataset, indices) -> list[str]:
+    """Ids (with the field) of the samples at ``indices`` whose audio or maps hold NaN or infinity:
+    what a non-finite training loss names, since a loss cannot say which input poisoned it."""
+    found = []
+    for index in indices:
+        sample = dataset[int(index)]
+        bad = [key for key in ("audio", "gt_map", "mask") if key in sample and not torch.isfinite(sample[key]).all()]
+        if bad:
+            found.append(f"{sample.get('id', index)} ({', '.join(bad)})")
+    return found
+
+
 def collate_samples(samples: list[dict]) -> dict:
     """Stack a list of samples into a batch: tensors stacked, ragged fields kept as lists."""
     batch = {key: torch.stack([s[key] for s in samples]) for key in TENSOR_KEYS}

@@ -7,21 +7,36 @@ with the sample's id, so a reader can skip them (``skip_bad``) or report the fir
 from __future__ import annotations
 
 import csv
+import io
 import json
 import logging
+import math
 import os
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from ...errors import DatasetError
+from ...errors import ConfigError, DatasetError
 from .dataset import Record
-from .metadata import FrameFiles
+from .metadata import FrameFiles, resolve
 
 log = logging.getLogger(__name__)
 
 FLICKR_ANNOTATION_SIZE = 256  # Flickr-SoundNet boxes are pixel coordinates of a 256x256 frame
 S4_SPLITS = ("train", "val", "test")
 MEDIA_SUFFIXES = (".jpg", ".jpeg", ".png", ".wav", ".flac", ".mp4", ".mkv", ".webm")
+
+
+def _read_text(path: Path) -> io.StringIO:
+    """A small text file (csv, JSON) as a stream for ``csv``: UTF-8, a byte-order mark allowed (as
+    spreadsheet exports write it). Other encodings and binary files raise ``DatasetError``."""
+    try:
+        text = Path(path).read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise DatasetError(path, f"not UTF-8 text (byte 0x{error.object[error.start]:02x} at offset "
+                                 f"{error.start}); save the file as UTF-8") from None
+    if "\x00" in text:
+        raise DatasetError(path, "holds NUL bytes: not a text file")
+    return io.StringIO(text, newline="")
 
 
 def _require_file(path: Path) -> Path:
@@ -42,7 +57,7 @@ def read_id_list(path) -> list[str]:
     ``flickr_144k.csv``, ``vggss_heard_test.csv``; LVS's ``flickr_test.csv`` is ``id,number``)."""
     path = _require_file(Path(path))
     ids, seen = [], set()
-    with open(path, newline="") as handle:
+    with _read_text(path) as handle:
         for row in csv.reader(handle):
             if not row or not row[0].strip():
                 continue
@@ -71,6 +86,8 @@ def _xml_box(element: ET.Element, path: Path, index: int, size: float) -> tuple[
         values = [float((text or "").strip()) for text in texts]
     except ValueError as error:
         raise DatasetError(path, f"box {index}: non-numeric coordinate ({error})") from error
+    if not all(math.isfinite(v) for v in values):
+        raise DatasetError(path, f"box {index}: coordinates {texts} are not all finite numbers")
     x1, y1, x2, y2 = (min(max(v / size, 0.0), 1.0) for v in values)
     return (x1, y1, x2, y2)
 
@@ -100,8 +117,8 @@ def parse_vggss_json(path) -> tuple[dict[str, tuple[str, tuple]], list[tuple[str
     """
     path = _require_file(Path(path))
     try:
-        entries = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        entries = json.loads(_read_text(path).getvalue())
+    except json.JSONDecodeError as error:
         raise DatasetError(path, f"malformed JSON ({error})") from error
     if not isinstance(entries, list):
         raise DatasetError(path, f"malformed JSON: expected a list of entries, got {type(entries).__name__}")
@@ -116,9 +133,9 @@ def parse_vggss_json(path) -> tuple[dict[str, tuple[str, tuple]], list[tuple[str
                 raise DatasetError(path, f"{where}: missing 'class'")
             boxes = entry.get("bbox")
             if not isinstance(boxes, list) or not all(
-                isinstance(b, list) and len(b) == 4 and all(isinstance(v, (int, float)) for v in b) for b in boxes
+                isinstance(b, list) and len(b) == 4 and all(_finite_number(v) for v in b) for b in boxes
             ):
-                raise DatasetError(path, f"{where}: 'bbox' must be a list of [x1, y1, x2, y2] numbers")
+                raise DatasetError(path, f"{where}: 'bbox' must be a list of [x1, y1, x2, y2] finite numbers")
         except DatasetError as error:
             problems.append((_strip_media_suffix(name) if isinstance(name, str) and name else where, error))
             continue
@@ -127,12 +144,16 @@ def parse_vggss_json(path) -> tuple[dict[str, tuple[str, tuple]], list[tuple[str
     return annotations, problems
 
 
+def _finite_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def parse_vggsound_csv(path) -> tuple[dict[str, str], list[tuple[str, DatasetError]]]:
     """The official ``vggsound.csv`` (YouTube id, start second, label, split; no header) as
     ``{"<ytid>_<start:06d>": label}``, the id convention of the VGG-Sound train lists."""
     path = _require_file(Path(path))
     labels, problems = {}, []
-    with open(path, newline="") as handle:
+    with _read_text(path) as handle:
         for line, row in enumerate(csv.reader(handle), start=1):
             if not row:
                 continue
@@ -155,7 +176,7 @@ def read_s4_metadata(path) -> tuple[list[dict[str, str]], list[tuple[str, Datase
     """Rows of AVSBench's ``s4_meta_data.csv`` (header with ``name``, ``category``, ``split``)."""
     path = _require_file(Path(path))
     rows, problems = [], []
-    with open(path, newline="") as handle:
+    with _read_text(path) as handle:
         reader = csv.DictReader(handle)
         missing = [c for c in ("name", "category", "split") if c not in (reader.fieldnames or [])]
         if missing:
@@ -175,7 +196,7 @@ def read_extended_pairs(path, frames: Path, audio: Path, image_ext: str, audio_e
     silent or mismatched pair, returned as an off-screen record with an empty ground truth."""
     path = _require_file(Path(path))
     records = []
-    with open(path, newline="") as handle:
+    with _read_text(path) as handle:
         for line, row in enumerate(csv.reader(handle), start=1):
             if not row:
                 continue
@@ -204,3 +225,17 @@ def paired_ids(frames: Path, audio: Path, image_ext: str | None, audio_ext: str)
         log.warning("%s: %d files have no partner in %s/%s and are not used", frames.parent, unpaired,
                     frames.name, audio.name)
     return sorted(images & sounds)
+
+
+def listed_ids(name: str, split: str, val_list, test_list, root: Path) -> list[str] | None:
+    """Ids of an evaluation split named by a list file; None when the reader's default applies.
+
+    ``val`` needs ``val_list``: these benchmarks have no validation split, and upstream validated
+    on the test set, which picks checkpoints on test data.
+    """
+    if split == "val":
+        if val_list is None:
+            raise ConfigError(f"{name} has no validation split: pass val_list=<file of held-out annotated ids>. "
+                              "Upstream validated on the test set, which picks checkpoints on test data.")
+        return read_id_list(resolve(val_list, root))
+    return read_id_list(resolve(test_list, root)) if test_list is not None else None

@@ -9,6 +9,7 @@ dropped, listed in ``dataset.skipped`` as ``(id, problem)`` and logged as a warn
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -21,9 +22,9 @@ import torch
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
-from ...errors import DatasetError
+from ...errors import ConfigError, DatasetError, printable
 from ..boxes import boxes_to_map, mask_box
-from .decoding import load_audio, load_image, load_mask, load_train_crop, train_frame_size
+from .decoding import check_mask_fits, load_audio, load_image, load_mask, load_train_crop, train_frame_size, utf8_path
 
 log = logging.getLogger(__name__)
 
@@ -78,8 +79,8 @@ class BenchmarkDataset(Dataset):
         seed: int = 0,
     ) -> None:
         if train_resize not in ("square", "short-side") or short_clips not in ("pad", "tile"):
-            raise ValueError(f"train_resize must be 'square' or 'short-side' and short_clips 'pad' or 'tile', "
-                             f"got {train_resize!r} and {short_clips!r}")
+            raise ConfigError(f"train_resize must be 'square' or 'short-side' and short_clips 'pad' or 'tile', "
+                              f"got {train_resize!r} and {short_clips!r}")
         self.split = split
         self.image_size = image_size
         self.crop_on_load = split == "train" and train_resize == "short-side"
@@ -98,13 +99,19 @@ class BenchmarkDataset(Dataset):
             bad = {sample_id for sample_id, _ in problems}
             records = [r for r in records if r.id not in bad]
         self._report(problems, skip_bad, len(records))
+        if not records:
+            raise DatasetError(f"{self.name} {split}", "no samples: the files and lists found name none")
         self.records = records
 
     def __len__(self) -> int:
         return len(self.records)
 
     def __getitem__(self, index: int) -> dict:
-        return self.load(self.records[index], index)
+        try:
+            return self.load(self.records[index], index)
+        except DatasetError as error:  # found while reading: say how to skip such samples
+            raise DatasetError(error.path, f"{error.problem} (the reader option skip_bad=True checks every "
+                                           "sample first and skips the bad ones)") from None
 
     def set_epoch(self, epoch: int) -> None:
         """The epoch the loader is about to draw: it seeds the training crops (``crop_on_load``)."""
@@ -132,6 +139,7 @@ class BenchmarkDataset(Dataset):
         boxes = torch.tensor(record.boxes, dtype=torch.float32).reshape(-1, 4)  # (N, 4)
         sample = {}
         if record.gt == "mask":
+            check_mask_fits(record.mask, record.image)
             mask = load_mask(record.mask, size)
             sample["mask"] = mask
             gt_map, boxes = mask, mask_box(mask)
@@ -169,8 +177,11 @@ class BenchmarkDataset(Dataset):
         problems = []
         for record in records:
             for path in (record.image, record.audio, record.mask):
-                if path is not None and not exists(path):
-                    problems.append((record.id, DatasetError(path, "missing file")))
+                try:
+                    if path is not None and not exists(utf8_path(path)):
+                        raise DatasetError(path, "missing file")
+                except DatasetError as error:  # missing, or a name that is not UTF-8
+                    problems.append((record.id, error))
                     break
         return problems
 
@@ -190,12 +201,25 @@ class BenchmarkDataset(Dataset):
     def _report(self, problems: list[tuple[str, DatasetError]], skip_bad: bool, kept: int) -> None:
         if not problems:
             return
+        sample_id, first = problems[0]
         if not skip_bad:
-            sample_id, first = problems[0]
             more = (f" ({len(problems) - 1} more bad samples; pass skip_bad=True to skip them)"
                     if len(problems) > 1 else "")
             raise DatasetError(first.path, f"{first.problem}{more}")
-        self.skipped = [(sample_id, str(error)) for sample_id, error in problems]
+        if kept == 0:
+            raise DatasetError(first.path, f"{first.problem} (no sample of {self.name} {self.split} is left: "
+                                           f"all {len(problems)} are bad)")
+        self.skipped = [(printable(sample_id), str(error)) for sample_id, error in problems]
         shown = "; ".join(f"{i}: {e}" for i, e in self.skipped[:5])
         log.warning("%s %s: skipped %d bad samples, kept %d: %s%s", self.name, self.split, len(self.skipped), kept,
                     shown, " ... (all in .skipped)" if len(self.skipped) > 5 else "")
+
+
+def check_reader_options(reader: type, options: dict) -> None:
+    """Refuse a keyword the reader does not take (``data.reader_options``), listing the ones it does."""
+    known = {name for cls in (reader, BenchmarkDataset) for name in inspect.signature(cls.__init__).parameters}
+    known -= {"self", "data_root", "split", "records", "problems", "options"}
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise ConfigError(f"data.reader_options: {reader.name} takes no option {', '.join(map(repr, unknown))}; "
+                          f"its options are {', '.join(sorted(known))}")

@@ -10,8 +10,9 @@ field's layout is one frame per clip, ``frames/<id>.jpg``, and the clip's sound 
 * the whole soundtrack, downmixed to mono and resampled to ``sample_rate``, as 16-bit PCM wav.
 
 It runs on a process pool, resumes (a video whose outputs all exist is skipped; every file is
-written to a temporary name and renamed, so an existing file is complete), and skips nothing
-silently: failures are returned and written to ``prepare_report.json`` and ``prepare_failures.csv``.
+written to a temporary name and renamed, ``files.atomic_write``, so an existing file is complete,
+and the temporaries of a killed run are removed by the next one), and skips nothing silently:
+failures are returned and written to ``prepare_report.json`` and ``prepare_failures.csv``.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from __future__ import annotations
 import argparse
 import csv
 import io
-import json
 import multiprocessing as mp
 import os
 from dataclasses import asdict, dataclass, field
@@ -29,6 +29,10 @@ import av
 import numpy as np
 import soundfile as sf
 from tqdm.auto import tqdm
+
+from ...errors import ConfigError, DatasetError, printable
+from ...files import atomic_write, remove_stale, write_json, write_text
+from .decoding import check_finite_audio
 
 VIDEO_EXTENSIONS = (".mp4", ".mkv", ".webm", ".avi", ".mov", ".m4v", ".flv", ".mpg", ".mpeg")
 REPORT_JSON = "prepare_report.json"
@@ -135,19 +139,9 @@ def decode_audio(path: str, sample_rate: int) -> np.ndarray:
         chunks += [out.to_ndarray().reshape(-1) for out in resampler.resample(None)]  # flush
     if not chunks or sum(c.size for c in chunks) == 0:
         raise ValueError("the audio stream decoded to no samples")
-    return np.concatenate(chunks).astype(np.float32)
-
-
-def _write_atomic(path: Path, write) -> None:
-    """Write through a temporary file in the same folder, then rename: readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        write(temporary)
-        os.replace(temporary, path)
-    finally:
-        if temporary.exists():
-            temporary.unlink()
+    wave = np.concatenate(chunks).astype(np.float32)
+    check_finite_audio(wave, Path(path))  # a float soundtrack can hold NaN; 16-bit PCM would hide it
+    return wave
 
 
 def prepare_one(job: PrepareJob) -> dict:
@@ -160,14 +154,32 @@ def prepare_one(job: PrepareJob) -> dict:
         images = grab_frames(job.video, job.frame_time, job.num_frames)
         wave = decode_audio(job.video, job.sample_rate)
         for image, path in zip(images, images_out):
-            _write_atomic(path, lambda tmp, image=image: image.save(tmp, format="JPEG", quality=job.jpeg_quality))
+            atomic_write(path, lambda file, image=image: image.save(file, format="JPEG", quality=job.jpeg_quality))
             written.append(path)
-        _write_atomic(audio_out, lambda tmp: sf.write(tmp, wave, job.sample_rate, subtype="PCM_16", format="WAV"))
+        atomic_write(audio_out, lambda file: sf.write(file, wave, job.sample_rate, subtype="PCM_16", format="WAV"))
     except Exception as error:  # any decoder or file error becomes a report line, not a crash
         for path in written:
             path.unlink(missing_ok=True)
         result.update(status="failed", reason=f"{type(error).__name__}: {error}")
     return result
+
+
+def _check_settings(sample_rate: int, frame_time, num_frames: int, workers: int | None) -> None:
+    """Refuse settings with no meaning before any video is opened."""
+    if num_frames < 1:
+        raise ConfigError(f"--num-frames: must be >= 1, got {num_frames}")
+    if num_frames > 1 and frame_time != "middle":
+        raise ConfigError("--frame-time picks the single frame; with --num-frames > 1 frames sit at segment centres")
+    try:
+        seconds = 0.0 if frame_time == "middle" else float(frame_time)
+    except (TypeError, ValueError):
+        seconds = -1.0
+    if not seconds >= 0:
+        raise ConfigError(f"--frame-time: 'middle' or seconds >= 0, got {frame_time!r}")
+    if sample_rate < 1000:
+        raise ConfigError(f"--sample-rate: {sample_rate} Hz has no meaning here; use e.g. 16000")
+    if workers is not None and workers < 1:
+        raise ConfigError(f"--workers: must be >= 1, got {workers}")
 
 
 def find_videos(video_dir: Path, recursive: bool = False, extensions=VIDEO_EXTENSIONS) -> list[Path]:
@@ -184,14 +196,13 @@ def _is_complete(job: PrepareJob) -> bool:
 def write_report(report: PrepareReport) -> None:
     """``prepare_report.json`` (everything) and ``prepare_failures.csv`` (video, id, reason)."""
     out_root = Path(report.out_root)
-    _write_atomic(out_root / REPORT_JSON, lambda tmp: tmp.write_text(json.dumps(
-        {**asdict(report), "counts": {"prepared": len(report.prepared), "already_done": len(report.already_done),
-                                      "failed": len(report.failed)}}, indent=1)))
+    write_json(out_root / REPORT_JSON, {**asdict(report), "counts": {
+        "prepared": len(report.prepared), "already_done": len(report.already_done), "failed": len(report.failed)}})
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=["video", "id", "reason"])
     writer.writeheader()
     writer.writerows(report.failed)
-    _write_atomic(out_root / REPORT_CSV, lambda tmp: tmp.write_text(buffer.getvalue()))
+    write_text(out_root / REPORT_CSV, buffer.getvalue())
 
 
 def prepare_videos(
@@ -216,12 +227,10 @@ def prepare_videos(
     """
     video_dir, out_root = Path(video_dir), Path(out_root)
     if not video_dir.is_dir():
-        raise FileNotFoundError(f"{video_dir}: no such video directory")
-    if num_frames < 1:
-        raise ValueError(f"num_frames must be >= 1, got {num_frames}")
-    if num_frames > 1 and frame_time != "middle":
-        raise ValueError("frame_time picks the single frame; with num_frames > 1 frames sit at segment centres")
+        raise DatasetError(video_dir, "no such video directory")
+    _check_settings(sample_rate, frame_time, num_frames, workers)
     out_root.mkdir(parents=True, exist_ok=True)
+    remove_stale(out_root, depth=2)  # temporaries of killed runs in frames/, frames/<id>/, audio/ and here
     settings = {"sample_rate": sample_rate, "frame_time": frame_time, "num_frames": num_frames,
                 "recursive": recursive, "jpeg_quality": jpeg_quality}
     report = PrepareReport(str(video_dir), str(out_root), settings)
@@ -232,6 +241,10 @@ def prepare_videos(
         by_id.setdefault(video.stem, []).append(video)
     jobs = []
     for video_id, paths in by_id.items():
+        if printable(video_id) != video_id:  # the readers refuse such names: say so now, once
+            report.failed += [{"video": printable(path), "id": printable(video_id),
+                               "reason": "file name is not valid UTF-8; rename the video"} for path in paths]
+            continue
         if len(paths) > 1:
             for path in paths:
                 report.failed.append({"video": str(path), "id": video_id,
@@ -267,14 +280,14 @@ def main_prepare(argv: list[str] | None = None) -> int:
     parser.add_argument("video_dir", help="folder of raw videos (.mp4, .mkv, .webm, ...)")
     parser.add_argument("out_root", help="output root: frames/ and audio/ are written here")
     parser.add_argument("--sample-rate", type=int, default=16000, help="wav sample rate in Hz (default 16000)")
-    parser.add_argument("--frame-time", default="middle", help="'middle' or seconds from the start (one frame)")
+    parser.add_argument("--frame-time", default="middle", type=lambda text: text if text == "middle" else float(text),
+                        help="'middle' or seconds from the start (one frame)")
     parser.add_argument("--num-frames", type=int, default=1, help="frames per video at segment centres (AVSBench: 5)")
     parser.add_argument("--workers", type=int, default=None, help="worker processes (default: all cores)")
     parser.add_argument("--recursive", action="store_true", help="also look in subfolders")
     parser.add_argument("--overwrite", action="store_true", help="redo videos whose outputs already exist")
     args = parser.parse_args(argv)
-    frame_time = args.frame_time if args.frame_time == "middle" else float(args.frame_time)
-    report = prepare_videos(args.video_dir, args.out_root, sample_rate=args.sample_rate, frame_time=frame_time,
+    report = prepare_videos(args.video_dir, args.out_root, sample_rate=args.sample_rate, frame_time=args.frame_time,
                             num_frames=args.num_frames, workers=args.workers, recursive=args.recursive,
                             overwrite=args.overwrite)
     print(report.summary())

@@ -26,10 +26,11 @@ import os
 from dataclasses import replace
 from pathlib import Path
 
-from ...errors import DatasetError
+from ...errors import ConfigError, DatasetError
 from .annotations import (
     FLICKR_ANNOTATION_SIZE,
     S4_SPLITS,
+    listed_ids,
     paired_ids,
     parse_flickr_xml,
     parse_vggss_json,
@@ -39,7 +40,7 @@ from .annotations import (
     read_s4_metadata,
     _require_file,
 )
-from .dataset import BenchmarkDataset, Record
+from .dataset import BenchmarkDataset, Record, check_reader_options
 from .metadata import FrameFiles, own_or_shipped, resolve
 
 log = logging.getLogger(__name__)
@@ -56,20 +57,6 @@ def _extended_pairs(extended_csv, root: Path, frame_of: FrameFiles, audio: Path,
     """SLAVC's silent / mismatched pairs, their frames in whichever format the download has."""
     records = read_extended_pairs(resolve(extended_csv, root), frame_of.frames, audio, "", audio_ext)
     return [replace(r, image=frame_of(r.image.name)) for r in records]
-
-
-def _listed_ids(name: str, split: str, val_list, test_list, root: Path) -> list[str] | None:
-    """Ids of an evaluation split named by a list file; None when the reader's default applies.
-
-    ``val`` needs ``val_list``: these benchmarks have no validation split, and upstream validated
-    on the test set, which picks checkpoints on test data.
-    """
-    if split == "val":
-        if val_list is None:
-            raise ValueError(f"{name} has no validation split: pass val_list=<file of held-out annotated ids>. "
-                             "Upstream validated on the test set, which picks checkpoints on test data.")
-        return read_id_list(resolve(val_list, root))
-    return read_id_list(resolve(test_list, root)) if test_list is not None else None
 
 
 class FolderBenchmark(BenchmarkDataset):
@@ -90,6 +77,9 @@ class FolderBenchmark(BenchmarkDataset):
         elif frame is None:
             ids = paired_ids(frames, audio, image_ext, audio_ext)
         else:
+            for folder in (frames, audio):
+                if not folder.is_dir():
+                    raise DatasetError(folder, "missing directory")
             ids = sorted(set(p.name for p in os.scandir(frames) if p.is_dir())
                          & {p.name[: -len(audio_ext)] for p in os.scandir(audio) if p.name.endswith(audio_ext)})
         if frame is None:
@@ -126,7 +116,7 @@ class FlickrSoundNet(BenchmarkDataset):
             records = _plain_records(ids, frame_of, audio, audio_ext)
         elif split in ("test", "val"):
             ann_dir = resolve(annotations, root) if annotations is not None else root / "Annotations"
-            ids = _listed_ids(self.name, split, val_list, test_list, root)
+            ids = listed_ids(self.name, split, val_list, test_list, root)
             if ids is None:
                 ids = read_id_list(own_or_shipped(root, "flickr_test.csv"))
             records = []
@@ -142,7 +132,7 @@ class FlickrSoundNet(BenchmarkDataset):
             if extended_csv is not None:
                 records += _extended_pairs(extended_csv, root, frame_of, audio, audio_ext)
         else:
-            raise ValueError(f"unknown split {split!r} for flickr; choose train, val or test")
+            raise ConfigError(f"unknown split {split!r} for flickr; choose train, val or test")
         super().__init__(records, problems, split=split, **options)
 
 
@@ -187,10 +177,10 @@ class VGGSoundSource(BenchmarkDataset):
             table, problems = parse_vggss_json(ann_path)
             classes = list(class_names) if class_names else sorted({c for c, _ in table.values()})
             index = {c: i for i, c in enumerate(classes)}
-            ids = _listed_ids(self.name, split, val_list, test_list, root)
+            ids = listed_ids(self.name, split, val_list, test_list, root)
             if ids is None and subset is not None:
                 if subset not in ("heard", "unheard"):
-                    raise ValueError(f"unknown VGG-SS subset {subset!r}; choose 'heard' or 'unheard'")
+                    raise ConfigError(f"unknown VGG-SS subset {subset!r}; choose 'heard' or 'unheard'")
                 ids = read_id_list(own_or_shipped(root, f"vggss_{subset}_test.csv"))
             elif ids is None:
                 ids = sorted(table)  # every entry, so every malformed entry counts below
@@ -211,7 +201,7 @@ class VGGSoundSource(BenchmarkDataset):
             if extended_csv is not None:
                 records += _extended_pairs(extended_csv, root, frame_of, audio, audio_ext)
         else:
-            raise ValueError(f"unknown split {split!r} for vggss; choose train, val or test")
+            raise ConfigError(f"unknown split {split!r} for vggss; choose train, val or test")
         super().__init__(records, problems, split=split, class_names=classes, **options)
 
 
@@ -236,9 +226,9 @@ class AVSBenchS4(BenchmarkDataset):
                  audio_window: str = "segment", clip_length: float = 5.0, image_ext: str = ".png",
                  **options) -> None:
         if split not in S4_SPLITS:
-            raise ValueError(f"unknown split {split!r} for avsbench-s4; choose one of {S4_SPLITS}")
+            raise ConfigError(f"unknown split {split!r} for avsbench-s4; choose one of {S4_SPLITS}")
         if audio_window not in ("segment", "context"):
-            raise ValueError(f"audio_window must be 'segment' or 'context', got {audio_window!r}")
+            raise ConfigError(f"audio_window must be 'segment' or 'context', got {audio_window!r}")
         root = Path(data_root)
         csv_file = resolve(csv_path, root) if csv_path is not None else root / "s4_meta_data.csv"
         rows, problems = read_s4_metadata(csv_file)
@@ -294,6 +284,9 @@ def open_benchmark(
                "avsbench-s4": AVSBenchS4, "folder": FolderBenchmark}
     key = name.lower().replace("_", "-")
     if key not in readers:
-        raise ValueError(f"unknown benchmark {name!r}; choose one of {BENCHMARKS}")
+        raise ConfigError(f"data.dataset: unknown benchmark {name!r}; choose one of {BENCHMARKS} "
+                          "(or objects / digits, the default data)")
+    check_reader_options(readers[key], kw)
     return readers[key](data_root, split, image_size=image_size, sample_rate=sample_rate,
                         clip_seconds=clip_seconds, skip_bad=skip_bad, **kw)
+

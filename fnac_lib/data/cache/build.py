@@ -23,6 +23,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from ...errors import CacheError
+from ...files import remove_stale, staging_dir
 from ..sample import check_sample, contract_attributes
 from .layout import AUDIO_DTYPES, FORMAT, IDS, INT16_SCALE, MANIFEST, MAP_DTYPES, META, VERSION, ArraySpec, file_entry
 
@@ -107,13 +108,15 @@ class _Writer:
 
     def _audio_row(self, wave: torch.Tensor, where: str) -> np.ndarray:
         wave = wave.detach().float().numpy()
+        if not np.isfinite(wave).all():
+            raise CacheError(f"{where}: audio holds NaN or infinite samples")
         if self.audio_dtype == "int16":
             if np.abs(wave).max(initial=0.0) > 1.0:
                 raise CacheError(f"{where}: audio leaves [-1, 1], which int16 cannot hold; use audio_dtype='float16'")
             return np.round(wave * INT16_SCALE).astype(np.int16)
         row = wave.astype(np.dtype(AUDIO_DTYPES[self.audio_dtype][1]))
         if not np.isfinite(row).all():
-            raise CacheError(f"{where}: audio is not finite in {self.audio_dtype}")
+            raise CacheError(f"{where}: audio exceeds the range of {self.audio_dtype}; use audio_dtype='float32'")
         return row
 
     def _map_row(self, values: torch.Tensor, where: str, key: str) -> np.ndarray:
@@ -186,8 +189,8 @@ def build_cache(
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     workers = min(8, os.cpu_count() or 1) if num_workers is None else num_workers
     source = describe_source(dataset) if source is None else source
-    temp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.building-"))
-    try:
+    remove_stale(out_dir.parent, aside=True)  # what killed builds left (files.remove_stale)
+    with staging_dir(out_dir.parent, out_dir.name) as temp:
         loader = DataLoader(dataset, batch_size=chunk_size, shuffle=False, num_workers=workers,
                             collate_fn=_as_list, prefetch_factor=4 if workers else None)
         writer = None
@@ -209,9 +212,6 @@ def build_cache(
         (temp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
         _fsync(temp / MANIFEST)
         _move_into_place(temp, out_dir)
-    except BaseException:
-        shutil.rmtree(temp, ignore_errors=True)
-        raise
     return out_dir
 
 

@@ -152,5 +152,5 @@ def cache_dataset(dataset: Dataset, path: str | Path, *, rebuild: bool = False, 
     source = options.get("source") or describe_source(dataset)
     if cached.source != source or len(cached) != len(dataset):
         raise CacheError(f"{path / MANIFEST}: built from {cached.source!r} ({len(cached)} samples), not from "
-                         f"{source!r} ({len(dataset)} samples); pass rebuild=True or use another path")
+                         f"{source!r} ({len(dataset)} samples); pass rebuild=True, delete {path}, or use another path")
     return cached

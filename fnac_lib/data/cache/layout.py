@@ -79,7 +79,11 @@ def read_manifest(path: str | Path) -> dict:
         raise CacheError(f"{manifest_path}: not an {FORMAT} manifest")
     if manifest.get("version") != VERSION:
         raise CacheError(f"{manifest_path}: cache format version {manifest.get('version')}, this library reads "
-                         f"{VERSION}; rebuild the cache")
+                         f"{VERSION}; rebuild the cache (delete {path}: a cache_dir rebuilds a missing one)")
+    missing = [key for key in ("count", "source", "audio_dtype", "arrays", "files") if key not in manifest]
+    if missing:
+        raise CacheError(f"{manifest_path}: lacks {missing}; rebuild the cache (delete {path}: a cache_dir "
+                         "rebuilds a missing one)")
     return manifest
 
 
@@ -98,7 +102,9 @@ def verify_cache(path: str | Path, checksums: bool = False) -> dict:
         size = file.stat().st_size
         if size != entry["bytes"]:
             state = "truncated" if size < entry["bytes"] else "longer than recorded"
-            raise CacheError(f"{file}: {state} ({size} bytes, manifest says {entry['bytes']}); rebuild the cache")
+            raise CacheError(f"{file}: {state} ({size} bytes, manifest says {entry['bytes']}); rebuild the cache "
+                             f"(delete {path}: a cache_dir rebuilds a missing one)")
         if checksums and sha256_of(file) != entry["sha256"]:
-            raise CacheError(f"{file}: SHA-256 does not match the manifest (corrupt); rebuild the cache")
+            raise CacheError(f"{file}: SHA-256 does not match the manifest (corrupt); rebuild the cache "
+                             f"(delete {path}: a cache_dir rebuilds a missing one)")
     return manifest

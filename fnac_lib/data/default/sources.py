@@ -14,13 +14,13 @@ import shutil
 import subprocess
 import sys
 import tarfile
-import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 from ...errors import AssetBuildError
+from ...files import remove_stale, staging_dir
 
 
 @dataclass(frozen=True)
@@ -99,7 +99,8 @@ def download(source: Source, cache_dir: Path) -> Path:
     if cached is not None:
         return cached
     what = f"fetching {source.registry} package {source.name!r}"
-    with tempfile.TemporaryDirectory(dir=cache_dir, prefix=".download-") as tmp:
+    remove_stale(cache_dir)  # downloads a killed build left half done (files.remove_stale)
+    with staging_dir(cache_dir, "download") as tmp:
         # Download into a scratch folder first so an interrupted download never poisons the cache.
         if source.registry == "debian":
             try:
@@ -147,7 +148,7 @@ def unpack(source: Source, archive: Path, work_dir: Path) -> Fetched:
                 wheel.extractall(root, [n for n in wheel.namelist() if n.endswith((".jpg", "METADATA"))])
             version = archive.name.split("-")[1]
     except (tarfile.TarError, zipfile.BadZipFile, OSError, KeyError, json.JSONDecodeError) as err:
-        raise AssetBuildError(f"corrupt package archive {archive}: {err}") from err
+        raise AssetBuildError(f"corrupt package archive {archive}: {err}; delete it and build again") from err
     return Fetched(root=root, version=version, archive=archive.name)
 
 
