@@ -17,9 +17,9 @@ from pathlib import Path
 
 import torch
 from torch.utils.data import Dataset
-from tqdm.auto import tqdm
 
 from ...errors import DatasetError
+from ...progress import track
 from ..boxes import boxes_to_map, mask_box
 from .decoding import load_audio, load_image, load_mask, train_frame_size
 
@@ -144,8 +144,8 @@ class BenchmarkDataset(Dataset):
             return None
 
         with ThreadPoolExecutor(max(1, workers)) as pool:
-            results = list(tqdm(pool.map(check, records), total=len(records), desc=f"checking {self.name} {self.split}",
-                                disable=len(records) < 500, leave=False))
+            results = list(track(pool.map(check, records), f"checking {self.name} {self.split}", len(records),
+                                 enabled=len(records) >= 500, leave=False, unit="files"))
         return [r for r in results if r is not None]
 
     def _report(self, problems: list[tuple[str, DatasetError]], skip_bad: bool, kept: int) -> None:
