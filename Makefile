@@ -4,7 +4,7 @@
 # Both create the project's own virtual environment and build the default data when missing.
 #   make report an offline HTML report of the demo's executed notebooks (runs/demo/report/index.html)
 #   make lab    JupyterLab on working copies of the notebooks (runs/lab/notebooks/)
-#   make unit   the unit tests alone (no notebooks), a few minutes
+#   make unit   the unit tests without the notebooks and the subprocess-heavy ones, about a minute
 
 SHELL  := /bin/bash
 PYTHON ?= python3
@@ -65,7 +65,7 @@ test: $(STAMP) $(DATA) notebook-filter
 	$(PY) -m pytest
 
 unit: $(STAMP) $(DATA)
-	$(PY) -m pytest tests -m "not notebooks"
+	$(PY) -m pytest tests -m "not notebooks and not slow"
 
 bench: $(STAMP) $(DATA)
 	$(PY) benchmarks/bench_pipeline.py

@@ -6,10 +6,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_pipeline.py"
 PHASES = {"naive_train", "naive_eval", "workbook_train", "workbook_eval"}
 
 
+@pytest.mark.slow
 def test_the_benchmark_runs_both_pipelines_and_reports_every_figure(tmp_path):
     out = tmp_path / "bench.json"
     command = [sys.executable, str(BENCH), "--device", "cpu", "--preset", "ci", "--batch-size", "8",

@@ -105,6 +105,7 @@ def gradient_worker(out_dir: Path) -> None:
 # ----------------------------------------------------------------------------------- the tests
 
 
+@pytest.mark.slow
 def test_global_negatives_give_the_single_process_loss_and_gradients(tmp_path):
     torchrun([str(Path(__file__).resolve()), "gradients", str(tmp_path)], cwd=tmp_path)
     result = json.loads((tmp_path / "result.json").read_text())
@@ -126,6 +127,7 @@ def augmentation_state(seed: int, steps: int, local_batch: int) -> torch.Tensor:
     return generator.get_state()
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not (default_data_dir() / "bank.npz").exists(), reason="the default data is not built (make data)")
 def test_the_cli_trains_under_torchrun_and_only_rank_0_writes(tmp_path):
     run_dir, logs = tmp_path / "run", tmp_path / "logs"

@@ -130,6 +130,7 @@ def test_methods_share_initial_weights_for_one_seed(tmp_path, tone_squares, ci_c
         assert torch.equal(a, b), name
 
 
+@pytest.mark.slow
 def test_a_compiled_run_writes_checkpoints_with_plain_keys(tmp_path, tone_squares, ci_config):
     config = apply_overrides(ci_config, {"train.compile": True, "train.epochs": 1})
     training.train(config, tmp_path / "run", tone_squares(16), progress=False)
