@@ -62,7 +62,7 @@ def assert_legible():
     from fnac_lib.workbook.figure_style import MAX_WIDTH
 
     def check(fig) -> None:
-        fig.canvas.draw()
+        fig.draw_without_rendering()  # lays the figure out as saving it would
         assert fig.get_figwidth() <= MAX_WIDTH + 1e-9, fig.get_figwidth()
         small = {t.get_text() for t in fig.findobj(Text) if t.get_visible() and t.get_text() and t.get_fontsize() < 8}
         assert small == set(), small

@@ -103,6 +103,7 @@ def test_models_with_identical_maps_share_a_panel_and_a_curve():
     fig = explorer.static_figure(data, [0])
     assert fig.axes[2].get_title().startswith("FNAC = TNE only\n")
     assert [line.get_label() for line in fig.axes[3].get_lines()][:2] == ["EZ-VSL", "FNAC = TNE only"]
+    assert fig.axes[3].get_xlabel() == "threshold\nidentical: FNAC = TNE only"
 
 
 def test_the_widget_follows_the_slider():

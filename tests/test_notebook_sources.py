@@ -32,7 +32,8 @@ def opened_and_run(notebook):
     return notebook
 
 
-def test_the_clean_filter_keeps_git_status_clean_after_a_notebook_is_opened_and_run(tmp_path):
+@pytest.mark.slow  # starts git, which starts the filter
+def test_the_clean_filter_keeps_a_notebook_as_committed_after_it_is_opened_and_run(tmp_path):
     if shutil.which("git") is None:
         pytest.skip("git is not installed")
     repo = tmp_path / "clone"
@@ -44,7 +45,8 @@ def test_the_clean_filter_keeps_git_status_clean_after_a_notebook_is_opened_and_
     run_git(repo, "config", "user.email", "test@example.com")
     run_git(repo, "config", "user.name", "test")
     # what `make` configures, with this interpreter
-    run_git(repo, "config", "filter.fnac-notebook.clean", f"{sys.executable} {ROOT / 'tests' / 'notebook_outputs.py'} clean")
+    clean_command = f"{sys.executable} {ROOT / 'tests' / 'notebook_outputs.py'} clean"
+    run_git(repo, "config", "filter.fnac-notebook.clean", clean_command)
     run_git(repo, "config", "filter.fnac-notebook.smudge", "cat")
     run_git(repo, "add", ".")
     run_git(repo, "commit", "-q", "-m", "notebooks")

@@ -24,8 +24,8 @@ from ..device import resolve_device
 from ..evaluation import evaluate
 from ..metrics import ciou_at_threshold, ciou_of_masks, median_rule_ceiling, median_threshold_masks
 from ..runs import checkpoint_path, load_model
-from .figure_style import (GT_COLOUR, MAX_WIDTH, coinciding, draw_map, draw_runs, joined, legible, map_colorbar,
-                           map_legend)
+from .figure_style import (GT_COLOUR, MAX_WIDTH, coinciding, colours, draw_map, draw_runs, identical_note, joined,
+                           legible, map_colorbar, map_legend, run_handles)
 from .labels import method_label, sound_names
 from .plots import draw_boxes
 
@@ -160,7 +160,7 @@ def _draw_curves(ax, data: ExplorerData, index: int, threshold: float) -> None:
     protocol (median) threshold, the dashed line the best cIoU a perfect map reaches under that rule."""
     gt = data.samples[index]["gt_map"]
     curves = {method_label(label): ciou_curve(maps[index], gt) for label, maps in data.maps.items()}
-    groups = draw_runs(ax, {label: THRESHOLDS for label in curves}, curves)
+    groups = draw_runs(ax, {label: THRESHOLDS for label in curves}, curves, colours(curves))
     by_label = {method_label(label): maps for label, maps in data.maps.items()}
     for group, line in zip(groups, ax.get_lines()):
         median = protocol_threshold(by_label[group[0]][index])
@@ -168,11 +168,13 @@ def _draw_curves(ax, data: ExplorerData, index: int, threshold: float) -> None:
                 color=line.get_color(), ms=7, mec="black")
     ax.axvline(threshold, color="grey", ls=":", lw=1.2)
     ax.axhline(float(median_rule_ceiling(gt)), color="black", ls="--", lw=1.0)  # a perfect map under the median rule
-    ax.set(xlabel="threshold", ylabel="cIoU", ylim=(0, 1.02), title="cIoU as the threshold moves")
+    note = identical_note(groups)
+    ax.set(xlabel="threshold" + (f"\n{note}" if note else ""), ylabel="cIoU", ylim=(0, 1.02),
+           title="cIoU as the threshold moves")
 
 
 def curve_legend() -> list:
-    """What the curve panel's marks mean (the lines name their runs in the panel's own legend)."""
+    """What the curve panel's marks mean, besides the runs' lines."""
     return [Line2D([], [], ls="none", marker="o", ms=7, mec="black", mfc="grey",
                    label="dot: the protocol's threshold (median of the map)"),
             Line2D([], [], color="black", ls="--", lw=1.0, label="best cIoU any map reaches under the median rule"),
@@ -200,10 +202,10 @@ def static_figure(data: ExplorerData, indices, threshold: float = 0.5) -> Figure
     for row, index in enumerate(indices):
         shown = _draw_sample(axes[row, :-1], data, index, threshold)
         _draw_curves(axes[row, -1], data, index, threshold)
-    axes[0, -1].legend(loc="lower left", fontsize=9)
     map_colorbar(fig, axes[:, 1:-1], shown)
-    fig.legend(handles=map_legend("region predicted at the threshold") + curve_legend(), loc="outside lower center",
-               ncol=2, frameon=False)
+    runs = [method_label(label) for label in data.maps]
+    handles = map_legend("region predicted at the threshold") + run_handles(runs, colours(runs)) + curve_legend()
+    fig.legend(handles=handles, loc="outside lower center", ncol=2, frameon=False)
     return fig
 
 

@@ -102,8 +102,8 @@ def run_handles(names, colour_of: dict[str, tuple]) -> list[Line2D]:
             for name, width in zip(names, widths(len(names)))]
 
 
-def map_colorbar(fig, axes, mappable, label: str = "map value (0: lowest, 1: highest of each map)"):
-    """One colour bar beside ``axes`` saying what the map colours mean."""
+def map_colorbar(fig, axes, mappable, label: str = "map value (0 lowest, 1 highest)"):
+    """One colour bar beside ``axes`` saying what the map colours mean (each map min-max normalised)."""
     bar = fig.colorbar(mappable, ax=axes, shrink=0.8, pad=0.02, aspect=30)
     bar.set_label(label)
     return bar
