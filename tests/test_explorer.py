@@ -81,7 +81,7 @@ def test_headless_view_is_a_static_figure_with_a_curve_column(assert_legible):
     fig = explorer.show(data, interactive=False, indices=(0, 1, 7))  # 7 does not exist: skipped
     assert isinstance(fig, Figure)
     assert len(fig.axes) == 2 * 4 + 1  # rows: samples; columns: image, two maps, cIoU curve; a colour bar
-    assert fig.axes[0].get_title(loc="left") == "scene 0: zebra (unheard)"
+    assert fig.axes[0].get_title() == "scene 0\nzebra (unheard)"
     assert fig.axes[2].get_title() == "FNAC\ncIoU 1.00 at threshold 0.50"
     assert fig.axes[3].get_xlabel() == "threshold"
     assert fig.axes[-1].get_ylabel().startswith("map value")

@@ -83,9 +83,9 @@ class ExplorerData:
         if self.names is None:
             self.names = [str(sample["id"]) for sample in self.samples]
 
-    def title(self, index: int) -> str:
+    def title(self, index: int, separator: str = ": ") -> str:
         """``scene 3: zebra (unheard)``: which scene, and what sounds in it."""
-        return f"scene {index}: {self.names[index]}"
+        return f"scene {index}{separator}{self.names[index]}"
 
     def cious(self, index: int, threshold: float) -> dict[str, float]:
         """cIoU of every model's map of sample ``index`` at ``threshold``."""
@@ -142,7 +142,7 @@ def _draw_sample(axes, data: ExplorerData, index: int, threshold: float):
     sample = data.samples[index]
     image = sample["image"].permute(1, 2, 0).numpy()  # (H, W, 3)
     axes[0].imshow(image)
-    axes[0].set_title(data.title(index), fontsize=10, fontweight="bold", loc="left")
+    axes[0].set_title(data.title(index, "\n"), fontsize=10, fontweight="bold")  # two lines, as the map titles
     shown = None
     for ax, (label, maps) in zip(axes[1:], _map_columns(data).items()):
         m = maps[index]  # (H, W)
