@@ -21,7 +21,7 @@ def test_the_report_renders_equations_without_the_network(tmp_path):
     executed_notebook(tmp_path / "01_test.ipynb")
     index = report.export_report([tmp_path / "01_test.ipynb"], tmp_path / "report")
     page = (tmp_path / "report" / "01_test.html").read_text()
-    assert 'href="01_test.html"' in index.read_text()
+    assert '<a href="01_test.html">01 · A test</a>' in index.read_text()
     assert "<title>01_test</title>" in page and "epoch 1/2: 4/4 steps" in page
     sources = re.findall(r'<script[^>]*\bsrc="([^"]+)"', page)
     assert sources == [report.MATHJAX_URL]  # the only script a page loads, and it is local

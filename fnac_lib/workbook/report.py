@@ -78,12 +78,24 @@ def export_report(notebooks: list[Path], out_dir: Path) -> Path:
         raise FileNotFoundError("no executed notebooks to export: run `make demo` first (or pass their folder)")
     out_dir.mkdir(parents=True, exist_ok=True)
     copy_mathjax(out_dir)
-    pages = [export_notebook(path, out_dir) for path in notebooks]
-    links = "\n".join(f'<li><a href="{html.escape(page.name)}">{html.escape(page.stem)}</a></li>' for page in pages)
+    pages = {export_notebook(path, out_dir).name: heading(path) for path in notebooks}
+    links = "\n".join(f'<li><a href="{html.escape(page)}">{html.escape(title)}</a></li>'
+                      for page, title in pages.items())
     index = out_dir / "index.html"
-    index.write_text(f"<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>FNAC workbook report</title></head>\n"
-                     f"<body><h1>FNAC workbook report</h1>\n<ol>\n{links}\n</ol>\n</body></html>\n", encoding="utf-8")
+    index.write_text("<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>FNAC workbook report</title></head>\n"
+                     "<body style='font-family: sans-serif; margin: 2em'><h1>FNAC workbook report</h1>\n"
+                     f"<ol>\n{links}\n</ol>\n</body></html>\n", encoding="utf-8")
     return index
+
+
+def heading(notebook: Path) -> str:
+    """The notebook's title (its first markdown heading), else its file name."""
+    import nbformat
+
+    for cell in nbformat.read(notebook, as_version=4).cells:
+        if cell.cell_type == "markdown" and cell.source.startswith("# "):
+            return cell.source.splitlines()[0][2:].strip()
+    return notebook.stem
 
 
 def main(argv: list[str] | None = None) -> int:
