@@ -43,7 +43,7 @@ def unexpected_outputs(path: Path) -> list[str]:
             continue
         if cell.get("outputs") and not is_checked(cell):
             problems.append(f"{path.name} cell {index}: outputs on a cell nbval does not check")
-        if cell.get("execution_count") is not None:
+        if cell.get("execution_count") is not None and not is_checked(cell):
             problems.append(f"{path.name} cell {index}: execution count stored")
         if is_checked(cell) and not cell.get("outputs"):
             problems.append(f"{path.name} cell {index}: checked cell has no reference output")
@@ -52,21 +52,25 @@ def unexpected_outputs(path: Path) -> list[str]:
 
 def strip(notebook, executed=None):
     """Drop outputs everywhere but the checked cells, which take ``executed``'s outputs (or keep
-    their own); drop execution counts and every metadata a frontend or a run adds."""
+    their own); drop every metadata a frontend or a run adds. A checked cell keeps an execution
+    count, as nbval wants of a cell with reference outputs: its place among the code cells, the
+    same however often the notebook ran."""
     by_id = {c.get("id"): c for c in executed.cells} if executed is not None else {}
+    code_cells = 0
     for cell in notebook.cells:
         cell.metadata = nbformat.NotebookNode({k: v for k, v in cell.metadata.items() if k in CELL_METADATA})
         if cell.cell_type != "code":
             continue
+        code_cells += 1
         ran = by_id.get(cell.get("id"))
         if is_checked(cell) and ran is not None:
             cell.outputs = [o for o in ran.outputs if o.get("output_type") != "display_data"]
         elif not is_checked(cell):
             cell.outputs = []
-        cell.execution_count = None
+        cell.execution_count = code_cells if is_checked(cell) else None
         for output in cell.outputs:
             if "execution_count" in output:
-                output.execution_count = None
+                output.execution_count = cell.execution_count
     notebook.metadata = nbformat.NotebookNode({"kernelspec": dict(KERNELSPEC), "language_info": {"name": "python"}})
     return notebook
 
