@@ -276,7 +276,7 @@ def model_step(config: RunConfig, batch: dict, device: torch.device, fast: bool)
     settings = StepSettings(loss_weights(config), train.tau, train.fg_threshold,
                             amp=fast and use_on(train.amp, device, "train.amp"))
     augment = TrainAugment(config.data.image_size, audio.freq_mask, audio.time_mask,
-                           torch.Generator(device=device).manual_seed(0))
+                           torch.Generator(device=device).manual_seed(0), audio.mask_style)
     resident = {"image": batch["image"].to(device), "audio": batch["audio"].to(device)}
 
     def step() -> None:

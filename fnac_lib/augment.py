@@ -48,26 +48,39 @@ def random_crop_flip(
 
 
 def spec_augment(
-    specs: torch.Tensor, freq_mask: int, time_mask: int, generator: torch.Generator | None = None
+    specs: torch.Tensor, freq_mask: int, time_mask: int, generator: torch.Generator | None = None,
+    style: str = "within",
 ) -> torch.Tensor:
-    """One frequency band and one time span masked per clip, widths drawn up to the given maxima.
+    """One frequency band and one time span masked per clip (SpecAugment), drawn per clip.
 
-    Frequency masks run along the frequency axis (dim 2) and time masks along time (dim 3):
-    upstream swaps the two ranges. Masked cells are set to the clip's mean (0 after normalisation).
+    Frequency masks run along the frequency axis (dim 2) and time masks along time (dim 3).
+    ``style="published"`` draws as upstream's ``FrequencyMask(10)`` / ``TimeMask(10)``: start
+    anywhere on the axis, width 0 .. max - 1 (``random.randrange``), the band cut off at the axis
+    end, cells set to 0 (upstream fills 0 before its /12, the same 0 after it); upstream draws the
+    frequency start over the time range and the time start over the frequency range, a defect not
+    kept. ``style="within"`` draws width 0 .. max and a start that keeps the whole band inside the
+    axis, and fills the clip's mean (0 after per-clip normalisation).
     """
+    if style not in ("published", "within"):
+        raise ValueError(f"unknown mask style {style!r}; choose 'published' or 'within'")
     batch, _, n_freq, n_time = specs.shape
     keep = torch.ones(batch, 1, n_freq, n_time, dtype=torch.bool, device=specs.device)
     for max_width, size, dim in ((freq_mask, n_freq, 2), (time_mask, n_time, 3)):
         if max_width <= 0:
             continue
         draws = torch.rand(batch, 2, generator=generator, device=specs.device)  # (B, 2)
-        width = (draws[:, 0] * (min(max_width, size) + 1)).long()  # (B,) in [0, max_width]
-        start = (draws[:, 1] * (size - width + 1)).long()  # (B,)
+        if style == "published":
+            width = (draws[:, 0] * max_width).long()  # (B,) in [0, max_width - 1]
+            start = (draws[:, 1] * size).long()  # (B,) in [0, size - 1]; the band may run past the end
+        else:
+            width = (draws[:, 0] * (min(max_width, size) + 1)).long()  # (B,) in [0, max_width]
+            start = (draws[:, 1] * (size - width + 1)).long()  # (B,)
         position = torch.arange(size, device=specs.device).view(1, -1)  # (1, size)
         inside = (position >= start.view(-1, 1)) & (position < (start + width).view(-1, 1))  # (B, size)
         shape = (batch, 1, size, 1) if dim == 2 else (batch, 1, 1, size)
         keep &= ~inside.view(shape)
-    fill = specs.mean(dim=(1, 2, 3), keepdim=True)
+    fill = torch.zeros((), dtype=specs.dtype, device=specs.device) if style == "published" else \
+        specs.mean(dim=(1, 2, 3), keepdim=True)
     return torch.where(keep, specs, fill)
 
 
@@ -79,6 +92,7 @@ class TrainAugment:
     freq_mask: int  # widest frequency mask in bins (0: off)
     time_mask: int  # widest time mask in frames (0: off)
     generator: torch.Generator  # on the training device; saved in checkpoints
+    mask_style: str = "within"  # "published" or "within" (spec_augment)
 
     def images(self, images: torch.Tensor) -> torch.Tensor:
         """uint8 (B, 3, H, W) frames to random (B, 3, S, S) crops, half of them mirrored."""
@@ -86,4 +100,4 @@ class TrainAugment:
 
     def spectrograms(self, specs: torch.Tensor) -> torch.Tensor:
         """(B, 1, F, T) spectrograms with one frequency band and one time span masked per clip."""
-        return spec_augment(specs, self.freq_mask, self.time_mask, self.generator)
+        return spec_augment(specs, self.freq_mask, self.time_mask, self.generator, self.mask_style)

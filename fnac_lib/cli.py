@@ -1,4 +1,4 @@
-"""Command line: ``python -m fnac_lib train|evaluate|build-data|prepare ...`` (also ``fnac ...``).
+"""Command line: ``python -m fnac_lib train|evaluate|import-checkpoint|build-data|prepare ...`` (also ``fnac ...``).
 
 Examples::
 
@@ -8,7 +8,8 @@ Examples::
     python -m fnac_lib evaluate --run-dir runs/fnac --objectness model
     torchrun --nproc_per_node=8 -m fnac_lib train --preset paper --set data.dataset=vggsound \\
         --set data.data_root=/data/vggsound --run-dir runs/paper-fnac
-    python -m fnac_lib evaluate --run-dir runs/paper-fnac --benchmark vggss --data-root /data/vggss
+    python -m fnac_lib evaluate --run-dir runs/paper-fnac --benchmark vggss --data-root /data/vggss --skip-bad
+    python -m fnac_lib import-checkpoint fnac_vggss144k/best.pth --run-dir runs/official-fnac-144k
 """
 
 from __future__ import annotations
@@ -25,13 +26,39 @@ from .files import write_json
 from .model import OBJECTNESS_SOURCES
 
 
-def _parse_overrides(pairs: list[str]) -> dict:
+def _parse_overrides(pairs: list[str], flag: str = "--set", form: str = "section.field=value") -> dict:
     overrides = {}
     for pair in pairs:
         name, sep, value = pair.partition("=")
         if not sep:
-            raise SystemExit(f"--set expects section.field=value, got {pair!r}")
+            raise SystemExit(f"{flag} expects {form}, got {pair!r}")
         overrides[name] = yaml.safe_load(value)
+    return overrides
+
+
+SAME_DATA = ({"vggss", "vggsound"},)  # benchmark names that read one data root
+
+
+def evaluation_data(config, args: argparse.Namespace) -> dict:
+    """The ``data.*`` overrides of an evaluation: the benchmark, its root and only the reader options
+    given to ``evaluate`` (a training run's options, such as VGG-Sound's ``class_csv``, belong to its
+    training data, never to a test set)."""
+    from .data.factory import DEFAULT_KINDS
+
+    trained_on, benchmark = config.data.dataset, args.benchmark or config.data.dataset
+    overrides = {"data.dataset": benchmark,
+                 "data.reader_options": _parse_overrides(args.reader_option, "--reader-option", "key=value")}
+    if args.skip_bad:
+        overrides["data.reader_options"]["skip_bad"] = True
+    if overrides["data.reader_options"] and benchmark in DEFAULT_KINDS:
+        raise SystemExit(f"--reader-option / --skip-bad: {benchmark} is the embedded default data, not a benchmark")
+    if args.data_root:
+        overrides["data.data_root"] = args.data_root
+    elif benchmark not in DEFAULT_KINDS and benchmark != trained_on and \
+            not any({benchmark, trained_on} <= family for family in SAME_DATA):
+        raise SystemExit(f"--data-root: the run trained on {trained_on}; say where {benchmark} lives")
+    if args.length:
+        overrides["data.test_length"] = args.length
     return overrides
 
 
@@ -58,27 +85,35 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     device = resolve_device(args.device)
     model, config = load_model(checkpoint_path(Path(args.run_dir), args.checkpoint), device)
-    overrides = {}
-    if args.benchmark:
-        overrides["data.dataset"] = args.benchmark
-    if args.data_root:
-        overrides["data.data_root"] = args.data_root
-    if args.length:
-        overrides["data.test_length"] = args.length
-    config = apply_overrides(config, overrides)
+    config = apply_overrides(config, {**evaluation_data(config, args), **_parse_overrides(args.set)})
     dataset = make_dataset(config, args.split, variant=args.variant)
 
     trunk = objectness_trunk(model, args.objectness, args.imagenet_weights)
     trunk = trunk.to(device) if trunk is not None else None
     scores, _ = evaluate(model, dataset, batch_size=args.batch_size, device=device, objectness_trunk=trunk,
-                         alpha=args.ogl_alpha, num_workers=config.data.num_workers, progress=True, keep_maps=False)
+                         alpha=args.ogl_alpha, num_workers=config.data.num_workers, progress=True, keep_maps=False,
+                         amp=config.eval.amp, settings=config.eval)
     result = {"run_dir": str(args.run_dir), "dataset": config.data.dataset, "split": args.split,
-              "variant": args.variant, "scores": scores}
+              "variant": args.variant, "eval": vars(config.eval), "reader_options": config.data.reader_options,
+              "skipped": [list(item) for item in getattr(dataset, "skipped", [])], "scores": scores}
     out = Path(args.out) if args.out else Path(args.run_dir) / f"test_metrics_{config.data.dataset}_{args.variant}.json"
     write_json(out, result)
     for line in score_lines(scores):
         print(line)
+    if result["skipped"]:
+        print(f"skipped {len(result['skipped'])} bad samples (listed in {out}); report that count with the numbers")
     print(f"wrote {out}")
+    return 0
+
+
+def cmd_import_checkpoint(args: argparse.Namespace) -> int:
+    from .official import import_official
+
+    config = preset(args.preset, **{"train.method": args.method, **_parse_overrides(args.set)})
+    written = import_official(args.file, args.run_dir, config)
+    print(f"imported {args.file} into {written}; score it with\n"
+          f"  python -m fnac_lib evaluate --run-dir {args.run_dir} --benchmark vggss --data-root DIR "
+          f"--objectness imagenet --skip-bad")
     return 0
 
 
@@ -138,7 +173,25 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--batch-size", type=int, default=128)
     evaluate.add_argument("--device", default="auto")
     evaluate.add_argument("--out", help="where to write the scores (JSON)")
+    evaluate.add_argument("--reader-option", action="append", default=[], metavar="KEY=VALUE",
+                          help="a keyword for the benchmark reader, e.g. subset=unheard, test_list=FILE, "
+                               "extended_csv=metadata/slavc/flickr_test_plus_silent.csv, image_ext=.png (repeatable; "
+                               "relative paths: under the data root, then the workbook's folder)")
+    evaluate.add_argument("--skip-bad", action="store_true",
+                          help="drop (and list) samples whose files are missing or unreadable: partial downloads")
+    evaluate.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE",
+                          help="override the run's config, e.g. --set eval.av_upsample=bicubic (repeatable)")
     evaluate.set_defaults(func=cmd_evaluate)
+
+    imports = commands.add_parser("import-checkpoint", help="turn a published FNAC / EZ-VSL / SLAVC checkpoint "
+                                                            "into a workbook run")
+    imports.add_argument("file", help="the official .pth file (its state dict, possibly under 'model')")
+    imports.add_argument("--run-dir", required=True)
+    imports.add_argument("--preset", default="paper", choices=sorted(PRESETS),
+                         help="how the run is scored: 'paper' is the published front end and evaluation")
+    imports.add_argument("--method", default="fnac", choices=METHODS, help="what the checkpoint was trained with")
+    imports.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE")
+    imports.set_defaults(func=cmd_import_checkpoint)
 
     for name, func, text in (("build-data", cmd_build_data, "build the embedded default data"),
                              ("prepare", cmd_prepare, "extract frames and audio from raw videos")):

@@ -3,6 +3,12 @@
 ``paper`` is the published configuration (README, "Faithful to the method"), ``cpu-demo`` trains
 a small model on the embedded default data in minutes on a laptop CPU, ``ci`` in seconds. The
 method's fixed numbers come from ``constants``; nothing here imports a room above it.
+
+The pipeline options that choose between the published code's behaviour and the workbook's own
+(``model.init``, ``audio.spectrogram`` / ``sample_rate`` / ``short_clips`` / ``mask_style``,
+``data.train_resize``, the ``eval`` section) default to the workbook's behaviour, so that run
+directories written before they existed load and score exactly as they were trained; the
+``paper`` preset sets the published value of every one (README, "Reproducing the paper").
 """
 
 from __future__ import annotations
@@ -24,19 +30,27 @@ class ModelConfig:
     output_stride: int = 32  # visual map stride: 32 as published; 16 or 8 keep more locations on small images
     visual_dropout: float = 0.9  # dropout on the visual map before the projection (published: 0.9)
     imagenet_weights: str | None = None  # None, "torch-cache", or a path to a torchvision resnet18 state dict
+    init: str = "torch"  # audio net and both projections: "published" (kaiming fan_out convs, linears N(0, 0.01),
+    #   batch-norm scale N(1, 0.02)), or "torch": PyTorch's defaults (the workbook's earlier runs)
 
 
 @dataclass
 class AudioConfig:
-    sample_rate: int = 16000  # Hz; every dataset resamples to this
+    sample_rate: int | str = 16000  # Hz every file is resampled to, or "native" (published): each file's own rate,
+    #   one rate per dataset (a file at another rate is an error naming it); the model reads it off the clip length
     clip_seconds: float = 3.0  # centred crop length (published: 3 s)
-    frontend: str = "linear"  # "linear": published log-power spectrogram (257 bins); "mel": log-mel
+    frontend: str = "linear"  # "linear": log-power linear spectrogram, log(S + 1e-7) / 12 (257 bins); "mel": log-mel
+    spectrogram: str = "hann-power"  # linear S: "scipy" (published: scipy.signal.spectrogram defaults, Tukey(0.25)
+    #   window, each segment's mean removed, one-sided power density), or "hann-power": Hann window, |STFT|^2
     n_fft: int = 512  # STFT window (samples)
     hop_length: int = 238  # STFT hop (samples): 200 frames for 3 s at 16 kHz
     n_mels: int = 64  # mel bands when frontend == "mel"
-    normalize: bool = True  # standardise each clip's spectrogram (keeps short, zero-padded clips alive)
+    normalize: bool = True  # standardise each clip's spectrogram (keeps short, zero-padded clips alive); published: off
+    short_clips: str = "pad"  # a file shorter than the clip: "tile" (published: repeat it) or "pad" (centred zeros)
     freq_mask: int = 0  # widest frequency mask in bins during training (0: off)
     time_mask: int = 0  # widest time mask in frames during training (0: off)
+    mask_style: str = "within"  # "published": start anywhere on the axis, width 0..max-1, cut at the edge, fill 0;
+    #   "within": width 0..max, the band inside the axis, fill the clip's mean (augment.spec_augment)
 
 
 @dataclass
@@ -45,6 +59,9 @@ class DataConfig:
     data_root: str | None = None  # root of a real benchmark; None for the default data
     labels: str = "fine"  # default data label granularity: "fine" or "coarse"
     image_size: int = 224  # side of the square input image
+    train_resize: str = "square"  # training frames before the random crop: "short-side" (published Resize(246):
+    #   short side to 246/224 x image_size, aspect kept, cropped per sample as it loads), or "square": squashed to
+    #   246 x 246 and cropped on the device (cacheable)
     train_length: int = 2048  # default data: scenes per training epoch
     val_length: int = 250  # validation scenes (model selection; never the test set)
     test_length: int = 500  # test scenes
@@ -74,6 +91,14 @@ class TrainConfig:
     device: str = "auto"  # "auto", "cpu", "cuda", "cuda:1", ...
 
 
+@dataclass
+class EvalConfig:
+    av_upsample: str = "bilinear"  # 7x7 AV map to the image: "bilinear-aligned" (published test.py validate:
+    #   bilinear, align_corners=True), "bicubic" (test.py validate2 and train.py), "bilinear" (align_corners=False)
+    objectness_upsample: str = "bilinear"  # objectness map: "bilinear-aligned" (published) or the same choices
+    empty_gt: str = "drop"  # on-screen samples whose gt map is empty: "score-zero" (published: counted, cIoU 0)
+    #   or "drop" (left out of the localisation summaries)
+    amp: bool | str = "auto"  # bf16 encoders when scoring: "auto" on CUDA only; false: float32 (published)
 
 
 @dataclass
@@ -82,6 +107,7 @@ class RunConfig:
     audio: AudioConfig = field(default_factory=AudioConfig)
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -91,7 +117,8 @@ class RunConfig:
         unknown = set(values) - set(SECTIONS)
         if unknown:
             raise ConfigError(f"unknown config sections {sorted(unknown)}")
-        return cls(**{name: _section(section_cls, values.get(name, {})) for name, section_cls in SECTIONS.items()})
+        return cls(**{name: _section(section_cls, values.get(name, {}), name)
+                      for name, section_cls in SECTIONS.items()})
 
     def save(self, path: Path) -> None:
         Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n")
@@ -104,14 +131,38 @@ class RunConfig:
             raise ConfigError(f"{path}: not a readable run config ({error})") from error
 
 
-SECTIONS = {"model": ModelConfig, "audio": AudioConfig, "data": DataConfig, "train": TrainConfig}
+SECTIONS = {"model": ModelConfig, "audio": AudioConfig, "data": DataConfig, "train": TrainConfig, "eval": EvalConfig}
+
+# The values each published-or-workbook option can take (the first is the published behaviour).
+UPSAMPLE_MODES = ("bilinear-aligned", "bicubic", "bilinear")
+CHOICES = {
+    "model.init": ("published", "torch"),
+    "audio.spectrogram": ("scipy", "hann-power"),
+    "audio.short_clips": ("tile", "pad"),
+    "audio.mask_style": ("published", "within"),
+    "data.train_resize": ("short-side", "square"),
+    "eval.av_upsample": UPSAMPLE_MODES,
+    "eval.objectness_upsample": UPSAMPLE_MODES,
+    "eval.empty_gt": ("score-zero", "drop"),
+}
 
 
-def _section(section_cls, values: dict):
+def _check_choices(section: str, values: dict) -> None:
+    for name, value in values.items():
+        allowed = CHOICES.get(f"{section}.{name}")
+        if allowed is not None and value not in allowed:
+            raise ConfigError(f"{section}.{name}: {value!r} is not one of {allowed}")
+    rate = values.get("sample_rate")
+    if section == "audio" and rate is not None and rate != "native" and not (isinstance(rate, int) and rate > 0):
+        raise ConfigError(f"audio.sample_rate: {rate!r} is neither a positive number of Hz nor 'native'")
+
+
+def _section(section_cls, values: dict, section: str = ""):
     names = {f.name for f in dataclasses.fields(section_cls)}
     unknown = set(values) - names
     if unknown:
         raise ConfigError(f"unknown {section_cls.__name__} fields {sorted(unknown)}")
+    _check_choices(section, values)
     values = dict(values)
     if "blocks" in values:
         values["blocks"] = tuple(values["blocks"])
@@ -166,12 +217,17 @@ _SMALL_AUDIO = {"clip_seconds": 1.0, "frontend": "mel", "n_fft": 512, "hop_lengt
                 "freq_mask": 8, "time_mask": 10}
 
 PRESETS: dict[str, dict] = {
-    # The published configuration: ResNet-18s from ImageNet, 224 px, 3 s linear spectrograms.
+    # The published configuration (FNAC_AVL train.py / test.py, item by item): ResNet-18s from ImageNet
+    # with the official init of the rest, 224 px, 3 s clips at each file's own rate, tiled when short,
+    # scipy's spectrogram, upstream's masks (axes put right), aspect-kept train resize, test.py's maps.
     "paper": {
-        "model": {"imagenet_weights": "torch-cache"},
-        "audio": {"freq_mask": 16, "time_mask": 20},
-        "data": {"image_size": 224, "num_workers": 8},
+        "model": {"imagenet_weights": "torch-cache", "init": "published"},
+        "audio": {"sample_rate": "native", "spectrogram": "scipy", "normalize": False, "short_clips": "tile",
+                  "freq_mask": 10, "time_mask": 10, "mask_style": "published"},
+        "data": {"image_size": 224, "num_workers": 8, "train_resize": "short-side"},
         "train": {},
+        "eval": {"av_upsample": "bilinear-aligned", "objectness_upsample": "bilinear-aligned", "empty_gt": "score-zero",
+                 "amp": False},
     },
     # Minutes on a laptop CPU: a narrow ResNet-18 at 96 px, 1 s log-mel clips, 640 steps.
     # Each FNAC term is a mean over B^2 entries of rows that sum to at most 2, so it shrinks as 1/B:

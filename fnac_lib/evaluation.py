@@ -17,6 +17,7 @@ import torch.nn as nn
 from torch.utils.data import DataLoader, Dataset
 
 from .augment import normalize_images
+from .config import EvalConfig
 from .constants import OGL_ALPHA
 from .data.sample import clip_names, collate
 from .device import use_on
@@ -25,14 +26,8 @@ from .losses import normalize_maps
 from .metrics import batch_ciou, pointing_game, summarize
 from .model import AVModel
 from .progress import track
-from .protocols import (
-    fscore_from_curves,
-    localisation_to_mask_logits,
-    open_set_confidence,
-    open_set_pr,
-    s4_frame_iou,
-    s4_fscore_curves,
-)
+from .protocols import (fscore_from_curves, localisation_to_mask_logits, open_set_confidence, open_set_pr,
+                        s4_frame_iou, s4_fscore_curves)
 
 PROTOCOLS = ("localization", "open_set", "segmentation")
 SEGMENTED_MAPS = ("av", "av_ogl")  # the maps AVSBench's S4 scores (objectness alone knows no sound)
@@ -43,7 +38,7 @@ class SampleScores:
     """Per-sample scores of one test set (N samples), computed batch by batch on the device."""
 
     on_screen: torch.Tensor  # (N,) False for silent / off-screen pairs
-    annotated: torch.Tensor  # (N,) on screen with a non-empty gt map: the samples cIoU summaries use
+    annotated: torch.Tensor  # (N,) the samples cIoU summaries count: on screen (with a non-empty gt, or any: empty_gt)
     ciou: dict[str, torch.Tensor]  # map name ("av", "obj", "av_ogl") -> (N,) cIoU under the median rule
     pointing: dict[str, torch.Tensor]  # map name -> (N,) 1 where the map's peak falls on the gt
     confidence: torch.Tensor  # (N,) SLAVC's open-set confidence of the raw AV map
@@ -87,19 +82,21 @@ def score_batch(
     gt: torch.Tensor,
     on_screen: torch.Tensor,
     masks: torch.Tensor | None = None,
+    count_empty_gt: bool = False,
 ) -> SampleScores:
     """Score one batch where it lies: ``localisation_maps`` of raw AV maps S[i, i] (B, H, W)
     against gt maps (B, H, W).
 
     ``masks`` (B, H', W') adds AVSBench's per-frame IoU and F-beta curves. The open-set cIoU is
     the AV map's: min-max normalisation is increasing per sample, so the median rule picks the
-    same pixels as on the raw map.
+    same pixels as on the raw map. ``count_empty_gt`` counts on-screen samples whose gt map is
+    empty, at cIoU 0, as upstream's test.py (``EvalConfig.empty_gt``); otherwise they leave the count.
     """
     gt = gt.to(av_raw.device).float()
     on_screen = on_screen.to(av_raw.device).bool()
     scores = SampleScores(
         on_screen=on_screen,
-        annotated=on_screen & (gt.flatten(1).sum(dim=1) > 0),
+        annotated=on_screen if count_empty_gt else on_screen & (gt.flatten(1).sum(dim=1) > 0),
         ciou={name: batch_ciou(m, gt) for name, m in maps.items()},
         pointing={name: pointing_game(m, gt) for name, m in maps.items()},
         confidence=open_set_confidence(av_raw),
@@ -120,8 +117,8 @@ def summarize_scores(scores: SampleScores, protocols=None, clips: torch.Tensor |
     where the data allows it:
 
     * ``localization`` (sets whose pairs are all on screen): per map (``av``, ``obj``,
-      ``av_ogl``) cIoU (the fraction >= 0.5), AUC, mean cIoU and pointing game over the samples
-      with a non-empty gt map;
+      ``av_ogl``) cIoU (the fraction >= 0.5), AUC, mean cIoU and pointing game over the
+      ``annotated`` samples;
     * ``open_set`` (sets with silent or off-screen pairs): SLAVC's AP and max-F1 of the AV map;
     * ``segmentation`` (sets with masks): ``{"s4": {map: {"mIoU", "F_score", "n"}}}``, the F-score
       per clip when ``clips`` (N,) gives each frame's clip, as AVSBench's test script.
@@ -169,11 +166,11 @@ class Predictions:
     def from_maps(cls, av_raw: torch.Tensor, gt: torch.Tensor, on_screen: torch.Tensor, *,
                   objectness: torch.Tensor | None = None, masks: torch.Tensor | None = None,
                   alpha: float = OGL_ALPHA, ids: list[str] | None = None, clips: torch.Tensor | None = None,
-                  labels: torch.Tensor | None = None) -> "Predictions":
+                  labels: torch.Tensor | None = None, count_empty_gt: bool = False) -> "Predictions":
         """Predictions of maps made elsewhere (reference maps, tests), scored as ``predict`` does."""
         n = av_raw.shape[0]
         maps = localisation_maps(av_raw, objectness, alpha)
-        scores = SampleScores.concatenate([score_batch(maps, av_raw, gt, on_screen, masks)])
+        scores = SampleScores.concatenate([score_batch(maps, av_raw, gt, on_screen, masks, count_empty_gt)])
         return cls(scores=scores, labels=labels if labels is not None else torch.zeros(n, dtype=torch.long),
                    img_emb=torch.zeros(n, 0), aud_emb=torch.zeros(n, 0),
                    ids=ids if ids is not None else [str(i) for i in range(n)], clips=clips,
@@ -224,13 +221,15 @@ def predict(
     amp: bool | str = "auto",
     progress: bool = False,
     keep_maps: bool = True,
+    settings: EvalConfig | None = None,
 ) -> Predictions:
     """Run ``model`` over ``loader``, scoring each batch on the device (no per-sample Python).
 
     ``amp``: bf16 autocast for the encoders ("auto": on CUDA only); maps and scores stay fp32.
     ``keep_maps=False`` keeps only scores and embeddings, for evaluations that need no figures.
+    ``settings``: how maps are upsampled and empty gts counted (default ``EvalConfig()``).
     """
-    device = torch.device(device)
+    device, settings = torch.device(device), settings or EvalConfig()
     model.eval()
     autocast = torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_on(amp, device, "amp"))
     scored: list[SampleScores] = []
@@ -241,15 +240,16 @@ def predict(
         waves = batch["audio"].to(device, non_blocking=True)  # (b, T)
         with autocast:
             img_maps, aud_emb = model(images, waves)  # float32 (b, D, h, w), (b, D)
-        raw = raw_av_maps(img_maps, aud_emb, tuple(images.shape[2:]))  # (b, H, W)
+        raw = raw_av_maps(img_maps, aud_emb, tuple(images.shape[2:]), mode=settings.av_upsample)  # (b, H, W)
         objectness = None
         if objectness_trunk is not None:
             with autocast:
-                objectness = objectness_maps(objectness_trunk, normalize_images(images)).float()  # (b, H, W)
+                objectness = objectness_maps(objectness_trunk, normalize_images(images),
+                                             settings.objectness_upsample).float()  # (b, H, W)
         gt = batch["gt_map"].to(device, non_blocking=True)
         masks = batch["mask"].to(device, non_blocking=True) if "mask" in batch else None
         maps = localisation_maps(raw, objectness, alpha)
-        scored.append(score_batch(maps, raw, gt, batch["on_screen"], masks))
+        scored.append(score_batch(maps, raw, gt, batch["on_screen"], masks, settings.empty_gt == "score-zero"))
         parts["img_emb"].append(img_maps.mean(dim=(2, 3)))
         parts["aud_emb"].append(aud_emb)
         parts["labels"].append(batch["label"])
@@ -285,9 +285,11 @@ def evaluate(
     keep_maps: bool = True,
     protocols=None,
     amp: bool | str = "auto",
+    settings: EvalConfig | None = None,
 ) -> tuple[dict, Predictions]:
     """Score a model on a test set: ``summarize_scores`` of AV (and OBJ and AV+OGL with a
-    trunk), and the predictions behind it."""
+    trunk), and the predictions behind it; ``settings`` as ``predict`` (a run's ``config.eval``)."""
     loader = eval_loader(dataset, batch_size, num_workers, pin_memory=torch.device(device).type == "cuda")
-    preds = predict(model, loader, device, objectness_trunk, alpha, amp=amp, progress=progress, keep_maps=keep_maps)
+    preds = predict(model, loader, device, objectness_trunk, alpha, amp=amp, progress=progress, keep_maps=keep_maps,
+                    settings=settings)
     return preds.summary(protocols), preds

@@ -15,22 +15,30 @@ from .constants import OGL_ALPHA, TAU
 from .losses import normalize_maps, own_pair_maps
 
 
-def upsample(maps: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """(B, h, w) maps to (B, H, W) by bilinear interpolation."""
-    return F.interpolate(maps.unsqueeze(1).float(), size=size, mode="bilinear", align_corners=False).squeeze(1)
+# ``config.EvalConfig`` names: published test.py ``validate`` (AV and objectness maps), its
+# ``validate2`` and train.py's validation (AV map), and the workbook's earlier default.
+UPSAMPLING = {"bilinear-aligned": ("bilinear", True), "bicubic": ("bicubic", False), "bilinear": ("bilinear", False)}
 
 
-def raw_av_maps(img_maps: torch.Tensor, aud_emb: torch.Tensor, size: tuple[int, int], tau: float = TAU) -> torch.Tensor:
+def upsample(maps: torch.Tensor, size: tuple[int, int], mode: str = "bilinear") -> torch.Tensor:
+    """(B, h, w) maps to (B, H, W): ``F.interpolate`` with one of the ``UPSAMPLING`` modes."""
+    if mode not in UPSAMPLING:
+        raise ValueError(f"unknown upsampling {mode!r}; choose one of {sorted(UPSAMPLING)}")
+    kind, aligned = UPSAMPLING[mode]
+    return F.interpolate(maps.unsqueeze(1).float(), size=size, mode=kind, align_corners=aligned).squeeze(1)
+
+
+def raw_av_maps(img_maps: torch.Tensor, aud_emb: torch.Tensor, size: tuple[int, int], tau: float = TAU,
+                mode: str = "bilinear") -> torch.Tensor:
     """S[i, i] = cos / tau upsampled to the image size, not normalised (open-set confidence): (B, H, W)."""
-    return upsample(own_pair_maps(img_maps, aud_emb, tau), size)
-
+    return upsample(own_pair_maps(img_maps, aud_emb, tau), size, mode)
 
 
 @torch.no_grad()
-def objectness_maps(trunk: nn.Module, images: torch.Tensor) -> torch.Tensor:
+def objectness_maps(trunk: nn.Module, images: torch.Tensor, mode: str = "bilinear") -> torch.Tensor:
     """Mean |activation| over channels of a frozen trunk, upsampled and normalised: (B, H, W)."""
     features = trunk(images)  # (B, C, h, w)
-    return normalize_maps(upsample(features.abs().mean(dim=1), tuple(images.shape[2:])))
+    return normalize_maps(upsample(features.abs().mean(dim=1), tuple(images.shape[2:]), mode))
 
 
 def object_guided(av: torch.Tensor, objectness: torch.Tensor, alpha: float = OGL_ALPHA) -> torch.Tensor:

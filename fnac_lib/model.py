@@ -54,6 +54,21 @@ def _init_like_torchvision(net: nn.Module) -> None:
             nn.init.zeros_(module.bias)
 
 
+def published_init(*modules: nn.Module) -> None:
+    """FNAC_AVL's initialisation of the audio net and both projections (its ``model.py``): every
+    Conv2d weight kaiming-normal (fan_out, relu), every Linear weight normal(0, 0.01) truncated at
+    +-2 (``nn.init.trunc_normal_``'s absolute bounds, so in effect untruncated), every batch-norm
+    scale normal(1, 0.02) and shift 0; conv and linear biases keep PyTorch's defaults, as upstream."""
+    for module in (m for net in modules for m in net.modules()):
+        if isinstance(module, nn.Conv2d):
+            nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+        elif isinstance(module, nn.Linear):
+            nn.init.trunc_normal_(module.weight, mean=0.0, std=0.01)
+        elif isinstance(module, (nn.BatchNorm2d, nn.GroupNorm)):
+            nn.init.normal_(module.weight, mean=1.0, std=0.02)
+            nn.init.zeros_(module.bias)
+
+
 def _reduce_stride(net: ResNet, output_stride: int) -> None:
     """Turn the first stride-2 block of the last stages into stride 1 to reach ``output_stride``."""
     stages = {32: (), 16: ("layer4",), 8: ("layer3", "layer4")}
@@ -170,6 +185,10 @@ class AVModel(nn.Module):
         self.frontend = AudioFrontend(audio_config)
         self.visual = VisualEncoder(model_config)
         self.audio = AudioEncoder(model_config)
+        if model_config.init == "published":  # the ImageNet trunk keeps its weights, as upstream
+            published_init(self.audio.trunk, self.visual.projection, self.audio.projection)
+        elif model_config.init != "torch":
+            raise ValueError(f"unknown model.init {model_config.init!r}; choose 'published' or 'torch'")
 
     @property
     def channels_last(self) -> bool:

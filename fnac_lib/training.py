@@ -28,7 +28,7 @@ from .config import RunConfig, check_resumable
 from .data.sample import collate, set_epoch
 from .device import resolve_device, use_on
 from .distributed import ProcessInfo, barrier, init_from_env
-from .errors import ConfigError, NonFiniteLossError
+from .errors import CheckpointError, ConfigError, NonFiniteLossError
 from .evaluation import evaluate
 from .files import write_json
 from .losses import LossWeights
@@ -99,7 +99,8 @@ class Trainer:
         self.network = self._wrap(self.model)
         self.aug_generator = torch.Generator(device=self.device).manual_seed(train.seed + self.info.rank)
         audio = config.audio
-        self.augment = TrainAugment(config.data.image_size, audio.freq_mask, audio.time_mask, self.aug_generator)
+        self.augment = TrainAugment(config.data.image_size, audio.freq_mask, audio.time_mask, self.aug_generator,
+                                    audio.mask_style)
         self.settings = StepSettings(self.weights, train.tau, train.fg_threshold, self.amp, train.global_negatives)
         self.sampler = ResumableSampler(train_set, self.info, train.seed)
         self.state = TrainState()
@@ -153,6 +154,9 @@ class Trainer:
 
     def restore(self, path: Path) -> None:
         saved = load_checkpoint(path)
+        if "optimizer" not in saved:
+            raise CheckpointError(f"{path} holds weights only (an imported official checkpoint): it cannot be "
+                                  "resumed; train a new run instead")
         check_resumable(RunConfig.from_dict(saved["config"]), self.config, path)
         self.model.load_state_dict(saved["model"])
         self.optimizer.load_state_dict(saved["optimizer"])
@@ -256,7 +260,8 @@ class Trainer:
     def _end_epoch(self, epoch: int) -> None:
         if self.val_set is not None and self.info.is_main:
             scores, _ = evaluate(self.model, self.val_set, batch_size=self.local_batch, device=self.device,
-                                 keep_maps=False, protocols=("localization",), amp=self.config.train.amp)
+                                 keep_maps=False, protocols=("localization",), amp=self.config.train.amp,
+                                 settings=self.config.eval)
             if "av" not in scores:
                 raise ValueError("the validation set has no on-screen pair with a ground-truth map to score")
             entry = {"epoch": epoch, **scores["av"]}

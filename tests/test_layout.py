@@ -8,7 +8,7 @@ Layers, bottom to top; a module may import only from its own layer or below:
 3. ``model``, ``localization``, ``metrics``, ``protocols``, ``step``
 4. ``evaluation``
 5. ``training``
-6. ``runs``
+6. ``runs``, ``official`` (run directories, trained or imported)
 7. the ``workbook`` package (the notebooks' helpers)
 8. ``cli`` and ``__main__``
 """
@@ -29,7 +29,7 @@ LAYERS = [
     ("model", "localization", "metrics", "protocols", "step"),
     ("evaluation",),
     ("training",),
-    ("runs",),
+    ("runs", "official"),
     ("workbook",),
     ("cli", "__main__"),
 ]

@@ -44,17 +44,30 @@ def make_dataset(config: RunConfig, split: str, variant: str = "single", length:
         if data.data_root is None:
             raise ConfigError(f"data.data_root: dataset {data.dataset!r} is a real benchmark; set data.data_root "
                               "to where it lives")
-        dataset = open_benchmark(
-            data.dataset, data.data_root, split=split, image_size=data.image_size,
-            sample_rate=config.audio.sample_rate, clip_seconds=config.audio.clip_seconds, **data.reader_options,
-        )
+        if data.cache_dir is not None and split == "train" and data.train_resize == "short-side":
+            raise ConfigError("data.cache_dir: with data.train_resize='short-side' (published) each training frame "
+                              "keeps its aspect ratio and is cropped anew every epoch, which a cache of fixed-size "
+                              "frames cannot hold; drop data.cache_dir, or set data.train_resize=square")
+        dataset = open_benchmark(data.dataset, data.data_root, split=split, **benchmark_inputs(config, split),
+                                 **data.reader_options)
         if data.cache_dir is not None:
             dataset = cached_split(dataset, config, split, variant)
     rate = dataset.sample_rate  # every dataset meets data.sample.SampleDataset
-    if rate != config.audio.sample_rate:
+    if config.audio.sample_rate != "native" and rate != config.audio.sample_rate:
         raise ConfigError(f"audio.sample_rate: {data.dataset} audio is at {rate} Hz but audio.sample_rate is "
                           f"{config.audio.sample_rate}")
     return dataset
+
+
+def benchmark_inputs(config: RunConfig, split: str) -> dict:
+    """The keywords of ``readers.open_benchmark`` that a run configuration fixes: image size, audio
+    rate, length and short-clip rule, and for training the frame resize and its crop seed."""
+    data, audio = config.data, config.audio
+    inputs = {"image_size": data.image_size, "sample_rate": audio.sample_rate, "clip_seconds": audio.clip_seconds,
+              "short_clips": audio.short_clips}
+    if split == "train":
+        inputs.update(train_resize=data.train_resize, seed=config.train.seed)
+    return inputs
 
 
 def cache_path(config: RunConfig, split: str, variant: str = "single") -> Path:
@@ -63,6 +76,8 @@ def cache_path(config: RunConfig, split: str, variant: str = "single") -> Path:
     data, audio = config.data, config.audio
     shaping = {"root": str(Path(data.data_root).resolve()), "options": data.reader_options,
                "image_size": data.image_size, "sample_rate": audio.sample_rate, "clip_seconds": audio.clip_seconds}
+    if audio.short_clips != "pad":  # keys of caches built before the option existed stay as they were
+        shaping["short_clips"] = audio.short_clips
     key = hashlib.sha256(json.dumps(shaping, sort_keys=True, default=str).encode()).hexdigest()[:12]
     return Path(data.cache_dir) / f"{data.dataset}-{split}-{variant}-{key}"
 

@@ -124,7 +124,7 @@ def evaluate_runs(
             raise ValueError(f"run {run} takes inputs {_inputs(config)} (image size, rate, seconds) but "
                              f"{test.name} was built for {test.inputs}: build the test sets from its config")
         _, preds = evaluate(model, test.dataset, batch_size=batch_size, device=device, objectness_trunk=trunk,
-                            alpha=alpha, protocols=test.protocols)
+                            alpha=alpha, protocols=test.protocols, amp=config.eval.amp, settings=config.eval)
         fields = {"run": run, "method": config.train.method, "trained_on": config.data.dataset}
         rows.extend({**fields, **row} for row in score_predictions(preds, test))
         predictions[(run, test.name)] = preds

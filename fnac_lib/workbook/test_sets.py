@@ -43,10 +43,10 @@ def default_test_set(config: RunConfig, kind: str = "objects", variant: str = "s
 
 def benchmark_test_set(config: RunConfig, name: str, data_root, **options) -> TestSet:
     """The test split of a real benchmark (``readers.open_benchmark``) for ``config``'s inputs."""
-    from .readers import open_benchmark
+    from ..data.benchmarks import open_benchmark
+    from ..data.factory import benchmark_inputs
 
-    built = open_benchmark(name, data_root, split="test", image_size=config.data.image_size,
-                           sample_rate=config.audio.sample_rate, clip_seconds=config.audio.clip_seconds, **options)
+    built = open_benchmark(name, data_root, split="test", **benchmark_inputs(config, "test"), **options)
     return TestSet(name, built, _inputs(config))
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from ...errors import DatasetError
 from .dataset import Record
+from .metadata import FrameFiles
 
 log = logging.getLogger(__name__)
 
@@ -190,13 +191,13 @@ def read_extended_pairs(path, frames: Path, audio: Path, image_ext: str, audio_e
     return records
 
 
-def paired_ids(frames: Path, audio: Path, image_ext: str, audio_ext: str) -> list[str]:
+def paired_ids(frames: Path, audio: Path, image_ext: str | None, audio_ext: str) -> list[str]:
     """Ids with both ``frames/<id><image_ext>`` and ``audio/<id><audio_ext>``; unpaired files are
     reported (upstream drops them without a word)."""
     for folder in (frames, audio):
         if not folder.is_dir():
             raise DatasetError(folder, "missing directory")
-    images = {p.name[: -len(image_ext)] for p in os.scandir(frames) if p.name.endswith(image_ext)}
+    images = FrameFiles(frames, image_ext).ids  # image_ext None: .jpg, .png or .jpeg
     sounds = {p.name[: -len(audio_ext)] for p in os.scandir(audio) if p.name.endswith(audio_ext)}
     unpaired = len(images ^ sounds)
     if unpaired:

@@ -15,13 +15,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+import soundfile as sf
 import torch
 from torch.utils.data import Dataset
 
 from ...errors import DatasetError
 from ...progress import track
 from ..boxes import boxes_to_map, mask_box
-from .decoding import load_audio, load_image, load_mask, train_frame_size
+from .decoding import load_audio, load_image, load_mask, load_train_crop, train_frame_size
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +50,13 @@ class BenchmarkDataset(Dataset):
 
     Missing files are found when the dataset is built (one directory listing), not after an hour
     of evaluation. With ``skip_bad`` every sample is also decoded once, on ``workers`` threads.
+
+    ``sample_rate="native"`` keeps each file's rate (as upstream): the dataset takes the rate of its
+    first audio file, and a file at another rate is a bad sample naming it (a batch cannot mix
+    clip lengths). ``short_clips``: "pad" or "tile" (``decoding.load_audio``). Training frames with
+    ``train_resize="short-side"`` are resized with their aspect kept and randomly cropped as they
+    load (``decoding.load_train_crop``), from a generator seeded by (``seed``, epoch, index), so a
+    run draws the same crops with any number of loader workers and after a resume.
     """
 
     name = "benchmark"
@@ -64,17 +73,26 @@ class BenchmarkDataset(Dataset):
         skip_bad: bool = False,
         class_names: list[str] = (),
         workers: int = 4,
+        short_clips: str = "pad",
+        train_resize: str = "square",
+        seed: int = 0,
     ) -> None:
+        if train_resize not in ("square", "short-side") or short_clips not in ("pad", "tile"):
+            raise ValueError(f"train_resize must be 'square' or 'short-side' and short_clips 'pad' or 'tile', "
+                             f"got {train_resize!r} and {short_clips!r}")
         self.split = split
         self.image_size = image_size
-        self.frame_size = train_frame_size(image_size) if split == "train" else image_size
-        self.sample_rate = sample_rate
+        self.crop_on_load = split == "train" and train_resize == "short-side"
+        self.frame_size = train_frame_size(image_size) if split == "train" and not self.crop_on_load else image_size
         self.clip_seconds = clip_seconds
+        self.short_clips, self.seed, self.epoch = short_clips, seed, 0
         self.class_names = list(class_names)
         self.skipped: list[tuple[str, str]] = []
         problems = list(problems) + self._missing_files(records)
         bad = {sample_id for sample_id, _ in problems}
         records = [r for r in records if r.id not in bad]
+        self.resample = sample_rate != "native"
+        self.sample_rate = sample_rate if self.resample else self._first_rate(records)
         if skip_bad:
             problems += self._undecodable(records, workers)
             bad = {sample_id for sample_id, _ in problems}
@@ -86,7 +104,11 @@ class BenchmarkDataset(Dataset):
         return len(self.records)
 
     def __getitem__(self, index: int) -> dict:
-        return self.load(self.records[index])
+        return self.load(self.records[index], index)
+
+    def set_epoch(self, epoch: int) -> None:
+        """The epoch the loader is about to draw: it seeds the training crops (``crop_on_load``)."""
+        self.epoch = epoch
 
     @property
     def ids(self) -> list[str]:
@@ -97,11 +119,16 @@ class BenchmarkDataset(Dataset):
                 f"{len(self.skipped)} skipped, image {self.frame_size}px, "
                 f"audio {self.clip_seconds} s @ {self.sample_rate} Hz)")
 
-    def load(self, record: Record) -> dict:
-        """Decode one record into a sample dict; raises ``DatasetError`` naming any bad file."""
+    def load(self, record: Record, index: int = 0) -> dict:
+        """Decode one record (the ``index``-th) into a sample dict; raises ``DatasetError`` naming any bad file."""
         size = self.frame_size
-        image = load_image(record.image, size)
-        audio = load_audio(record.audio, self.sample_rate, self.clip_seconds, record.audio_start, record.audio_seconds)
+        if self.crop_on_load:
+            rng = np.random.default_rng([self.seed, self.epoch, index])
+            image = load_train_crop(record.image, train_frame_size(self.image_size), size, rng)
+        else:
+            image = load_image(record.image, size)
+        audio = load_audio(record.audio, self.sample_rate, self.clip_seconds, record.audio_start,
+                           record.audio_seconds, self.short_clips, self.resample)
         boxes = torch.tensor(record.boxes, dtype=torch.float32).reshape(-1, 4)  # (N, 4)
         sample = {}
         if record.gt == "mask":
@@ -118,6 +145,18 @@ class BenchmarkDataset(Dataset):
             on_screen=record.on_screen, id=record.id,
         )
         return sample
+
+    @staticmethod
+    def _first_rate(records: list[Record]) -> int:
+        """The native rate of the first readable audio file: the rate of every clip of the dataset."""
+        for record in records:
+            try:
+                return int(sf.info(str(record.audio)).samplerate)
+            except (sf.LibsndfileError, RuntimeError):
+                continue  # reported with its sample when it is loaded
+        if records:
+            raise DatasetError(records[0].audio.parent, "no readable audio file to take the native sample rate from")
+        return 0  # an empty dataset: nothing to load
 
     def _missing_files(self, records: list[Record]) -> list[tuple[str, DatasetError]]:
         listings: dict[Path, set[str]] = {}
