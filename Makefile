@@ -1,9 +1,12 @@
 # The FNAC workbook. Two commands do everything on a fresh machine:
 #   make demo   the notebook series at demo size on the embedded default data, into runs/demo/
 #   make test   the whole test suite (unit tests, notebooks at CI size, nbval)
-#   make unit   the unit tests without the notebooks and the subprocess-heavy ones, about a minute
 # Both create the project's own virtual environment and build the default data when missing.
+#   make report an offline HTML report of the demo's executed notebooks (runs/demo/report/index.html)
+#   make lab    JupyterLab on working copies of the notebooks (runs/lab/notebooks/)
+#   make unit   the unit tests without the notebooks and the subprocess-heavy ones, about a minute
 
+SHELL  := /bin/bash
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
@@ -11,8 +14,11 @@ STAMP  := $(VENV)/.installed
 DATA   := data/default/bank.npz
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 DEMO_DIR  := runs/demo
+LAB_DIR   := runs/lab
+# JupyterLab refuses to start as root unless told it may (containers, CI machines).
+ROOT_FLAG := $(if $(filter 0,$(shell id -u 2>/dev/null)),--allow-root)
 
-.PHONY: demo test unit venv data bench lab clean-runs
+.PHONY: demo test unit venv data bench lab report notebook-filter clean-runs
 
 venv: $(STAMP)
 
@@ -28,15 +34,37 @@ data: $(DATA)
 $(DATA): | $(STAMP)
 	$(PY) -m fnac_lib build-data
 
-demo: $(STAMP) $(DATA)
+# Git stores notebooks through tests/notebook_outputs.py (see .gitattributes): outputs but the
+# checked cells, execution counts and frontend metadata never reach a commit. Configured in this
+# clone's .git/config; harmless outside a git checkout.
+notebook-filter:
+	@if git rev-parse --git-dir >/dev/null 2>&1; then \
+	  git config filter.fnac-notebook.clean "$(PY) tests/notebook_outputs.py clean"; \
+	  git config filter.fnac-notebook.smudge cat; \
+	fi
+
+# --log-output prints what each notebook prints (a line per training epoch, progress lines) as it
+# comes; the grep drops papermill's cell markers, the blank line it logs after every print, the local
+# kernel's transport notice and the parameters of demo.yaml a notebook does not take (one file serves
+# all five; tests/test_notebooks.py checks that every entry is some notebook's parameter), so the
+# console reads as the notebooks' log.
+QUIET_LOG := grep --line-buffered -v -e '^Executing Cell' -e '^Ending Cell' -e '^$$' -e 'Kernel is running over TCP' \
+	-e '^Passed unknown parameter'
+
+demo: $(STAMP) $(DATA) notebook-filter
 	mkdir -p $(DEMO_DIR)/notebooks
-	for nb in $(NOTEBOOKS); do \
+	@set -o pipefail; for nb in $(NOTEBOOKS); do \
+	  echo "== $$nb -> $(DEMO_DIR)/notebooks/$$(basename $$nb)"; \
 	  $(PY) -m papermill $$nb $(DEMO_DIR)/notebooks/$$(basename $$nb) -k fnac --cwd notebooks \
-	    -f params/demo.yaml --progress-bar || exit 1; \
+	    -f params/demo.yaml --log-output --no-progress-bar 2>&1 | $(QUIET_LOG) || exit 1; \
 	done
 	@echo "executed notebooks: $(DEMO_DIR)/notebooks   figures and metrics: $(DEMO_DIR)/figures"
+	@echo "offline HTML report of them: make report"
 
-test: $(STAMP) $(DATA)
+report: $(STAMP)
+	$(PY) -m fnac_lib.workbook.report $(DEMO_DIR)/notebooks $(DEMO_DIR)/report
+
+test: $(STAMP) $(DATA) notebook-filter
 	$(PY) -m pytest
 
 unit: $(STAMP) $(DATA)
@@ -45,8 +73,16 @@ unit: $(STAMP) $(DATA)
 bench: $(STAMP) $(DATA)
 	$(PY) benchmarks/bench_pipeline.py
 
-lab: $(STAMP) $(DATA)
-	$(VENV)/bin/jupyter lab notebooks/
+# Working copies: run, edit and save them freely; notebooks/ stays as committed. A copy is made
+# once and never overwritten (delete it to get the current version); its runs go to runs/lab/runs/.
+lab: $(STAMP) $(DATA) notebook-filter
+	@mkdir -p $(LAB_DIR)/notebooks
+	@for nb in $(NOTEBOOKS); do \
+	  copy=$(LAB_DIR)/$$nb; \
+	  if [ ! -e $$copy ]; then cp $$nb $$copy; \
+	  elif [ $$nb -nt $$copy ]; then echo "kept your $$copy; $$nb is newer (delete the copy to get it)"; fi; \
+	done
+	$(VENV)/bin/jupyter lab $(LAB_DIR)/notebooks $(ROOT_FLAG)
 
 clean-runs:
 	rm -rf runs/

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn as nn
 from torch.utils.data import DataLoader, Dataset
-from tqdm.auto import tqdm
 
 from .augment import normalize_images
 from .config import EvalConfig
@@ -26,6 +25,7 @@ from .localization import object_guided, objectness_maps, raw_av_maps
 from .losses import normalize_maps
 from .metrics import batch_ciou, pointing_game, summarize
 from .model import AVModel
+from .progress import track
 from .protocols import (fscore_from_curves, localisation_to_mask_logits, open_set_confidence, open_set_pr,
                         s4_frame_iou, s4_fscore_curves)
 
@@ -235,7 +235,7 @@ def predict(
     scored: list[SampleScores] = []
     parts: dict[str, list] = {k: [] for k in ("labels", "img_emb", "aud_emb", "av", "av_raw", "gt", "obj", "masks")}
     ids: list[str] = []
-    for batch in tqdm(loader, desc="evaluating", disable=not progress, leave=False):
+    for batch in track(loader, "evaluating", enabled=progress, leave=False, unit="batches"):
         images = batch["image"].to(device, non_blocking=True)  # (b, 3, H, W) uint8
         waves = batch["audio"].to(device, non_blocking=True)  # (b, T)
         with autocast:

@@ -58,12 +58,19 @@ def train_or_load(config: RunConfig, run_dir: Path, progress: bool = True) -> tu
     Returns the best model, its configuration and the run's metrics history.
     """
     run_dir = Path(run_dir)
-    if not is_finished(run_dir):
+    say = print if progress else (lambda *args: None)
+    if is_finished(run_dir):
+        if (run_dir / "config.json").is_file():
+            check_resumable(RunConfig.load(run_dir / "config.json"), config, run_dir / "config.json")
+        say(f"{config.train.method}: loaded the finished run in {run_dir}")
+    else:
         train_set = make_dataset(config, "train")
         val_set = make_validation_set(config)
-        train(config, run_dir, train_set, val_set, resume=(run_dir / "last.pt").exists(), progress=progress)
-    elif (run_dir / "config.json").is_file():
-        check_resumable(RunConfig.load(run_dir / "config.json"), config, run_dir / "config.json")
+        resume = (run_dir / "last.pt").exists()
+        train_config = config.train
+        say(f"{train_config.method}: {'resuming' if resume else 'training'} in {run_dir}, {train_config.epochs} epochs "
+            f"of {len(train_set) // train_config.batch_size} steps (batch {train_config.batch_size})")
+        train(config, run_dir, train_set, val_set, resume=resume, progress=progress)
     model, saved_config = load_model(checkpoint_path(run_dir, "best"))
     return model, saved_config, read_metrics(run_dir)
 

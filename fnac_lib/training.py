@@ -22,7 +22,6 @@ from pathlib import Path
 import torch
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
-from tqdm.auto import tqdm
 
 from .augment import TrainAugment
 from .checkpoint import check_run_dir, checkpoint_config, load_checkpoint, load_into, lock_run_dir, save_checkpoint
@@ -36,6 +35,7 @@ from .evaluation import evaluate
 from .files import remove_stale, write_json
 from .losses import LossWeights
 from .model import AVModel
+from .progress import Progress, epoch_summary
 from .step import LOGGED_TERMS, StepSettings, batch_losses, train_step
 
 
@@ -220,9 +220,10 @@ class Trainer:
         # The first non-finite step lives on the device: no host sync per step.
         first_bad = torch.full((), -1, dtype=torch.long, device=self.device)
         window = 0
-        bar = tqdm(total=self.steps_per_epoch, initial=self.state.step_in_epoch,
-                   disable=not (self.progress and self.info.is_main),
-                   desc=f"{train.method} epoch {epoch + 1}/{train.epochs}", leave=False)
+        # One line per epoch (loss, validation, seconds), and one a minute within a long epoch.
+        self.epoch_progress = bar = Progress(self.steps_per_epoch, f"{train.method} epoch {epoch + 1}/{train.epochs}",
+                                             self.progress and self.info.is_main, every=60.0,
+                                             initial=self.state.step_in_epoch, unit="steps")
         for batch in loader:
             values = train_step(self.network, self.optimizer, batch, epoch, self.settings, self.augment, self.device)
             sums += values
@@ -244,14 +245,13 @@ class Trainer:
                 self.steps_left -= 1
                 if self.steps_left == 0:
                     break
-        bar.close()
         return self.state.step_in_epoch == self.steps_per_epoch
 
     def _log(self, epoch: int, means: torch.Tensor, first_bad: torch.Tensor, bar) -> None:
         self._check_finite(first_bad)
         values = dict(zip(LOGGED_TERMS, means.tolist()))  # the one host sync of the window
         self.state.history.append({"epoch": epoch, "step": self.state.global_step, **values})
-        bar.set_postfix(loss=f"{values['loss']:.3f}", base=f"{values['base']:.3f}")
+        bar.set_note(f"loss {values['loss']:.3f} (base {values['base']:.3f})")
 
     def _check_finite(self, first_bad: torch.Tensor) -> None:
         bad = int(first_bad.item())
@@ -284,6 +284,7 @@ class Trainer:
         self.state.epoch = epoch + 1
         self.state.step_in_epoch = 0
         self.save()
+        self.epoch_progress.close(epoch_summary(self.state.history, self.state.validation, epoch))
 
 
 def train(config: RunConfig, run_dir: Path, train_set: Dataset, val_set: Dataset | None = None, *,

@@ -51,3 +51,20 @@ def tone_squares():
 def ci_config():
     """The CI preset, on the tone-squares images (32 px)."""
     return preset("ci", **{"data.image_size": 32, "train.batch_size": 8, "train.log_every": 2})
+
+
+@pytest.fixture
+def assert_legible():
+    """Check a workbook figure as a student sees it: within ``figure_style.MAX_WIDTH`` inches (shown
+    unscaled at 100 px per inch) and no visible text under 8 pt (11 px)."""
+    from matplotlib.text import Text
+
+    from fnac_lib.workbook.figure_style import MAX_WIDTH
+
+    def check(fig) -> None:
+        fig.draw_without_rendering()  # lays the figure out as saving it would
+        assert fig.get_figwidth() <= MAX_WIDTH + 1e-9, fig.get_figwidth()
+        small = {t.get_text() for t in fig.findobj(Text) if t.get_visible() and t.get_text() and t.get_fontsize() < 8}
+        assert small == set(), small
+
+    return check

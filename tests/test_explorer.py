@@ -71,23 +71,39 @@ def explorer_data(n=3):
     samples = [{"image": torch.zeros(3, 4, 4, dtype=torch.uint8), "gt_map": gt, "audio": torch.randn(800),
                 "boxes": torch.tensor([[0.5, 0.0, 1.0, 1.0]]), "id": f"scene-{i}"} for i in range(n)]
     maps = {"ezvsl": torch.stack([1 - pred] * n), "fnac": torch.stack([pred] * n)}  # (n, 4, 4) each
-    return explorer.ExplorerData(samples, maps, sample_rate=8000)
+    names = ["zebra (unheard)", "cow (heard)", "drum (heard)"][:n]
+    return explorer.ExplorerData(samples, maps, sample_rate=8000, names=names)
 
 
-def test_headless_view_is_a_static_figure_with_a_curve_column():
+def test_headless_view_is_a_static_figure_with_a_curve_column(assert_legible):
     data = explorer_data()
     assert data.cious(0, 0.5) == pytest.approx({"ezvsl": 0.0, "fnac": 1.0})
     fig = explorer.show(data, interactive=False, indices=(0, 1, 7))  # 7 does not exist: skipped
     assert isinstance(fig, Figure)
-    assert len(fig.axes) == 2 * 4  # rows: samples; columns: image, two maps, cIoU curve
-    assert fig.axes[2].get_title() == "FNAC\ncIoU@0.50 = 1.00"
+    assert len(fig.axes) == 2 * 4 + 1  # rows: samples; columns: image, two maps, cIoU curve; a colour bar
+    assert fig.axes[0].get_title() == "scene 0\nzebra (unheard)"
+    assert fig.axes[2].get_title() == "FNAC\ncIoU 1.00 at threshold 0.50"
     assert fig.axes[3].get_xlabel() == "threshold"
+    assert fig.axes[-1].get_ylabel().startswith("map value")
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert any("inside the white line" in text for text in legend)  # which side of the outline is predicted
+    assert_legible(fig)
     (first,) = explorer.summary(data, [0], threshold=0.5)
+    assert first["sound"] == "zebra (unheard)"
     assert first["at_threshold"] == pytest.approx({"ezvsl": 0.0, "fnac": 1.0})
     assert first["ceiling"] == pytest.approx(1.0)  # the gt is half the image: the median rule fits it
     assert set(first["at_protocol"]) == {"ezvsl", "fnac"}
     with pytest.raises(ValueError, match="maps for"):
         explorer.ExplorerData(data.samples[:1], data.maps, 8000)
+
+
+def test_models_with_identical_maps_share_a_panel_and_a_curve():
+    data = explorer_data(1)
+    data.maps["tne"] = data.maps["fnac"].clone()
+    fig = explorer.static_figure(data, [0])
+    assert fig.axes[2].get_title().startswith("FNAC = TNE only\n")
+    assert [line.get_label() for line in fig.axes[3].get_lines()][:2] == ["EZ-VSL", "FNAC = TNE only"]
+    assert fig.axes[3].get_xlabel() == "threshold\nidentical: FNAC = TNE only"
 
 
 def test_the_widget_follows_the_slider():
@@ -98,5 +114,28 @@ def test_the_widget_follows_the_slider():
     assert "cIoU 1.000 at 0.50" in readout.value
     slider.value = 0.0
     assert "cIoU 0.500 at 0.00" in readout.value
+    assert choose.label == "scene 0: zebra (unheard)" and "zebra (unheard)" in readout.value
+    assert choose.layout.width == "max-content"  # as wide as its longest entry
     choose.value = 2
-    assert "scene-2" in choose.label
+    assert choose.label == "scene 2: drum (heard)"
+
+
+def test_sounds_are_named_with_whether_training_heard_them():
+    from fnac_lib.data.default import make_default_dataset
+    from fnac_lib.workbook.labels import sound_names
+
+    test = make_default_dataset("objects", "test", variant="open_set", length=8)
+    heard = set(test.heard_classes)
+    train_labels = {make_default_dataset("objects", "train", length=64)[i]["label"] for i in range(64)}
+    assert train_labels <= heard < set(test.sound_classes.tolist())  # some classes sound only in test scenes
+    samples = [test[i] for i in range(8)]
+    names = sound_names(samples, test)
+    for sample, name in zip(samples, names):
+        suffix = "(heard)" if sample["label"] in heard else "(unheard)"
+        assert name.startswith(f"{test.class_names[sample['label']]} {suffix}")
+        assert name.endswith("not in the picture") != sample["on_screen"]
+    assert {"(heard)", "(unheard)"} <= {name.split(",")[0].split(" ")[-1] for name in names}
+
+    class Benchmark:  # a real benchmark: class names, no heard split
+        class_names = ["dog", "violin"]
+    assert sound_names([{"label": 1}, {"label": -1}], Benchmark()) == ["violin", "unknown sound"]

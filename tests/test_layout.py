@@ -2,7 +2,7 @@
 
 Layers, bottom to top; a module may import only from its own layer or below:
 
-0. ``constants``, ``errors``, ``files``: facts and plumbing, no fnac_lib imports but each other
+0. ``constants``, ``errors``, ``files``, ``progress``: facts and plumbing, no fnac_lib imports but each other
 1. ``config``, ``config_checks``, ``device``, ``distributed``
 2. ``audio``, ``augment``, ``losses``, ``checkpoint``, and the ``data`` package
 3. ``model``, ``localization``, ``metrics``, ``protocols``, ``step``
@@ -23,7 +23,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "fnac_lib"
 MAX_LINES = 300
 LAYERS = [
-    ("constants", "errors", "files"),
+    ("constants", "errors", "files", "progress"),
     ("config", "config_checks", "device", "distributed"),
     ("audio", "augment", "losses", "checkpoint", "data"),
     ("model", "localization", "metrics", "protocols", "step"),

@@ -10,7 +10,8 @@ from fnac_lib.config import apply_overrides
 from fnac_lib.evaluation import Predictions
 from fnac_lib.step import LOGGED_TERMS
 from fnac_lib.training import train
-from fnac_lib.workbook import labels, published, result_plots, scoring, tables, test_sets, training_report
+from fnac_lib.metrics import median_rule_ceiling
+from fnac_lib.workbook import figure_style, labels, published, result_plots, scoring, tables, test_sets, training_report
 
 
 def fake_metrics(method, offset=0.0):
@@ -36,14 +37,21 @@ def square_predictions(n=4, size=16, off_screen=0, masks=False):
                                  ids=[f"s{i}" for i in range(n)])
 
 
-def test_loss_and_validation_curves_have_a_panel_per_term_and_a_line_per_run():
-    metrics = {"ezvsl": fake_metrics("ezvsl"), "fnac": fake_metrics("fnac", 0.5)}
-    fig = training_report.loss_curves(metrics, warmup_epochs=1)
-    assert len(fig.axes) == len(LOGGED_TERMS)
-    assert all(len(ax.get_lines()) == 2 + 1 for ax in fig.axes)  # two runs and the warm-up marker
-    assert [t.get_text() for t in fig.axes[-1].get_legend().get_texts()] == ["EZ-VSL", "FNAC"]
+def test_loss_and_validation_curves_have_a_panel_per_term_and_a_line_per_run(assert_legible):
+    metrics = {"ezvsl": fake_metrics("ezvsl"), "fnac": fake_metrics("fnac", 0.5), "tne": fake_metrics("tne")}
+    fig = training_report.loss_curves(metrics, warmup_epochs=1, batch_size=8)
+    panels, legend_cell = fig.axes[:len(LOGGED_TERMS)], fig.axes[-1]
+    assert len(fig.axes) == len(LOGGED_TERMS) + 1 and fig.get_figwidth() <= figure_style.MAX_WIDTH
+    assert all(ax.get_ylabel() for ax in panels)  # every panel says what its y axis is
+    # EZ-VSL and TNE only log identical curves: one line says so; FNAC has its own; plus the warm-up marker
+    assert [line.get_label() for line in panels[0].get_lines()] == ["EZ-VSL = TNE only", "FNAC", "end of warm-up"]
+    assert panels[0].get_xlabel() == "training step\nidentical: EZ-VSL = TNE only"  # said under the panel
+    assert [t.get_text() for t in legend_cell.get_legend().get_texts()] == [
+        "EZ-VSL", "FNAC", "TNE only", "end of warm-up", "chance, 2 ln 8"]
+    assert_legible(fig)
     fig = training_report.validation_curves(metrics)
-    assert [ax.get_title() for ax in fig.axes] == ["validation cIoU (%)", "validation AUC (%)"]
+    assert_legible(fig)
+    assert [ax.get_title() for ax in fig.axes[:2]] == ["validation cIoU", "validation AUC"]
     np.testing.assert_allclose(fig.axes[0].get_lines()[0].get_ydata(), [20, 50, 50])
 
 
@@ -79,10 +87,23 @@ def test_reference_maps_frame_the_scores_between_chance_and_the_median_rule_ceil
     rows = scoring.reference_rows({("fnac", "squares"): preds}, [test_sets.TestSet("squares", None, (16, 16000, 1.0))])
     values = {(r["run"], r["metric"]): r["value"] for r in rows}
     assert values[scoring.PERFECT_MAP, "mean_cIoU"] == pytest.approx(0.5) and values[scoring.PERFECT_MAP, "cIoU"] == 1.0
+    assert values[scoring.PERFECT_MAP, "mean_cIoU"] == pytest.approx(float(median_rule_ceiling(preds.gt).mean()))
     # noise predicts a random half: about half of the square over the square plus half the rest
     assert values[scoring.RANDOM_MAP, "mean_cIoU"] == pytest.approx(0.125 / (0.25 + 0.375), abs=0.05)
+
+
+def test_reference_maps_frame_open_set_and_segmentation_scores_too():
     open_set = test_sets.TestSet("squares/open_set", None, (16, 16000, 1.0))
-    assert scoring.reference_rows({("fnac", "squares/open_set"): square_predictions(off_screen=1)}, [open_set]) == []
+    rows = scoring.reference_rows({("fnac", open_set.name): square_predictions(n=40, off_screen=20)}, [open_set])
+    values = {(r["run"], r["metric"]): r["value"] for r in rows}
+    assert {r["protocol"] for r in rows} == {"open_set"}
+    # the ground truth is confident exactly on the sounding pairs; noise cannot tell them from silent ones
+    assert values[scoring.PERFECT_MAP, "AP"] == pytest.approx(1.0)
+    assert values[scoring.RANDOM_MAP, "AP"] < 0.75
+    masked = test_sets.TestSet("squares/mask", None, (16, 16000, 1.0), protocols=("segmentation",))
+    rows = scoring.reference_rows({("fnac", masked.name): square_predictions(masks=True)}, [masked])
+    values = {(r["run"], r["metric"]): r["value"] for r in rows}
+    assert values[scoring.PERFECT_MAP, "mIoU"] == pytest.approx(1.0) and values[scoring.RANDOM_MAP, "mIoU"] < 0.5
 
 
 def test_tables_pivot_runs_and_sit_beside_the_published_gaps():
@@ -91,8 +112,8 @@ def test_tables_pivot_runs_and_sit_beside_the_published_gaps():
             for run, scores in (("ezvsl", (0.40, 0.30)), ("fnac", (0.45, 0.32)))
             for metric, value in zip(("cIoU", "AUC"), scores)]
     table = tables.results_markdown(rows)
-    assert table.splitlines()[0] == "| test set | protocol | map | metric | EZ-VSL | FNAC |"
-    assert "| objects | localization | AV | cIoU | 40.0 | 45.0 |" in table
+    assert table.splitlines()[0] == "**Localisation, AV map: cIoU / AUC (%)**"
+    assert "| test set | EZ-VSL | FNAC |" in table and "| objects | 40.0 / 30.0 | 45.0 / 32.0 |" in table
     lines = tables.comparison_rows(rows)
     measured = [line for line in lines if line["source"] == "this workbook"]
     assert [round(line["gap"], 6) for line in measured] == [5.0, 2.0]
@@ -102,23 +123,56 @@ def test_tables_pivot_runs_and_sit_beside_the_published_gaps():
     assert not any(line["test"] == "flickr" for line in lines)
     assert "SLAVC" in tables.published_markdown()
     assert all(r["source"] for r in published.PUBLISHED)
+    assert not any("leaderboard" in r["source"] for r in published.PUBLISHED)  # papers' own tables only
 
 
-def test_success_curves_and_heatmap_grid_have_the_expected_axes():
-    fig = result_plots.success_curves({"EZ-VSL": np.array([0.2, 0.6]), "FNAC": np.array([0.7, 0.9])})
+def test_results_tables_merge_identical_runs_and_keep_the_references_apart():
+    def row(run, test, protocol, metric, value):
+        return {"run": run, "method": run, "test_set": test, "protocol": protocol, "map": "av", "metric": metric,
+                "value": value, "n": 8}
+    rows = [row(run, test, "localization", metric, value) for run in ("ezvsl", "fnac", "tne")
+            for test in ("objects", "digits") for metric, value in (("cIoU", 0.1), ("AUC", 0.3 if run != "tne" else 0.2))]
+    rows += [row(ref, test, "localization", metric, value) for ref in (scoring.RANDOM_MAP, scoring.PERFECT_MAP)
+             for test in ("objects", "digits") for metric, value in (("cIoU", 0.1), ("AUC", 0.3))]
+    rows += [row(run, "objects/open_set", "open_set", metric, 0.5) for run in ("ezvsl", "fnac") for metric in ("AP", "max_F1")]
+    (title, table), (open_title, open_table) = tables.results_tables(rows)
+    assert title == "Localisation, AV map: cIoU / AUC (%)"
+    # identical runs share a column; a reference equal to them stays its own column
+    assert table.splitlines()[0] == "| test set | EZ-VSL = FNAC | TNE only | random map | perfect map |"
+    assert table.splitlines()[2] == "| objects | 10.0 / 30.0 | 10.0 / 20.0 | 10.0 / 30.0 | 10.0 / 30.0 |"
+    assert open_title.startswith("Open set") and "| objects/open_set | 50.0 / 50.0 |" in open_table
+
+
+def test_the_gradient_split_reads_as_a_table():
+    split = {"loss": 6.9, "floor": 0.4, "fn_rate": 0.02, "fn_push_share": 0.5, "emb_grad_false_negative": 1.0,
+             "emb_grad_positive": 1.2, "emb_grad_total": 0.4}
+    table = tables.gradient_split_markdown({"objects fine, trained": split}, chance=6.93)
+    assert table.splitlines()[2] == "| objects fine, trained | 6.90 | 0.40 | 6.93 | 2.0% | 50.0% | 1.00 | 1.20 | 0.40 |"
+
+
+def test_success_curves_and_heatmap_grid_have_the_expected_axes(assert_legible):
+    fig = result_plots.success_curves({"EZ-VSL": np.array([0.2, 0.6]), "FNAC": np.array([0.7, 0.9]),
+                                       "TNE only": np.array([0.2, 0.6])})
+    assert_legible(fig)
     (ax,) = fig.axes
-    assert len(ax.get_lines()) == 3  # two curves and the 0.5 marker
-    assert "AUC" in ax.get_legend().get_texts()[0].get_text()
+    assert len(ax.get_lines()) == 3  # two curves (EZ-VSL and TNE only are one) and the 0.5 marker
+    (legend,) = fig.legends
+    assert legend.get_texts()[0].get_text() == "EZ-VSL = TNE only (AUC 40.0)"
+    assert legend.get_window_extent().y1 < ax.get_window_extent().y0  # under the data, not on it
 
     preds = square_predictions(n=2)
     samples = [{"image": torch.zeros(3, 16, 16, dtype=torch.uint8), "gt_map": preds.gt[i],
                 "boxes": torch.tensor([[0.25, 0.25, 0.75, 0.75]]), "id": f"s{i}"} for i in range(2)]
     columns = {labels.MAP_LABELS[k]: v for k, v in scoring.map_columns(preds).items()}
-    fig = result_plots.heatmap_grid(samples, columns)
-    assert len(fig.axes) == 2 * 4
+    columns["copy of AV"] = columns["AV"].clone()
+    fig = result_plots.heatmap_grid(samples, columns, names=["zebra (unheard)", "cow (heard)"])
+    assert len(fig.axes) == 2 * 4 + 1  # the copy shares the AV column; a colour bar
+    assert fig.axes[0].get_title() == "zebra (unheard)" and fig.axes[4].get_title() == "cow (heard)"
     # the median rule predicts half the image, twice the quarter-image square
-    assert fig.axes[1].get_title() == "AV  cIoU 0.50"
+    assert fig.axes[1].get_title() == "AV = copy of AV\ncIoU 0.50"
     assert len(fig.axes[2].patches) == 1  # the gt box is drawn on every panel
+    assert fig.axes[-1].get_ylabel().startswith("map value")  # the colour bar says what the colours mean
+    assert_legible(fig)
 
 
 def test_evaluate_runs_scores_every_finished_run_on_every_test_set(tmp_path, tone_squares, ci_config):

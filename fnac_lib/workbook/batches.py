@@ -6,11 +6,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 from torch.utils.data import Dataset
-from tqdm.auto import tqdm
 
 from ..constants import TAU
 from ..data.sample import collate_samples
 from ..model import AVModel
+from ..progress import track
 from .adjacency import adjacency_matrices, pair_detection
 from .false_negatives import false_negative_rate, gradient_split_summary, sample_batches
 
@@ -27,7 +27,7 @@ def random_batches(dataset: Dataset, batch_size: int, num_batches: int, seed: in
     """Yield (indices (B,), collated batch) for ``num_batches`` batches of distinct random items,
     as a shuffled loader would draw them."""
     rows = sample_batches(len(dataset), batch_size, num_batches, seed)  # (n, B)
-    for indices in tqdm(rows, desc=desc, disable=not progress, leave=False):
+    for indices in track(rows, desc, enabled=progress, leave=False, unit="batches"):
         yield indices, collate_samples([dataset[int(i)] for i in indices])
 
 
@@ -49,7 +49,7 @@ def gradient_splits(model: AVModel, dataset: Dataset, label_sets: dict[str, np.n
 
 def dataset_labels(dataset: Dataset, progress: bool = True) -> np.ndarray:
     """(N,) sounding class of every item, read sample by sample."""
-    items = tqdm(range(len(dataset)), desc="reading labels", disable=not progress, leave=False)
+    items = track(range(len(dataset)), "reading labels", enabled=progress, leave=False, unit="samples")
     return np.array([int(dataset[i]["label"]) for i in items], dtype=np.int64)
 
 

@@ -17,13 +17,16 @@ from pathlib import Path
 import numpy as np
 import torch
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from torch.utils.data import Dataset, Subset
 
 from ..device import resolve_device
 from ..evaluation import evaluate
 from ..metrics import ciou_at_threshold, ciou_of_masks, median_rule_ceiling, median_threshold_masks
 from ..runs import checkpoint_path, load_model
-from .labels import method_label
+from .figure_style import (GT_COLOUR, MAX_WIDTH, coinciding, colours, draw_map, draw_runs, identical_note, joined,
+                           legible, map_colorbar, map_legend, run_handles)
+from .labels import method_label, sound_names
 from .plots import draw_boxes
 
 THRESHOLDS = np.linspace(0.0, 1.0, 101)  # the slider's range: maps are min-max normalised to [0, 1]
@@ -66,16 +69,23 @@ def wav_bytes(waveform: torch.Tensor, sample_rate: int) -> bytes:
 
 @dataclass
 class ExplorerData:
-    """Test samples and, per model label, their audio-visual maps (N, H, W) in [0, 1]."""
+    """Test samples, what sounds in each, and per model label their audio-visual maps (N, H, W) in [0, 1]."""
 
     samples: list[dict]
     maps: dict[str, torch.Tensor]
     sample_rate: int
+    names: list[str] | None = None  # what sounds in each sample ("zebra (unheard)"); None: the sample ids
 
     def __post_init__(self) -> None:
         for label, maps in self.maps.items():
             if maps.shape[0] != len(self.samples):
                 raise ValueError(f"{label}: {maps.shape[0]} maps for {len(self.samples)} samples")
+        if self.names is None:
+            self.names = [str(sample["id"]) for sample in self.samples]
+
+    def title(self, index: int, separator: str = ": ") -> str:
+        """``scene 3: zebra (unheard)``: which scene, and what sounds in it."""
+        return f"scene {index}{separator}{self.names[index]}"
 
     def cious(self, index: int, threshold: float) -> dict[str, float]:
         """cIoU of every model's map of sample ``index`` at ``threshold``."""
@@ -91,6 +101,7 @@ def summary(data: ExplorerData, indices, threshold: float = 0.5) -> list[dict]:
         gt = data.samples[index]["gt_map"]
         rows.append({
             "id": str(data.samples[index]["id"]),
+            "sound": data.names[index],
             "ceiling": float(median_rule_ceiling(gt)),
             "at_threshold": data.cious(index, threshold),
             "at_protocol": {label: float(ciou_at_threshold(maps[index], gt, protocol_threshold(maps[index])))
@@ -113,48 +124,61 @@ def collect(runs: dict[str, Path], dataset: Dataset, count: int = 16, device: st
         maps[label] = preds.av  # (count, H, W)
         sample_rate = config.audio.sample_rate
     samples = [subset[i] for i in range(len(subset))]
-    return ExplorerData(samples, maps, getattr(dataset, "sample_rate", sample_rate))
+    return ExplorerData(samples, maps, getattr(dataset, "sample_rate", sample_rate), sound_names(samples, dataset))
 
 
 # ---------------------------------------------------------------------------------------------
 # Views.
 
 
-def _draw_sample(axes, data: ExplorerData, index: int, threshold: float) -> None:
+def _map_columns(data: ExplorerData) -> dict[str, torch.Tensor]:
+    """Each model's maps by label; models with identical maps share a column ("EZ-VSL = FNAC")."""
+    maps = {method_label(label): m for label, m in data.maps.items()}
+    return {joined(group): maps[group[0]] for group in coinciding({k: v.flatten().numpy() for k, v in maps.items()})}
+
+
+def _draw_sample(axes, data: ExplorerData, index: int, threshold: float):
     """Image + gt, then each model's map with the region predicted at ``threshold`` outlined."""
     sample = data.samples[index]
     image = sample["image"].permute(1, 2, 0).numpy()  # (H, W, 3)
-    size = image.shape[:2]
     axes[0].imshow(image)
-    axes[0].set_title(f"{str(sample['id'])[-24:]}\nimage + gt boxes", fontsize=8)
-    scores = data.cious(index, threshold)
-    for ax, (label, maps) in zip(axes[1:], data.maps.items()):
-        m = maps[index].numpy()
-        ax.imshow(image)
-        ax.imshow(m, cmap="jet", alpha=0.5, vmin=0, vmax=1)
-        if (m >= threshold).any() and not (m >= threshold).all():
-            ax.contour((m >= threshold).astype(float), levels=[0.5], colors="white", linewidths=1.2)
-        ax.set_title(f"{method_label(label)}\ncIoU@{threshold:.2f} = {scores[label]:.2f}", fontsize=8)
+    axes[0].set_title(data.title(index, "\n"), fontsize=10, fontweight="bold")  # two lines, as the map titles
+    shown = None
+    for ax, (label, maps) in zip(axes[1:], _map_columns(data).items()):
+        m = maps[index]  # (H, W)
+        shown = draw_map(ax, image, m, m >= threshold)
+        score = float(ciou_at_threshold(m, sample["gt_map"], threshold))
+        ax.set_title(f"{label}\ncIoU {score:.2f} at threshold {threshold:.2f}", fontsize=9)
     for ax in axes:
-        draw_boxes(ax, sample["boxes"], size)
+        draw_boxes(ax, sample["boxes"], image.shape[:2], color=GT_COLOUR, lw=1.8)
         ax.set_xticks([]), ax.set_yticks([])
+    return shown
 
 
 def _draw_curves(ax, data: ExplorerData, index: int, threshold: float) -> None:
-    """cIoU against the threshold per model; dots mark each map's protocol (median) threshold,
-    the dashed line the best cIoU a perfect map reaches under that rule."""
+    """cIoU against the threshold per model (identical ones share a line); dots mark each map's
+    protocol (median) threshold, the dashed line the best cIoU a perfect map reaches under that rule."""
     gt = data.samples[index]["gt_map"]
-    for label, maps in data.maps.items():
-        line, = ax.plot(THRESHOLDS, ciou_curve(maps[index], gt), label=method_label(label), lw=1.2)
-        median = protocol_threshold(maps[index])
-        ax.plot([median], [float(ciou_at_threshold(maps[index], gt, median))], "o", color=line.get_color(), ms=4)
-    ax.axvline(threshold, color="grey", ls=":", lw=1)
-    ax.axhline(float(median_rule_ceiling(gt)), color="black", ls="--", lw=0.8)  # a perfect map under the median rule
-    ax.set_xlabel("threshold", fontsize=8)
-    ax.set_ylabel("cIoU", fontsize=8)
-    ax.set_ylim(0, 1)
-    ax.tick_params(labelsize=7)
-    ax.legend(fontsize=6)
+    curves = {method_label(label): ciou_curve(maps[index], gt) for label, maps in data.maps.items()}
+    groups = draw_runs(ax, {label: THRESHOLDS for label in curves}, curves, colours(curves))
+    by_label = {method_label(label): maps for label, maps in data.maps.items()}
+    for group, line in zip(groups, ax.get_lines()):
+        median = protocol_threshold(by_label[group[0]][index])
+        ax.plot([median], [float(ciou_at_threshold(by_label[group[0]][index], gt, median))], "o",
+                color=line.get_color(), ms=7, mec="black")
+    ax.axvline(threshold, color="grey", ls=":", lw=1.2)
+    ax.axhline(float(median_rule_ceiling(gt)), color="black", ls="--", lw=1.0)  # a perfect map under the median rule
+    note = identical_note(groups)
+    ax.set(xlabel="threshold" + (f"\n{note}" if note else ""), ylabel="cIoU", ylim=(0, 1.02),
+           title="cIoU as the threshold moves")
+
+
+def curve_legend() -> list:
+    """What the curve panel's marks mean, besides the runs' lines."""
+    return [Line2D([], [], ls="none", marker="o", ms=7, mec="black", mfc="grey",
+                   label="dot: the protocol's threshold (median of the map)"),
+            Line2D([], [], color="black", ls="--", lw=1.0, label="best cIoU any map reaches under the median rule"),
+            Line2D([], [], color="grey", ls=":", lw=1.2, label="the threshold drawn on the maps")]
 
 
 def sample_figure(data: ExplorerData, index: int, threshold: float = 0.5) -> Figure:
@@ -162,18 +186,26 @@ def sample_figure(data: ExplorerData, index: int, threshold: float = 0.5) -> Fig
     return static_figure(data, [index], threshold)
 
 
-def static_figure(data: ExplorerData, indices, threshold: float = 0.5, cell: float = 2.3) -> Figure:
+@legible
+def static_figure(data: ExplorerData, indices, threshold: float = 0.5) -> Figure:
     """Rows: samples; columns: image, each model's map at ``threshold``, cIoU vs threshold.
 
     The headless stand-in for the widget: the last column is what moving the slider traces out.
+    Models whose maps are identical share a column; a colour bar and a legend say what the
+    colours and marks mean.
     """
     indices = list(indices)
-    columns = 2 + len(data.maps)
-    fig = Figure(figsize=(cell * columns, cell * len(indices)), layout="constrained")
-    axes = fig.subplots(len(indices), columns, squeeze=False)
+    columns = 2 + len(_map_columns(data))
+    cell = min(2.6, (MAX_WIDTH - 1.0) / columns)
+    fig = Figure(figsize=(cell * columns + 1.0, cell * len(indices) + 1.6), layout="constrained")
+    axes = fig.subplots(len(indices), columns, squeeze=False, width_ratios=[1] * (columns - 1) + [1.3])
     for row, index in enumerate(indices):
-        _draw_sample(axes[row, :-1], data, index, threshold)
+        shown = _draw_sample(axes[row, :-1], data, index, threshold)
         _draw_curves(axes[row, -1], data, index, threshold)
+    map_colorbar(fig, axes[:, 1:-1], shown)
+    runs = [method_label(label) for label in data.maps]
+    handles = map_legend("region predicted at the threshold") + run_handles(runs, colours(runs)) + curve_legend()
+    fig.legend(handles=handles, loc="outside lower center", ncol=2, frameon=False)
     return fig
 
 
@@ -187,9 +219,12 @@ def explorer_widget(data: ExplorerData, threshold: float = 0.5):
     """An ipywidgets view: sample chooser, audio player, threshold slider, maps and cIoU readout."""
     import ipywidgets as widgets
 
-    choose = widgets.Dropdown(options=[(str(s["id"]), i) for i, s in enumerate(data.samples)], description="sample")
+    wide = {"description_width": "initial"}
+    choose = widgets.Dropdown(options=[(data.title(i), i) for i in range(len(data.samples))], description="sample",
+                              style=wide, layout=widgets.Layout(width="max-content", min_width="24em"))
     slider = widgets.FloatSlider(value=threshold, min=0.0, max=1.0, step=0.01, description="threshold",
-                                 continuous_update=False, readout_format=".2f")
+                                 continuous_update=False, readout_format=".2f", style=wide,
+                                 layout=widgets.Layout(width="28em"))
     audio = widgets.Audio(format="wav", autoplay=False, loop=False)
     picture = widgets.Image(format="png")
     readout = widgets.HTML()
@@ -201,7 +236,8 @@ def explorer_widget(data: ExplorerData, threshold: float = 0.5):
         lines = [f"<b>{method_label(label)}</b>: cIoU {scores[label]:.3f} at {value:.2f} "
                  f"(protocol: median threshold {medians[label]:.2f})" for label in data.maps]
         ceiling = float(median_rule_ceiling(data.samples[index]["gt_map"]))
-        readout.value = "<br>".join([*lines, f"best cIoU any map can reach under the median rule here: {ceiling:.3f}"])
+        readout.value = "<br>".join([f"<b>{data.title(index)}</b> plays", *lines,
+                                     f"best cIoU any map can reach under the median rule here: {ceiling:.3f}"])
         picture.value = _png(sample_figure(data, index, value))
 
     def new_sample(_=None) -> None:

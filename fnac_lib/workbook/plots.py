@@ -1,5 +1,6 @@
-"""Figures for the workbook: each function takes arrays or tensors (and labels) and returns a
-matplotlib Figure; the notebook decides whether to show or save it.
+"""Figures of notebooks 01 and 02: each function takes arrays or tensors (and labels) and returns a
+matplotlib Figure; the notebook decides whether to show or save it. Sizes and fonts follow
+``figure_style`` (legible at the width JupyterLab and the HTML report show them).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from . import adjacency, false_negatives
+from .figure_style import MAX_WIDTH, legible
 
 STYLE = "whitegrid"
 HEATMAP_STYLE = "white"
@@ -46,13 +48,14 @@ def draw_boxes(ax, boxes, size: tuple[int, int], color: str = "lime", lw: float 
                                fill=False, edgecolor=color, lw=lw))
 
 
-def sample_gallery(samples: list[dict], class_names=None, ncols: int = 6, size: float = 2.6) -> Figure:
+@legible
+def sample_gallery(samples: list[dict], class_names=None, ncols: int = 3, size: float = 3.3) -> Figure:
     """Pictures of a few samples with their sounding boxes, the sounding class as the title and
     every object's class underneath."""
     ncols = min(ncols, len(samples))
     nrows = -(-len(samples) // ncols)
     with sns.axes_style(HEATMAP_STYLE):
-        fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, (size + 0.5) * nrows), squeeze=False)
+        fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, (size + 0.8) * nrows), squeeze=False)
     for ax in axes.flat[len(samples):]:
         fig.delaxes(ax)
     for ax, sample in zip(axes.flat, samples):
@@ -61,16 +64,18 @@ def sample_gallery(samples: list[dict], class_names=None, ncols: int = 6, size: 
         ax.imshow(image)
         draw_boxes(ax, _numpy(sample["boxes"]), (height, width), color="yellow", lw=2)
         sounding = _name(class_names, int(sample["label"]))
-        ax.set_title(sounding if sample.get("on_screen", True) else f"{sounding} (off screen)", fontsize=10)
+        ax.set_title(f"sounds: {sounding}" if sample.get("on_screen", True) else f"{sounding} (off screen)")
         scene = ", ".join(_name(class_names, int(c)) for c in _numpy(sample["classes"]).ravel())
-        ax.set_xlabel(f"in scene: {scene}", fontsize=7, wrap=True)
+        ax.set_xlabel(f"in the picture: {scene}", wrap=True)
         ax.set_xticks([])
         ax.set_yticks([])
     fig.tight_layout()
     return fig
 
 
-def plot_same_class_negatives(batch_sizes, curves: dict[str, dict], panels: dict[str, list[str]] | None = None) -> Figure:
+@legible
+def plot_same_class_negatives(batch_sizes, curves: dict[str, dict],
+                              panels: dict[str, list[str]] | None = None) -> Figure:
     """False negatives per anchor against batch size: lines are (B - 1) sum_c p_c^2, markers the
     mean (+- std) over sampled batches, one colour per label set.
 
@@ -92,12 +97,13 @@ def plot_same_class_negatives(batch_sizes, curves: dict[str, dict], panels: dict
         ax.set(xscale="log", yscale="log", title=title, xlabel="batch size B")
         ax.set_xticks(sizes, [str(s) for s in sizes])
         ax.minorticks_off()
-        ax.legend(fontsize=8)
+        ax.legend(loc="lower right")  # the counts rise to the upper right: this corner stays empty
     axes.flat[0].set_ylabel("same-class negatives per anchor")
     fig.tight_layout()
     return fig
 
 
+@legible
 def plot_infonce_floor(batch_sizes, floors: dict[str, np.ndarray]) -> Figure:
     """Left: the expected symmetric-InfoNCE floor per label set against the chance loss 2 log B.
     Right: the floor as a fraction of the chance loss, the part training can never remove."""
@@ -115,37 +121,43 @@ def plot_infonce_floor(batch_sizes, floors: dict[str, np.ndarray]) -> Figure:
     for ax in (left, right):
         ax.set_xticks(sizes, [str(s) for s in sizes])
         ax.minorticks_off()
-        ax.legend(fontsize=8)
+        ax.legend()
     fig.tight_layout()
     return fig
 
 
+@legible
 def plot_gradient_split(summaries: dict[str, dict]) -> Figure:
     """Where InfoNCE's push apart goes, per condition (``false_negatives.gradient_split_summary``).
 
-    Left: the share of negatives that are same-class next to the share of the push they receive.
-    Right: the mean push on one same-class pair against one true-negative pair.
+    Left: two shares per condition, of the negative pairs that are same-class and of the push
+    that lands on them. Right: the mean push on one same-class pair against one true-negative pair.
     """
     names = list(summaries)
-    x = np.arange(len(names))
+    y = np.arange(len(names))
     palette = sns.color_palette("deep")
     with sns.axes_style(STYLE):
-        fig, (left, right) = plt.subplots(1, 2, figsize=(max(8, 1.6 * len(names)), 3.8))
-    left.bar(x - 0.2, [summaries[n]["fn_rate"] for n in names], 0.4, color=palette[7], label="share of negatives")
-    left.bar(x + 0.2, [summaries[n]["fn_push_share"] for n in names], 0.4, color=palette[3], label="share of the push")
-    left.set(ylabel="same-class negatives", title="push on same-class pairs")
-    right.bar(x - 0.2, [summaries[n]["push_per_tn_pair"] for n in names], 0.4, color=palette[0], label="true negative")
-    right.bar(x + 0.2, [summaries[n]["push_per_fn_pair"] for n in names], 0.4, color=palette[3], label="same-class negative")
-    right.set(ylabel="dL / dL_ij per pair", title="push per pair")
+        fig, (left, right) = plt.subplots(1, 2, figsize=(MAX_WIDTH, 1.2 + 0.5 * len(names)), sharey=True)
+    left.barh(y - 0.2, [summaries[n]["fn_rate"] for n in names], 0.4, color=palette[7],
+              label="same-class share of the negative pairs")
+    left.barh(y + 0.2, [summaries[n]["fn_push_share"] for n in names], 0.4, color=palette[3],
+              label="same-class share of the push")
+    left.set(xlabel="share (0 to 1)", xlim=(0, 1), title="how much of the push hits same-class pairs")
+    right.barh(y - 0.2, [summaries[n]["push_per_tn_pair"] for n in names], 0.4, color=palette[0],
+               label="one true negative")
+    right.barh(y + 0.2, [summaries[n]["push_per_fn_pair"] for n in names], 0.4, color=palette[3],
+               label="one same-class negative")
+    right.set(xlabel="dL / dL_ij, mean per pair", title="push on one pair")
+    left.set_yticks(y, names)
+    left.invert_yaxis()  # first condition on top
     for ax in (left, right):
-        ax.set_xticks(x, names, rotation=20, ha="right", fontsize=8)
-        ax.legend(fontsize=8)
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12 - 0.6 / len(names)), ncol=1, frameon=False)
     fig.tight_layout()
     return fig
 
 
-def _class_ticks(ax, labels_sorted: np.ndarray, boundaries: np.ndarray, class_names, max_labels: int = 20) -> None:
-    """Name the class blocks along the rows, skipping a name that would overlap the previous one."""
+def _class_ticks(labels_sorted: np.ndarray, boundaries: np.ndarray, class_names, max_labels: int) -> list:
+    """(centre, name) of the class blocks to label, skipping a name that would overlap the previous one."""
     starts = np.r_[0, boundaries]
     centres = (starts + np.r_[boundaries, len(labels_sorted)] - 1) / 2
     gap, shown, last = len(labels_sorted) / max_labels, [], -np.inf
@@ -153,50 +165,58 @@ def _class_ticks(ax, labels_sorted: np.ndarray, boundaries: np.ndarray, class_na
         if centre - last >= gap:
             shown.append((centre, _name(class_names, int(labels_sorted[start]))))
             last = centre
-    ax.set_xticks([])
-    ax.set_yticks([c for c, _ in shown], [n for _, n in shown], fontsize=6)
+    return shown
 
 
+MATRIX_TITLES = {"audio": "audio-audio $A_{aud}$", "visual": "image-image $A_{img}$",
+                 "foreground": "sounding region $A_{fg}$", "image-audio logits": "image-audio logits $L$"}
+
+
+@legible
 def plot_adjacency(matrices: dict, labels, class_names=None, rows=("raw", "row softmax"), title: str | None = None,
-                   size: float = 3.0) -> Figure:
+                   size: float = 3.9) -> Figure:
     """(B, B) matrices as heatmaps with the batch ordered by class and lines at class boundaries:
-    same-class pairs are the blocks on the diagonal. One column per matrix; rows ``raw`` and/or
-    ``row softmax`` (what FNAC compares, row by row, with the image-audio logits). Colours span
-    the off-diagonal entries; the diagonal saturates."""
+    same-class pairs are the blocks on the diagonal, named along both axes. One row per matrix;
+    columns ``raw`` and/or ``row softmax`` (what FNAC compares, row by row, with the image-audio
+    logits). Colours span the off-diagonal entries; the diagonal saturates."""
     order, boundaries = adjacency.order_by_class(labels)
     labels_sorted = _numpy(labels)[order]
+    ticks = _class_ticks(labels_sorted, boundaries, class_names, max_labels=int(size * 6))  # ~one per 12 px
     with sns.axes_style(HEATMAP_STYLE):
-        fig, axes = plt.subplots(len(rows), len(matrices), figsize=(1.45 * size * len(matrices), size * len(rows)),
-                                 squeeze=False)
-    for r, row in enumerate(rows):
-        for c, (name, matrix) in enumerate(matrices.items()):
+        fig, axes = plt.subplots(len(matrices), len(rows), figsize=(MAX_WIDTH, (size + 1.0) * len(matrices)),
+                                 squeeze=False, layout="constrained")
+    for r, (name, matrix) in enumerate(matrices.items()):
+        for c, kind in enumerate(rows):
             values = _numpy(matrix).astype(float)
-            values = adjacency.row_softmax(values) if row == "row softmax" else values
+            values = adjacency.row_softmax(values) if kind == "row softmax" else values
             values = values[np.ix_(order, order)]  # (B, B), grouped by class
             # Self-similarity (1 / tau for unit vectors) would swamp the scale: fit it to the
             # off-diagonal pairs, where the false negatives are, and let the diagonal saturate.
             rest = adjacency.off_diagonal(values)
             ax = axes[r, c]
-            image = ax.imshow(values, cmap="rocket" if row == "raw" else "mako", interpolation="nearest",
+            image = ax.imshow(values, cmap="rocket" if kind == "raw" else "mako", interpolation="nearest",
                               vmin=rest.min(), vmax=rest.max())
-            fig.colorbar(image, ax=ax, fraction=0.046, pad=0.03, extend="max")
+            bar = fig.colorbar(image, ax=ax, fraction=0.05, pad=0.02, extend="max")
+            bar.set_label("similarity / tau" if kind == "raw" else "softmax of the row")
             for b in boundaries:
-                ax.axhline(b - 0.5, color="white", lw=0.6)
-                ax.axvline(b - 0.5, color="white", lw=0.6)
-            _class_ticks(ax, labels_sorted, boundaries, class_names)
-            ax.set_title(name if row == "raw" else f"softmax({name})", fontsize=10)
+                ax.axhline(b - 0.5, color="white", lw=0.8)
+                ax.axvline(b - 0.5, color="white", lw=0.8)
+            ax.set_xticks([t for t, _ in ticks], [n for _, n in ticks], rotation=90, fontsize=8)
+            ax.set_yticks([t for t, _ in ticks], [n for _, n in ticks] if c == 0 else [], fontsize=8)
+            label = MATRIX_TITLES.get(name, name)
+            ax.set_title(label if kind == "raw" else f"row softmax of {label}")
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
     return fig
 
 
+@legible
 def plot_detector_roc(matrices: dict, labels, title: str | None = None) -> Figure:
     """ROC (left) and precision-recall (right) of each matrix's off-diagonal entries as a detector
     of same-class pairs, AUROC and average precision in the legends."""
     targets = adjacency.off_diagonal(false_negatives.same_class_pairs(labels))
     with sns.axes_style(STYLE):
-        fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4.2))
+        fig, (left, right) = plt.subplots(1, 2, figsize=(MAX_WIDTH, 4.6))
     for colour, (name, matrix) in zip(sns.color_palette("deep"), matrices.items()):
         scores = adjacency.off_diagonal(_numpy(matrix))
         fpr, tpr, _ = adjacency.roc_curve(scores, targets)
@@ -208,8 +228,8 @@ def plot_detector_roc(matrices: dict, labels, title: str | None = None) -> Figur
     right.axhline(targets.mean(), color="k", ls=":", label=f"chance ({targets.mean():.2f})")
     left.set(xlabel="false-positive rate", ylabel="true-positive rate", title="same-class pair detection: ROC")
     right.set(xlabel="recall", ylabel="precision", ylim=(0, 1.02), title="precision-recall")
-    for ax in (left, right):
-        ax.legend(fontsize=7)
+    left.legend(loc="lower right")
+    right.legend(loc="upper right")
     if title:
         fig.suptitle(title)
     fig.tight_layout()

@@ -1,6 +1,7 @@
 """The published numbers beside which the workbook's are read, in percent, with their sources.
 
-From the FNAC paper's comparison tables (EZ-VSL and FNAC rows) and the SLAVC paper (open set).
+From the FNAC paper's comparison tables (EZ-VSL and FNAC rows) and the SLAVC paper (open set):
+numbers a paper prints, never a leaderboard's approximation of them.
 """
 
 from __future__ import annotations
@@ -15,8 +16,6 @@ PUBLISHED: tuple[dict, ...] = (
                          ("ezvsl", "VGG-Sound 10k", 37.18, 38.75), ("ezvsl", "VGG-Sound 144k", 38.85, 39.54))),
     *({"method": "ezvsl", "train_set": t, "test": "flickr", "cIoU": c, "AUC": a, "source": FNAC_PAPER}
       for t, c, a in (("Flickr 10k", 81.93, 62.58), ("Flickr 144k", 83.13, 63.06))),
-    {"method": "fnac", "train_set": "Flickr 144k", "test": "flickr", "cIoU": 85.1, "AUC": None,
-     "source": "third-party leaderboards (approximate)"},
     {"method": "slavc", "train_set": "VGG-Sound 144k", "test": "flickr/open_set", "AP": 51.63, "max_F1": 59.10,
      "source": "SLAVC, Mo & Morgado, NeurIPS 2022 (extended Flickr-SoundNet)"},
 )

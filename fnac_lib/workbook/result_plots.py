@@ -6,53 +6,72 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from ..metrics import AUC_THRESHOLDS, batch_ciou, success_curve
-from .labels import MAP_LABELS, method_label
+from ..metrics import AUC_THRESHOLDS, batch_ciou, median_threshold_masks, success_curve
+from .figure_style import (GT_COLOUR, MAX_WIDTH, coinciding, draw_map, draw_runs, joined, legible, map_colorbar,
+                           map_legend)
+from .labels import MAP_LABELS, method_label, sound_names
 from .plots import draw_boxes
 from .scoring import map_columns
 from .test_sets import TestSet
 
 
+@legible
 def success_curves(cious: dict[str, np.ndarray], thresholds=AUC_THRESHOLDS, title: str = "") -> Figure:
-    """Fraction of samples with cIoU >= t against t, one line per entry; AUC is the area under it."""
-    fig = Figure(figsize=(4.5, 3.5), layout="constrained")
+    """Fraction of samples with cIoU >= t against t, one line per entry; AUC is the area under it.
+    Entries with identical curves share a line ("EZ-VSL AV = FNAC AV"); the legend sits under
+    the axes, off the data."""
+    fig = Figure(figsize=(MAX_WIDTH * 0.7, 5.4), layout="constrained")
     ax = fig.subplots()
-    for name, values in cious.items():
-        curve = success_curve(values, thresholds)
-        ax.plot(thresholds, curve, marker=".", label=f"{name} (AUC {100 * np.trapezoid(curve, thresholds):.1f})")
-    ax.axvline(0.5, color="grey", ls=":", lw=1)  # the reported "cIoU" reads the curve here
+    curves = {name: success_curve(values, thresholds) for name, values in cious.items()}
+    labelled = {f"{joined(group)} (AUC {100 * np.trapezoid(curves[group[0]], thresholds):.1f})": curves[group[0]]
+                for group in coinciding(curves)}
+    draw_runs(ax, {name: thresholds for name in labelled}, labelled, marker=".")
+    ax.axvline(0.5, color="grey", ls=":", lw=1.2, label="t = 0.5: the reported cIoU")
     ax.set_xlabel("cIoU threshold t")
-    ax.set_ylabel("fraction of samples with cIoU >= t")
+    ax.set_ylabel("fraction of scenes with cIoU >= t")
     ax.set_ylim(0, 1.02)
     ax.set_title(title or "success-rate curves")
-    ax.legend(fontsize="small")
+    fig.legend(handles=ax.get_lines(), loc="outside lower center", frameon=False)  # under the axes, off the data
     return fig
 
 
-def heatmap_grid(samples: list[dict], columns: dict[str, torch.Tensor], cell: float = 2.2) -> Figure:
+def merge_identical_columns(columns: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Columns whose maps are identical become one, titled "EZ-VSL AV = FNAC AV"."""
+    groups = coinciding({name: maps.flatten().numpy() for name, maps in columns.items()})
+    return {joined(group): columns[group[0]] for group in groups}
+
+
+@legible
+def heatmap_grid(samples: list[dict], columns: dict[str, torch.Tensor], names: list[str] | None = None,
+                 cell: float | None = None) -> Figure:
     """Rows: samples; columns: the image with its gt boxes, then each map over the image.
 
-    ``columns`` maps titles to (N, H, W) maps aligned with ``samples``; every panel carries the
-    ground-truth boxes and the sample's cIoU for that map (median threshold, as the protocol).
+    ``columns`` maps titles to (N, H, W) maps in [0, 1] aligned with ``samples``; ``names`` says
+    what sounds in each sample (``labels.sound_names``). Every map panel outlines the half of the
+    image the protocol predicts (median threshold) and gives that map's cIoU; a colour bar says
+    what the colours mean.
     """
-    names = list(columns)
-    fig = Figure(figsize=(cell * (1 + len(names)), cell * len(samples)), layout="constrained")
-    axes = fig.subplots(len(samples), 1 + len(names), squeeze=False)
+    columns = merge_identical_columns(columns)
+    titles = list(columns)
+    cell = cell or min(2.4, (MAX_WIDTH - 1.0) / (1 + len(titles)))
+    fig = Figure(figsize=(cell * (1 + len(titles)) + 1.0, cell * len(samples) + 1.0), layout="constrained")
+    axes = fig.subplots(len(samples), 1 + len(titles), squeeze=False)
+    names = names or [str(sample["id"]) for sample in samples]
     for row, sample in enumerate(samples):
         image = sample["image"].permute(1, 2, 0).numpy()  # (H, W, 3) uint8
-        size = image.shape[:2]
         axes[row, 0].imshow(image)
-        axes[row, 0].set_title(str(sample["id"])[-24:], fontsize=8)
-        for col, name in enumerate(names, start=1):
-            m = columns[name][row]
+        axes[row, 0].set_title(names[row], fontsize=10, fontweight="bold")
+        for col, title in enumerate(titles, start=1):
+            m = columns[title][row]  # (H, W)
             score = float(batch_ciou(m[None], sample["gt_map"][None])[0])
-            axes[row, col].imshow(image)
-            axes[row, col].imshow(m.numpy(), cmap="jet", alpha=0.5, vmin=0, vmax=1)
-            axes[row, col].set_title(f"{name}  cIoU {score:.2f}", fontsize=8)
+            shown = draw_map(axes[row, col], image, m, median_threshold_masks(m[None])[0])
+            axes[row, col].set_title(f"{title}\ncIoU {score:.2f}" if row == 0 else f"cIoU {score:.2f}", fontsize=9)
         for ax in axes[row]:
-            draw_boxes(ax, sample["boxes"], size)
+            draw_boxes(ax, sample["boxes"], image.shape[:2], color=GT_COLOUR, lw=1.8)
             ax.set_xticks([]), ax.set_yticks([])
-    axes[0, 0].set_title("image + gt boxes\n" + axes[0, 0].get_title(), fontsize=8)
+    map_colorbar(fig, axes[:, 1:], shown)
+    fig.legend(handles=map_legend("region the protocol predicts (top half of the map)"), loc="outside lower center",
+               ncol=2, frameon=False)
     return fig
 
 
@@ -67,6 +86,7 @@ def heatmap_columns(predictions: dict, test_name: str, baseline: str, method: st
     return columns
 
 
-def prediction_samples(test: TestSet, indices) -> list[dict]:
-    """The samples of ``test`` at ``indices`` (images, boxes, gt) for a heatmap grid."""
-    return [test.dataset[int(i)] for i in indices]
+def prediction_samples(test: TestSet, indices) -> tuple[list[dict], list[str]]:
+    """The samples of ``test`` at ``indices`` (images, boxes, gt) and what sounds in each."""
+    samples = [test.dataset[int(i)] for i in indices]
+    return samples, sound_names(samples, test.dataset)

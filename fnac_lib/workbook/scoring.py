@@ -7,13 +7,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
+import torch.nn.functional as F
 
-from ..constants import OGL_ALPHA
+from ..constants import OGL_ALPHA, TAU
 from ..device import resolve_device
 from ..evaluation import Predictions, evaluate
-from ..metrics import batch_ciou, median_rule_ceiling, summarize
 from ..model import objectness_trunk
+from ..progress import Progress
 from ..runs import checkpoint_path, load_model
 from .labels import MAP_LABELS, method_label
 from .test_sets import TestSet, _inputs
@@ -25,30 +25,31 @@ RANDOM_MAP = "random map"
 
 
 def reference_rows(predictions: dict, sets: list[TestSet], seed: int = 0) -> list[dict]:
-    """Localisation scores of two reference maps on each test set, the frame to read runs in.
+    """Scores of two reference maps on each test set, under every protocol it supports: the frame
+    to read runs in.
 
-    ``perfect map``: the ceiling the median rule allows (``median_rule_ceiling``); on scenes with
-    small sounding objects the reported cIoU is capped far below 1 whatever a model does.
-    ``random map``: uniform noise, a map that knows nothing; a run below it points away from
-    the sounding object more often than chance.
+    ``perfect map``: the ground truth (the mask on sets with masks), ties broken at random; under
+    the median rule it reaches the ceiling ``median_rule_ceiling`` allows, and on open-set pairs it
+    is confident exactly where something sounds in the picture. ``random map``: uniform noise, a
+    map that knows nothing, as confident on a silent pair as on a sounding one; a run below it
+    points away from the sounding object more often than chance.
     """
     rows = []
     by_name = {name: preds for (_, name), preds in predictions.items()}
     generator = torch.Generator().manual_seed(seed)
     for test in sets:
         preds = by_name.get(test.name)
-        if preds is None or (~preds.on_screen).any() or "localization" not in (test.protocols or ("localization",)):
+        if preds is None or preds.gt is None:
             continue
-        keep = preds.scores.annotated
-        if not keep.any():
-            continue
-        gt = preds.gt[keep]  # (n, H, W)
-        noise = torch.rand(gt.shape, generator=generator)  # (n, H, W)
-        for name, cious in ((PERFECT_MAP, median_rule_ceiling(gt)), (RANDOM_MAP, batch_ciou(noise, gt))):
-            summary = summarize(cious.numpy())
-            rows.extend({"run": name, "method": name, "trained_on": "-", "test_set": test.name,
-                         "protocol": "localization", "map": "av", "metric": metric, "value": summary[metric],
-                         "n": summary["n"]} for metric in ("cIoU", "AUC", "mean_cIoU"))
+        truth = preds.gt  # (N, H, W)
+        if preds.masks is not None:
+            truth = F.interpolate(preds.masks[:, None].float(), size=truth.shape[1:], mode="nearest")[:, 0]
+        noise = torch.rand(truth.shape, generator=generator)  # (N, H, W) in [0, 1)
+        for name, unit in ((PERFECT_MAP, truth.clamp(0, 1) + 1e-3 * noise), (RANDOM_MAP, noise)):
+            raw = (2 * unit.clamp(0, 1) - 1) / TAU  # (N, H, W) in the AV map's range +-1/tau
+            reference = Predictions.from_maps(raw, preds.gt, preds.on_screen, masks=preds.masks, clips=preds.clips)
+            rows.extend({"run": name, "method": name, "trained_on": "-", **row}
+                        for row in score_predictions(reference, test) if row["map"] == "av")
     return rows
 
 
@@ -110,10 +111,10 @@ def evaluate_runs(
     device = resolve_device(device)
     rows, predictions = [], {}
     work = [(run, test) for run in runs for test in sets]
-    bar = tqdm(work, desc="scoring runs", disable=not progress)
+    bar = Progress(len(work), "scoring runs", progress)
     loaded: dict[str, tuple] = {}  # the current run only: one model in memory at a time
-    for run, test in bar:
-        bar.set_postfix_str(f"{run} on {test.name}")
+    for run, test in work:
+        bar.set_note(f"{run} on {test.name}")
         if run not in loaded:
             model, config = load_model(checkpoint_path(runs[run], checkpoint), device)
             trunk = objectness_trunk(model, objectness, imagenet_weights)
@@ -127,6 +128,8 @@ def evaluate_runs(
         fields = {"run": run, "method": config.train.method, "trained_on": config.data.dataset}
         rows.extend({**fields, **row} for row in score_predictions(preds, test))
         predictions[(run, test.name)] = preds
+        bar.update()
+    bar.close(f"{len(runs)} runs on {len(sets)} test sets")
     return rows, predictions
 
 

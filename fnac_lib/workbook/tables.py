@@ -1,15 +1,26 @@
-"""Markdown tables of scores (notebooks 03 and 04): results per run, gaps beside the published ones."""
+"""Markdown tables of the notebooks: 01's gradient split, 03's and 04's scores per run, and the
+measured gaps beside the published ones."""
 
 from __future__ import annotations
 
+import re
+
+import numpy as np
+
+from .figure_style import coinciding, joined
 from .labels import MAP_LABELS, method_label
 from .published import PUBLISHED
+from .scoring import PERFECT_MAP, RANDOM_MAP
+
+
+NUMBER = re.compile(r"^[-+–]?[\d.]+%?( / [-+–]?[\d.]+%?)?$|^–$")  # "12.5", "+0.11", "10.0 / 31.0", "4%", "–"
 
 
 def markdown_table(header: list[str], body: list[list]) -> str:
-    """A GitHub-flavoured markdown table; None prints as an en dash."""
+    """A GitHub-flavoured markdown table; None prints as an en dash; columns of numbers align right."""
     cells = [[("–" if value is None else str(value)) for value in line] for line in body]
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    numeric = [bool(cells) and all(NUMBER.match(line[i]) for line in cells) for i in range(len(header))]
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---:" if right else "---" for right in numeric) + "|"]
     return "\n".join(lines + ["| " + " | ".join(line) + " |" for line in cells])
 
 
@@ -25,14 +36,49 @@ def pivot(rows: list[dict], index=("test_set", "protocol", "map", "metric"),
     return columns, table
 
 
-def results_markdown(rows: list[dict], maps=("av", "obj", "av_ogl"), metrics=None) -> str:
-    """Measured scores in percent: one line per (test set, protocol, map, metric), a column per run."""
-    keep = [r for r in rows if r["map"] in maps and (metrics is None or r["metric"] in metrics)]
-    runs, table = pivot(keep)
-    body = [[test, protocol, MAP_LABELS.get(map_name, map_name), metric,
-             *(_percent(values.get(run)) for run in runs)]
-            for (test, protocol, map_name, metric), values in table.items()]
-    return markdown_table(["test set", "protocol", "map", "metric", *map(method_label, runs)], body)
+PROTOCOL_METRICS = {"localization": ("cIoU", "AUC"), "open_set": ("AP", "max_F1"), "segmentation": ("mIoU", "F_score")}
+PROTOCOL_TITLES = {"localization": "Localisation", "open_set": "Open set (SLAVC's extended test)",
+                   "segmentation": "Segmentation (AVSBench S4)"}
+REFERENCES = (RANDOM_MAP, PERFECT_MAP)
+METRIC_LABELS = {"cIoU": "cIoU", "AUC": "AUC", "AP": "AP", "max_F1": "max-F1", "mIoU": "mIoU", "F_score": "F-score"}
+
+
+def results_tables(rows: list[dict], maps=tuple(MAP_LABELS)) -> list[tuple[str, str]]:
+    """Measured scores in percent as (title, markdown table) pairs: one table per protocol and
+    map, a line per test set, a column per run and then the reference maps, both metrics of the
+    protocol in each cell ("cIoU / AUC"). Runs whose columns are identical share one, headed
+    "EZ-VSL = FNAC", so equal numbers are said to be equal rather than repeated."""
+    found = []
+    for protocol, pair in PROTOCOL_METRICS.items():
+        for map_name in maps:
+            keep = [r for r in rows if r["protocol"] == protocol and r["map"] == map_name and r["metric"] in pair]
+            if not keep:
+                continue
+            runs, table = pivot(keep, index=("test_set", "metric"))
+            tests = list(dict.fromkeys(test for test, _ in table))
+            column = {run: [table.get((test, metric), {}).get(run) for test in tests for metric in pair]
+                      for run in runs}
+            trained = [run for run in runs if run not in REFERENCES]
+            groups = coinciding({run: np.array(column[run], dtype=float) for run in trained})
+            shown = [group[0] for group in groups] + [run for run in REFERENCES if run in runs]
+            header = ["test set", *(joined(map(method_label, g)) for g in groups), *shown[len(groups):]]
+            body = [[test, *(_pair(table.get((test, pair[0]), {}).get(run), table.get((test, pair[1]), {}).get(run))
+                             for run in shown)] for test in tests]
+            metrics = " / ".join(METRIC_LABELS[metric] for metric in pair)
+            title = f"{PROTOCOL_TITLES[protocol]}, {MAP_LABELS[map_name]} map: {metrics} (%)"
+            found.append((title, markdown_table(header, body)))
+    return found
+
+
+def results_markdown(rows: list[dict], maps=tuple(MAP_LABELS)) -> str:
+    """``results_tables`` as one markdown text, each table under its title."""
+    return "\n\n".join(f"**{title}**\n\n{table}" for title, table in results_tables(rows, maps))
+
+
+def _pair(first, second) -> str | None:
+    if first is None and second is None:
+        return None
+    return f"{_percent(first) or '–'} / {_percent(second) or '–'}"
 
 
 def _percent(value) -> str | None:
@@ -87,3 +133,14 @@ def published_markdown() -> str:
              *(None if r.get(k) is None else f"{r[k]:.2f}" for k in ("cIoU", "AUC", "AP", "max_F1")), r["source"]]
             for r in PUBLISHED]
     return markdown_table(["method", "train set", "test", "cIoU", "AUC", "AP", "max-F1", "source"], body)
+
+
+def gradient_split_markdown(splits: dict[str, dict], chance: float) -> str:
+    """Notebook 01's gradient split per condition (``batches.gradient_splits``): the loss beside its
+    floor and the chance level, where the push on negatives goes, and the feature-gradient norms."""
+    header = ["condition", "loss", "floor", "chance 2 ln B", "same-class share of negatives", "share of the push",
+              "gradient norm: false negatives", "positives", "total"]
+    body = [[name, f"{s['loss']:.2f}", f"{s['floor']:.2f}", f"{chance:.2f}", f"{s['fn_rate']:.1%}",
+             f"{s['fn_push_share']:.1%}", f"{s['emb_grad_false_negative']:.2f}", f"{s['emb_grad_positive']:.2f}",
+             f"{s['emb_grad_total']:.2f}"] for name, s in splits.items()]
+    return markdown_table(header, body)

@@ -13,33 +13,55 @@ from ..losses import LossWeights
 from ..runs import train_or_load
 from ..step import LOGGED_TERMS
 from ..training import selection_score
+from .figure_style import MAX_WIDTH, colours, draw_runs, identical_note, legible, run_handles
 from .labels import method_label
 
 
+TERM_TITLES = {"loss": "total loss (what each run optimises)", "base": "base: EZ-VSL InfoNCE",
+               "fns_audio": "FNS-audio term", "fns_visual": "FNS-visual term", "tne": "TNE term"}
+
+
+@legible
 def loss_curves(metrics: dict[str, dict], terms=LOGGED_TERMS, warmup_epochs: int | None = None,
-                batch_size: int | None = None) -> Figure:
-    """One panel per logged loss term (``loss`` is the optimised total), one line per run.
+                batch_size: int | None = None, ncols: int = 3) -> Figure:
+    """One panel per logged loss term (``loss`` is the optimised total), one line per run, the
+    legend in the last cell of the grid.
 
     ``metrics`` maps run names to ``runs.read_metrics`` dicts. Every run logs every term, so the
     FNAC terms of EZ-VSL are measured but not optimised; a dotted line marks the end of warm-up,
     and with ``batch_size`` a dashed line the base loss at chance, 2 ln B (both InfoNCE directions).
+    Runs whose curves coincide are drawn nested; identical ones are named under the panel.
     """
-    fig = Figure(figsize=(3.2 * len(terms), 3.0), layout="constrained")
-    axes = fig.subplots(1, len(terms), squeeze=False)[0]
+    nrows = -(-(len(terms) + 1) // ncols)
+    fig = Figure(figsize=(MAX_WIDTH, 3.1 * nrows), layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
+    names = [method_label(name) for name in metrics]
+    colour_of = colours(names)
+    marks = []
     for ax, term in zip(axes, terms):
-        for name, run in metrics.items():
-            steps = [entry["step"] for entry in run["history"]]
-            ax.plot(steps, [entry[term] for entry in run["history"]], label=method_label(name), lw=1.2)
+        steps = {method_label(name): [entry["step"] for entry in run["history"]] for name, run in metrics.items()}
+        values = {method_label(name): [entry[term] for entry in run["history"]] for name, run in metrics.items()}
+        note = identical_note(draw_runs(ax, steps, values, colour_of))
         if warmup_epochs:
             boundary = _first_step_of_epoch(next(iter(metrics.values()))["history"], warmup_epochs)
             if boundary is not None:
-                ax.axvline(boundary, color="grey", ls=":", lw=1)
+                marks.append(ax.axvline(boundary, color="grey", ls=":", lw=1.2, label="end of warm-up"))
         if batch_size and term == "base":
-            ax.axhline(2 * np.log(batch_size), color="grey", ls="--", lw=1)
-        ax.set_title("total loss" if term == "loss" else term)
-        ax.set_xlabel("step")
-    axes[-1].legend(fontsize="small")
+            marks.append(ax.axhline(2 * np.log(batch_size), color="grey", ls="--", lw=1.2,
+                                    label=f"chance, 2 ln {batch_size}"))
+        ax.set_title(TERM_TITLES.get(term, term))
+        ax.set(xlabel="training step" + (f"\n{note}" if note else ""), ylabel="loss")
+    _legend_cell(fig, axes[len(terms):], run_handles(names, colour_of) + list({m.get_label(): m for m in marks}.values()),
+                 "runs (mean loss of each logged window)")
     return fig
+
+
+def _legend_cell(fig, spare, handles, title: str) -> None:
+    """Put one legend for every panel in the first spare cell of the grid; drop the other cells."""
+    spare[0].axis("off")
+    spare[0].legend(handles=handles, loc="center", frameon=False, title=title)
+    for ax in spare[1:]:
+        fig.delaxes(ax)
 
 
 def _first_step_of_epoch(history: list[dict], epoch: int) -> int | None:
@@ -68,20 +90,23 @@ def describe_method(config: RunConfig) -> str:
     return f"base, then base + {' + '.join(terms)} from epoch {weights.warmup_epochs + 1}"
 
 
+@legible
 def validation_curves(metrics: dict[str, dict], keys=("cIoU", "AUC")) -> Figure:
-    """Validation scores (percent) after every epoch, one panel per score, one line per run."""
-    fig = Figure(figsize=(4.0 * len(keys), 3.0), layout="constrained")
-    axes = fig.subplots(1, len(keys), squeeze=False)[0]
+    """Validation scores (percent) after every epoch, one panel per score, one line per run;
+    coinciding runs are drawn nested and identical ones said to be."""
+    fig = Figure(figsize=(MAX_WIDTH, 3.6), layout="constrained")
+    axes = fig.subplots(1, len(keys) + 1, squeeze=False, width_ratios=[3] * len(keys) + [2])[0]
+    names = [method_label(name) for name in metrics]
+    colour_of = colours(names)
     for ax, key in zip(axes, keys):
-        for name, run in metrics.items():
-            epochs = [entry["epoch"] + 1 for entry in run["validation"]]
-            ax.plot(epochs, [100 * entry[key] for entry in run["validation"]], marker="o", ms=3,
-                    label=method_label(name))
-        ax.set_ylim(0, max(1.0, ax.get_ylim()[1]))  # from 0, so a flat 0 reads as 0, not as noise
+        epochs = {method_label(name): [entry["epoch"] + 1 for entry in run["validation"]] for name, run in metrics.items()}
+        values = {method_label(name): [100 * entry[key] for entry in run["validation"]] for name, run in metrics.items()}
+        note = identical_note(draw_runs(ax, epochs, values, colour_of, marker="o", ms=4))
+        top = max(1.0, ax.get_ylim()[1])
+        ax.set_ylim(-0.03 * top, top)  # from 0, so a flat 0 reads as 0 (and shows above the axis)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_title(f"validation {key} (%)")
-        ax.set_xlabel("epoch")
-    axes[-1].legend(fontsize="small")
+        ax.set(title=f"validation {key}", xlabel="epoch" + (f"\n{note}" if note else ""), ylabel=f"{key} (%)")
+    _legend_cell(fig, axes[len(keys):], run_handles(names, colour_of), "runs")
     return fig
 
 

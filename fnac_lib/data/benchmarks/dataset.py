@@ -20,9 +20,9 @@ import numpy as np
 import soundfile as sf
 import torch
 from torch.utils.data import Dataset
-from tqdm.auto import tqdm
 
 from ...errors import ConfigError, DatasetError, printable
+from ...progress import track
 from ..boxes import boxes_to_map, mask_box
 from .decoding import check_mask_fits, load_audio, load_image, load_mask, load_train_crop, train_frame_size, utf8_path
 
@@ -194,8 +194,8 @@ class BenchmarkDataset(Dataset):
             return None
 
         with ThreadPoolExecutor(max(1, workers)) as pool:
-            results = list(tqdm(pool.map(check, records), total=len(records), desc=f"checking {self.name} {self.split}",
-                                disable=len(records) < 500, leave=False))
+            results = list(track(pool.map(check, records), f"checking {self.name} {self.split}", len(records),
+                                 enabled=len(records) >= 500, leave=False, unit="files"))
         return [r for r in results if r is not None]
 
     def _report(self, problems: list[tuple[str, DatasetError]], skip_bad: bool, kept: int) -> None:

@@ -28,7 +28,8 @@ from pathlib import Path
 import av
 import numpy as np
 import soundfile as sf
-from tqdm.auto import tqdm
+
+from ...progress import track
 
 from ...errors import ConfigError, DatasetError, printable
 from ...files import atomic_write, remove_stale, write_json, write_text
@@ -257,13 +258,13 @@ def prepare_videos(
             jobs.append(job)
 
     workers = min(workers or os.cpu_count() or 1, max(len(jobs), 1))
-    bar = dict(total=len(jobs), desc=f"preparing {video_dir.name}", unit="video", disable=not progress)
+    bar = dict(desc=f"preparing {video_dir.name}", total=len(jobs), enabled=progress, unit="videos")
     if workers <= 1:
-        results = [prepare_one(job) for job in tqdm(jobs, **bar)]
+        results = [prepare_one(job) for job in track(jobs, **bar)]
     else:
         # spawn: a fresh interpreter per worker, safe next to torch's threads in the parent
         with mp.get_context("spawn").Pool(workers) as pool:
-            results = list(tqdm(pool.imap_unordered(prepare_one, jobs), **bar))
+            results = list(track(pool.imap_unordered(prepare_one, jobs), **bar))
     for result in sorted(results, key=lambda r: r["id"]):
         if result["status"] == "prepared":
             report.prepared.append(result["id"])

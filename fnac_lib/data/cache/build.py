@@ -20,10 +20,10 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
-from tqdm.auto import tqdm
 
 from ...errors import CacheError
 from ...files import remove_stale, staging_dir
+from ...progress import Progress
 from ..sample import check_sample, contract_attributes
 from .layout import AUDIO_DTYPES, FORMAT, IDS, INT16_SCALE, MANIFEST, MAP_DTYPES, META, VERSION, ArraySpec, file_entry
 
@@ -194,13 +194,14 @@ def build_cache(
         loader = DataLoader(dataset, batch_size=chunk_size, shuffle=False, num_workers=workers,
                             collate_fn=_as_list, prefetch_factor=4 if workers else None)
         writer = None
-        with tqdm(total=count, desc=f"caching {source[:60]}", disable=not progress, leave=False) as bar:
-            for samples in loader:
-                for sample in samples:
-                    if writer is None:
-                        writer = _Writer(temp, count, check_sample(sample, "sample 0"), audio_dtype, gt_dtype)
-                    writer.add(sample)
-                bar.update(len(samples))
+        bar = Progress(count, f"caching {source[:60]}", progress, unit="samples")
+        for samples in loader:
+            for sample in samples:
+                if writer is None:
+                    writer = _Writer(temp, count, check_sample(sample, "sample 0"), audio_dtype, gt_dtype)
+                writer.add(sample)
+            bar.update(len(samples))
+        bar.close()
         if writer.count != count:
             raise CacheError(f"{source}: len() says {count} samples but iteration gave {writer.count}")
         manifest = {

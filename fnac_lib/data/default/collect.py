@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ...errors import AssetBuildError
+from ...progress import track
 from .classes import EXCLUDED_STAMP_DIRS, STAMPS_DIR, stamp_class
 from .decode import load_audio, load_cutout, load_photo
 from .sources import SOURCES, TUXPAINT, Fetched, Source
@@ -43,11 +44,7 @@ def _require(path: Path, source: str) -> Path:
 
 
 def _bar(items, progress: bool, desc: str):
-    if not progress:
-        return items
-    from tqdm.auto import tqdm
-
-    return tqdm(items, desc=desc, leave=False)
+    return track(items, desc, enabled=progress, leave=False)
 
 
 def collect_tuxpaint(root: Path, out: Collected, progress: bool) -> None:

@@ -87,6 +87,12 @@ class DefaultSceneDataset(Dataset):
         """Size of the label space of ``label`` and ``classes`` (silent distractor classes included)."""
         return len(self.class_names)
 
+    @property
+    def heard_classes(self) -> list[int]:
+        """Label ids (at this dataset's granularity) of the classes that sound in the training split."""
+        heard = make_pools(self.bank, self.kind, "train").sounding  # fine class ids
+        return sorted({int(self._to_label[c]) for c in heard})
+
     def set_epoch(self, epoch: int) -> None:
         """Training scenes of a new epoch (val and test lists never change)."""
         self.epoch = int(epoch)
