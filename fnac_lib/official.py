@@ -57,8 +57,9 @@ def read_official(path) -> tuple[dict[str, torch.Tensor], dict]:
         with torch.serialization.safe_globals(SAFE_GLOBALS):
             saved = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # noqa: BLE001 - a truncated zip, a foreign pickle: the same answer
+        first = str(error).splitlines()[0].split(". ")[0]  # torch appends paragraphs of advice on unpickling
         raise CheckpointError(f"{path}: not a readable PyTorch checkpoint of tensors ({type(error).__name__}: "
-                              f"{str(error).splitlines()[0]})") from error
+                              f"{first})") from error
     wrapper = next((k for k in ("model", "state_dict") if isinstance(saved, dict) and isinstance(saved.get(k), dict)),
                    None)
     state = saved[wrapper] if wrapper else saved
