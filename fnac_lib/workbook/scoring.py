@@ -1,5 +1,5 @@
 """Scoring every run on every test set (notebook 04): tidy rows, one per (run, test set, map, metric),
-and the random and perfect reference maps that frame them."""
+and the reference maps that frame them (perfect, random, largest object)."""
 
 from __future__ import annotations
 
@@ -12,44 +12,88 @@ from tqdm.auto import tqdm
 from ..constants import OGL_ALPHA
 from ..device import resolve_device
 from ..evaluation import Predictions, evaluate
-from ..metrics import batch_ciou, median_rule_ceiling, summarize
+from ..data.boxes import boxes_to_map, masks_to_boxes
+from ..metrics import batch_ciou, median_rule_ceiling, pointing_game, summarize
 from ..model import objectness_trunk
 from ..runs import checkpoint_path, load_model
 from .labels import MAP_LABELS, method_label
 from .test_sets import TestSet, _inputs
 
 PERFECT_MAP = "perfect map"
-
-
 RANDOM_MAP = "random map"
+LARGEST_OBJECT = "largest object"
+LISTENING = "listening"  # the listening test's metric (and protocol): how often a map peaks on the object heard
+REFERENCES = (PERFECT_MAP, RANDOM_MAP, LARGEST_OBJECT)
 
 
 def reference_rows(predictions: dict, sets: list[TestSet], seed: int = 0) -> list[dict]:
-    """Localisation scores of two reference maps on each test set, the frame to read runs in.
+    """Scores of reference maps on each test set, the frame to read runs in.
 
-    ``perfect map``: the ceiling the median rule allows (``median_rule_ceiling``); on scenes with
-    small sounding objects the reported cIoU is capped far below 1 whatever a model does.
-    ``random map``: uniform noise, a map that knows nothing; a run below it points away from
-    the sounding object more often than chance.
+    ``perfect map``: the ceiling the median rule allows (``median_rule_ceiling``; it peaks on the
+    object); on scenes with small sounding objects the reported cIoU is capped far below 1 whatever
+    a model does. ``random map``: uniform noise, a map that knows nothing; a run below it points
+    away from the sounding object more often than chance. ``largest object`` (default-data scenes):
+    the box of the object that covers most of the picture, ties broken at random: the shortcut of
+    scenes whose sounding object is the biggest; where every object draws its size from one range
+    it guesses among the objects. On the listening test each reference is scored by where it peaks
+    (``listening``): a map that ignores the sound points at the same place in both renderings of a
+    picture, so it is right at most half the time.
     """
     rows = []
     by_name = {name: preds for (_, name), preds in predictions.items()}
     generator = torch.Generator().manual_seed(seed)
     for test in sets:
         preds = by_name.get(test.name)
-        if preds is None or (~preds.on_screen).any() or "localization" not in (test.protocols or ("localization",)):
-            continue
-        keep = preds.scores.annotated
-        if not keep.any():
-            continue
-        gt = preds.gt[keep]  # (n, H, W)
-        noise = torch.rand(gt.shape, generator=generator)  # (n, H, W)
-        for name, cious in ((PERFECT_MAP, median_rule_ceiling(gt)), (RANDOM_MAP, batch_ciou(noise, gt))):
-            summary = summarize(cious.numpy())
-            rows.extend({"run": name, "method": name, "trained_on": "-", "test_set": test.name,
-                         "protocol": "localization", "map": "av", "metric": metric, "value": summary[metric],
-                         "n": summary["n"]} for metric in ("cIoU", "AUC", "mean_cIoU"))
+        references = reference_sample_scores(preds, test, generator) if preds is not None else {}
+        for name, (cious, pointing) in references.items():
+            rows.extend({"run": name, "method": name, "trained_on": "-", "test_set": test.name, **row}
+                        for row in _reference_scores(test, cious, pointing))
     return rows
+
+
+def reference_sample_scores(preds: Predictions, test: TestSet,
+                            generator: torch.Generator) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """Per-sample (cIoU, pointing) of each reference map on the annotated samples of ``preds``
+    (``reference_rows``), in ``REFERENCES`` order; empty where the test set has no localisation."""
+    if (~preds.on_screen).any() or "localization" not in (test.protocols or ("localization",)):
+        return {}
+    keep = preds.scores.annotated
+    if not keep.any():
+        return {}
+    gt = preds.gt[keep]  # (n, H, W)
+    maps = {RANDOM_MAP: torch.rand(gt.shape, generator=generator)}  # (n, H, W)
+    largest = largest_object_maps(test.dataset, torch.nonzero(keep).flatten().tolist(), generator)
+    if largest is not None:
+        maps[LARGEST_OBJECT] = largest
+    references = {PERFECT_MAP: (median_rule_ceiling(gt), torch.ones(len(gt)))}  # a perfect map peaks on the object
+    references.update({name: (batch_ciou(m, gt), pointing_game(m, gt)) for name, m in maps.items()})
+    return {name: references[name] for name in REFERENCES if name in references}
+
+
+def _reference_scores(test: TestSet, cious: torch.Tensor, pointing: torch.Tensor) -> list[dict]:
+    """Rows (protocol, map, metric, value, n) of one reference map's per-sample scores."""
+    if test.listening:
+        return [{"protocol": LISTENING, "map": "av", "metric": LISTENING, "value": float(pointing.mean()),
+                 "n": len(pointing)}]
+    summary = {**summarize(cious.numpy()), "pointing_game": float(pointing.mean())}
+    return [{"protocol": "localization", "map": "av", "metric": metric, "value": summary[metric], "n": summary["n"]}
+            for metric in ("cIoU", "AUC", "mean_cIoU", "pointing_game")]
+
+
+def largest_object_maps(dataset, indices: list[int], generator: torch.Generator) -> torch.Tensor | None:
+    """(n, H, W) maps marking the tight box of the object with the most visible pixels in each scene
+    of ``indices``, with a little noise so that the median rule breaks ties at random; None for
+    datasets that do not know their objects (only the default data's scenes do)."""
+    if not hasattr(dataset, "scene"):
+        return None
+    maps = []
+    for index in indices:
+        owner = dataset.scene(index).owner  # (S, S): which object shows at each pixel, -1 for none
+        largest = int(np.bincount(owner[owner >= 0].ravel()).argmax())
+        box = masks_to_boxes((owner == largest)[None])  # (1, 4)
+        maps.append(boxes_to_map(box, owner.shape[0], "union", edges="round"))
+    maps = torch.stack(maps)  # (n, S, S)
+    return maps + 1e-3 * torch.rand(maps.shape, generator=generator)
 
 
 def map_columns(preds: Predictions) -> dict[str, torch.Tensor]:
@@ -70,7 +114,7 @@ def score_predictions(preds: Predictions, test_set: TestSet) -> list[dict]:
     """Metric rows (without run fields) of one run's predictions on one test set.
 
     The numbers are ``evaluation.summarize_scores``'s, the same the CLI prints: localisation
-    (cIoU, AUC...) on sets whose pairs are all on screen, SLAVC's open-set AP / max-F1 on sets
+    (cIoU, AUC...) on sets whose pairs are all on screen, the listening rate on the listening test, SLAVC's open-set AP / max-F1 on sets
     with silent pairs, AVSBench's mIoU / F-score where the samples carry masks.
     """
     rows = []
@@ -80,6 +124,10 @@ def score_predictions(preds: Predictions, test_set: TestSet) -> list[dict]:
                      "value": float(values[metric]), "n": int(values["n"])} for metric in keys)
 
     summary = preds.summary(test_set.protocols)
+    if test_set.listening:  # the rate at which each map peaks on the object whose sound plays
+        for name in (n for n in MAP_LABELS if n in summary):
+            add(LISTENING, name, {LISTENING: summary[name]["pointing_game"], "n": summary[name]["n"]}, (LISTENING,))
+        return rows
     for name in MAP_LABELS:
         if name in summary:
             add("localization", name, summary[name], ("cIoU", "AUC", "mean_cIoU", "pointing_game"))
