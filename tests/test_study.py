@@ -112,7 +112,7 @@ def fake_values(seeds=3, samples=60):
             if test == "digits" and "coarse" in method:
                 continue
             values[(method, test)] = {"AUC": base + gain, "pointing_game": (base + gain > 0.4).astype(float)}
-        values[("random map", test)] = {"AUC": base[:1] * 0 + 0.2, "pointing_game": base[:1] * 0 + 0.25}
+        values[("random", test)] = {"AUC": base[:1] * 0 + 0.2, "pointing_game": base[:1] * 0 + 0.25}
     return values
 
 
@@ -120,7 +120,7 @@ def test_study_statistics_have_the_demo_shape_and_the_paired_comparisons():
     stats = study.study_statistics(fake_values(), ["ezvsl", "fnac", "oracle", "fnac_shuffled"], n_boot=200)
     fnac = stats["summary"]["fnac"]["digits"]["AUC"]
     assert set(fnac) == {"mean", "ci_low", "ci_high"} and fnac["ci_low"] <= fnac["mean"] <= fnac["ci_high"]
-    assert stats["summary"]["random map"]["digits"]["AUC"]["mean"] == pytest.approx(0.2)
+    assert stats["summary"]["random"]["digits"]["AUC"]["mean"] == pytest.approx(0.2)
     assert set(stats["differences"]) == {"fnac - ezvsl", "oracle - ezvsl", "fnac_shuffled - ezvsl",
                                          "oracle (coarse labels) - ezvsl"}
     assert stats["differences"]["oracle - ezvsl"]["digits"]["AUC"]["mean"] == pytest.approx(0.1)
@@ -233,3 +233,23 @@ def test_summary_from_rows_has_one_entry_per_method_test_set_and_metric(tmp_path
     assert summary.main([str(source), str(tmp_path / "summary.json")]) == 0
     assert (tmp_path / "summary.json").read_text().strip() == "{}"
     assert summary.main([str(tmp_path / "absent.json"), str(tmp_path / "x.json")]) == 1
+
+
+def test_a_shared_objectness_network_runs_once_per_batch_and_gives_the_same_maps():
+    from fnac_lib.localization import objectness_maps
+
+    calls = []
+
+    class Trunk(torch.nn.Module):
+        def forward(self, x):
+            calls.append(1)
+            return torch.cat([x, -2 * x], dim=1)[:, :, ::4, ::4]  # (B, 6, h, w)
+
+    images = torch.randn(2, 3, 16, 16)
+    shared = scoring.SharedObjectness(Trunk())
+    first = objectness_maps(shared, images)
+    torch.testing.assert_close(first, objectness_maps(Trunk(), images))
+    torch.testing.assert_close(objectness_maps(shared, images.clone()), first)
+    assert len(calls) == 2  # the plain trunk once, the shared one once for two calls
+    objectness_maps(shared, images + 1)
+    assert len(calls) == 3

@@ -27,6 +27,7 @@ from ..evaluation import evaluate
 from ..runs import train_or_load
 from . import statistics
 from .scoring import LISTENING
+from .summary import REFERENCE_NAMES
 from .test_sets import TestSet, default_test_set
 
 SETTINGS = {"objects-fine": ("objects", "fine"), "objects-coarse": ("objects", "coarse"), "digits": ("digits", "fine")}
@@ -127,8 +128,9 @@ def score_runs(runs: list[StudyRun], sets: dict[str, list[TestSet]], batch_size:
 
 
 def reference_values(sets: dict[str, list[TestSet]], predictions: dict, seed: int = 0) -> dict:
-    """``{(reference name, test set): {metric: (1, samples) array}}`` of the reference maps, from the
-    predictions ``score_runs`` kept (their ground truth) per test set."""
+    """``{(reference, test set): {metric: (1, samples) array}}`` of the reference maps (named as in
+    the demo's summary: ``random``, ``perfect``, ``largest-object``), from the predictions
+    ``score_runs`` kept (their ground truth) per test set."""
     import torch
 
     from .scoring import reference_sample_scores
@@ -140,7 +142,8 @@ def reference_values(sets: dict[str, list[TestSet]], predictions: dict, seed: in
             for name, (cious, pointing) in reference_sample_scores(predictions[test.name], test, generator).items():
                 scores = ({LISTENING: pointing.numpy()} if test.listening
                           else statistics.per_sample(cious.numpy(), pointing.numpy()))
-                values[(name, test.name)] = {metric: v[None].astype(np.float64) for metric, v in scores.items()}
+                values[(REFERENCE_NAMES[name], test.name)] = {metric: v[None].astype(np.float64)
+                                                              for metric, v in scores.items()}
     return values
 
 

@@ -7,7 +7,7 @@ from matplotlib.figure import Figure
 
 from .labels import method_label
 
-REFERENCE_COLOURS = {"random map": "0.55", "perfect map": "0.2", "largest object": "tab:brown"}
+REFERENCE_COLOURS = {"random": "0.55", "perfect": "0.2", "largest-object": "tab:brown"}
 MISSING = {"mean": np.nan, "ci_low": np.nan, "ci_high": np.nan}  # a row a panel has no value for
 
 
