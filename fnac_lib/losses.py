@@ -10,6 +10,7 @@ adjacency matrices can be inspected and the terms ablated one at a time.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import torch
@@ -53,6 +54,53 @@ def symmetric_infonce(logits: torch.Tensor) -> torch.Tensor:
     """CE(L, diag) + CE(L^T, diag): the EZ-VSL base loss, the two directions summed."""
     targets = torch.arange(logits.shape[0], device=logits.device)
     return F.cross_entropy(logits, targets) + F.cross_entropy(logits.t(), targets)
+
+
+def require_known_labels(labels: torch.Tensor) -> None:
+    """Raise unless every label of ``labels`` (B,) is a class id: -1 marks an unknown class (a
+    real benchmark without class annotations), which cannot say whether a negative is false."""
+    if labels.ndim != 1:
+        raise ValueError(f"labels must be (B,), got shape {tuple(labels.shape)}")
+    unknown = int((labels < 0).sum())
+    if unknown:
+        raise ValueError(f"the oracle needs every sample's class, but {unknown} of {len(labels)} labels in the "
+                         "batch are unknown (-1): train it on data whose labels are known (the default data)")
+
+
+def same_class_pairs(labels: torch.Tensor) -> torch.Tensor:
+    """(B, B) True where two different items of a batch share a class (``labels`` (B,), all known):
+    the batch's false negatives."""
+    same = labels.view(-1, 1) == labels.view(1, -1)  # (B, B)
+    return same & ~torch.eye(len(labels), dtype=torch.bool, device=labels.device)
+
+
+def oracle_infonce(logits: torch.Tensor, same_class: torch.Tensor) -> torch.Tensor:
+    """The symmetric InfoNCE with every true false negative removed from the denominators.
+
+    Entries of ``logits`` (B, B) where ``same_class`` (B, B, diagonal False) holds are set to
+    -inf before both cross-entropies: an image no longer competes with the clips of its own class,
+    nor a clip with the pictures of its class. They are removed rather than counted as positives
+    on purpose: removal uses the labels only to say which negatives are false, the one thing a
+    false-negative handler such as FNAC tries to guess, so the gap to EZ-VSL bounds what any
+    such handling can gain. Counting them as positives would add class supervision (pulling
+    different pictures of a class together, as supervised contrastive learning does), whose gain
+    would have nothing to do with false negatives. With one item per class it is the EZ-VSL loss.
+    """
+    if same_class.shape != logits.shape or bool(same_class.diagonal().any()):
+        raise ValueError("same_class must be (B, B) like the logits, with a False diagonal")
+    return symmetric_infonce(logits.masked_fill(same_class, float("-inf")))
+
+
+def permute_adjacency(adjacency: torch.Tensor, permutation: torch.Tensor) -> torch.Tensor:
+    """A[perm][:, perm]: the adjacency of a relabelled batch, for the shuffled-adjacency control.
+
+    Row i becomes row perm[i], and the columns follow, so every row keeps its self-similarity on
+    the diagonal (permuting rows alone would move each row's peak onto a wrong clip, a wrong
+    positive) while its off-diagonal mass, where FNAC finds false negatives, lands on random pairs.
+    Each row keeps its values, hence its softmax's shape: the terms regularise as much, informed
+    by nothing.
+    """
+    return adjacency[permutation][:, permutation]  # (B, B)
 
 
 def audio_adjacency(aud_emb: torch.Tensor, tau: float = TAU) -> torch.Tensor:
@@ -107,7 +155,8 @@ def softmax_l1(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 
 def fnac_losses(
-    img_maps: torch.Tensor, aud_emb: torch.Tensor, tau: float = TAU, fg_threshold: float = FG_THRESHOLD
+    img_maps: torch.Tensor, aud_emb: torch.Tensor, tau: float = TAU, fg_threshold: float = FG_THRESHOLD,
+    same_class: torch.Tensor | None = None, permutation: torch.Tensor | None = None,
 ) -> dict[str, torch.Tensor]:
     """All loss terms of FNAC, unweighted, as scalar tensors.
 
@@ -115,14 +164,21 @@ def fnac_losses(
     ``fns_visual`` (FNS with the visual adjacency), ``tne`` (true-negative enhancement: audio
     adjacency against the foreground adjacency). Gradients flow through both sides of every
     term, as upstream.
+
+    The controls: ``same_class`` (B, B) makes ``base`` the oracle's (``oracle_infonce``: true
+    false negatives out of the denominators); ``permutation`` (B,) shuffles the two
+    false-negative detectors, A_aud and A_img, before the terms (``permute_adjacency``).
     """
     _check_features(img_maps, aud_emb)
     logits = mil_logits(img_maps, aud_emb, tau)  # (B, B)
     adj_audio = audio_adjacency(aud_emb, tau)  # (B, B)
     adj_visual = visual_adjacency(img_maps, tau)  # (B, B)
     adj_fg = foreground_adjacency(img_maps, aud_emb, tau, fg_threshold)  # (B, B)
+    if permutation is not None:
+        adj_audio, adj_visual = permute_adjacency(adj_audio, permutation), permute_adjacency(adj_visual, permutation)
+    base = symmetric_infonce(logits.float()) if same_class is None else oracle_infonce(logits.float(), same_class)
     return {
-        "base": symmetric_infonce(logits.float()),
+        "base": base,
         "fns_audio": softmax_l1(adj_audio, logits),
         "fns_visual": softmax_l1(adj_visual, logits),
         "tne": softmax_l1(adj_audio, adj_fg),
@@ -137,6 +193,8 @@ class LossWeights:
     fns_visual: float = TERM_WEIGHT  # FNS-visual weight (published: 100)
     tne: float = TERM_WEIGHT  # TNE weight (published: 100)
     warmup_epochs: int = WARMUP_EPOCHS  # epochs of L_base alone before the regularisers start
+    remove_false_negatives: bool = False  # the oracle control: L_base without same-class negatives (labels)
+    shuffle_adjacency: bool = False  # the shuffled control: A_aud and A_img permuted before the FNAC terms
 
     @classmethod
     def ezvsl(cls) -> "LossWeights":
@@ -147,13 +205,18 @@ class LossWeights:
     def for_method(cls, method: str, term_weight: float = TERM_WEIGHT,
                    warmup_epochs: int = WARMUP_EPOCHS) -> "LossWeights":
         """The weights of a training objective of ``constants.METHODS``: EZ-VSL is the base loss
-        alone, FNAC adds all three terms, and ``fns_audio`` / ``fns_visual`` / ``tne`` add one."""
+        alone, FNAC adds all three terms, and ``fns_audio`` / ``fns_visual`` / ``tne`` add one.
+        The controls: ``oracle`` is the base loss with the true false negatives removed (no FNAC
+        term), ``fnac_shuffled`` is FNAC with its adjacency matrices shuffled."""
         if method not in METHODS:
             raise ConfigError(f"train.method: unknown method {method!r}; choose one of {METHODS}")
         if method == "ezvsl":
             return cls.ezvsl()
-        on = FNAC_TERMS if method == "fnac" else (method,)
-        return cls(**{name: (term_weight if name in on else 0.0) for name in FNAC_TERMS}, warmup_epochs=warmup_epochs)
+        if method == "oracle":
+            return dataclasses.replace(cls.ezvsl(), remove_false_negatives=True)
+        on = FNAC_TERMS if method in ("fnac", "fnac_shuffled") else (method,)
+        return cls(**{name: (term_weight if name in on else 0.0) for name in FNAC_TERMS}, warmup_epochs=warmup_epochs,
+                   shuffle_adjacency=method == "fnac_shuffled")
 
 
 def total_loss(terms: dict[str, torch.Tensor], weights: LossWeights, epoch: int) -> torch.Tensor:

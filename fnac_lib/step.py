@@ -15,7 +15,7 @@ import torch.nn as nn
 from .augment import TrainAugment
 from .constants import FG_THRESHOLD, TAU
 from .distributed import gather_with_grad
-from .losses import LossWeights, fnac_losses, total_loss
+from .losses import LossWeights, fnac_losses, require_known_labels, same_class_pairs, total_loss
 
 LOGGED_TERMS = ("loss", "base", "fns_audio", "fns_visual", "tne")  # the values ``train_step`` returns, in order
 
@@ -33,7 +33,8 @@ class StepSettings:
 
 def batch_losses(network: nn.Module, batch: dict, epoch: int, settings: StepSettings, augment: TrainAugment | None,
                  device: torch.device) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """Total loss and every unweighted term of one batch (uint8 ``image``, ``audio`` waveforms).
+    """Total loss and every unweighted term of one batch (uint8 ``image``, ``audio`` waveforms, and
+    ``label`` for the oracle).
 
     ``network`` is an ``AVModel``, possibly wrapped by DistributedDataParallel or torch.compile.
     """
@@ -41,9 +42,16 @@ def batch_losses(network: nn.Module, batch: dict, epoch: int, settings: StepSett
     waves = batch["audio"].to(device, non_blocking=True)  # (b, T)
     with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=settings.amp):
         img_maps, aud_emb = network(images, waves, augment)  # float32 (b, D, h, w), (b, D)
+    same_class = permutation = None
+    if settings.weights.remove_false_negatives:  # the oracle reads the batch's labels
+        require_known_labels(batch["label"])  # on the host: no device sync
+        labels = batch["label"].to(device, non_blocking=True)  # (b,)
+        same_class = same_class_pairs(gather_with_grad(labels) if settings.global_negatives else labels)  # (B, B)
     if settings.global_negatives:
         img_maps, aud_emb = gather_with_grad(img_maps), gather_with_grad(aud_emb)  # (B, ...) global batch
-    terms = fnac_losses(img_maps, aud_emb, settings.tau, settings.fg_threshold)
+    if settings.weights.shuffle_adjacency:
+        permutation = torch.randperm(img_maps.shape[0], device=device)  # (B,) from the run's seeded RNG
+    terms = fnac_losses(img_maps, aud_emb, settings.tau, settings.fg_threshold, same_class, permutation)
     return total_loss(terms, settings.weights, epoch), terms
 
 

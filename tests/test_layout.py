@@ -4,7 +4,7 @@ Layers, bottom to top; a module may import only from its own layer or below:
 
 0. ``constants``, ``errors``, ``files``, ``progress``: facts and plumbing, no fnac_lib imports but each other
 1. ``config``, ``config_checks``, ``device``, ``distributed``
-2. ``audio``, ``augment``, ``losses``, ``checkpoint``, and the ``data`` package
+2. ``audio``, ``augment``, ``losses``, ``checkpoint``, ``efficientnet``, and the ``data`` package
 3. ``model``, ``localization``, ``metrics``, ``protocols``, ``step``
 4. ``evaluation``
 5. ``training``
@@ -25,7 +25,7 @@ MAX_LINES = 300
 LAYERS = [
     ("constants", "errors", "files", "progress"),
     ("config", "config_checks", "device", "distributed"),
-    ("audio", "augment", "losses", "checkpoint", "data"),
+    ("audio", "augment", "losses", "checkpoint", "data", "efficientnet"),
     ("model", "localization", "metrics", "protocols", "step"),
     ("evaluation",),
     ("training",),

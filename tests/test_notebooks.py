@@ -21,7 +21,7 @@ STEMS = [path.stem for path in notebooks()]
 
 def test_the_series_is_complete_and_numbered():
     assert STEMS == ["01_false_negatives", "02_adjacency_matrices", "03_training_runs",
-                     "04_benchmark_evaluation", "05_explorer"]
+                     "04_benchmark_evaluation", "05_explorer", "06_study"]
 
 
 @pytest.mark.parametrize("path", notebooks(), ids=STEMS)
@@ -37,7 +37,7 @@ def test_each_notebook_has_a_parameters_cell_first_and_a_question(path):
     assert "parameters" in first_code.metadata.get("tags", [])
 
 
-@pytest.mark.parametrize("name", ["demo.yaml", "paper.yaml"])
+@pytest.mark.parametrize("name", ["demo.yaml", "paper.yaml", "study.yaml"])
 def test_every_parameter_file_entry_is_a_notebook_parameter(name):
     """papermill passes unknown names on silently: a misspelt entry would change nothing."""
     values = yaml.safe_load((NOTEBOOK_DIR.parent / "params" / name).read_text())
@@ -108,3 +108,28 @@ def test_04_scores_every_run_on_every_test_set_between_chance_and_the_ceiling(ex
 def test_05_explorer_reads_cious_below_the_protocol_ceiling(executed):
     for sample in executed["05_explorer"]["samples"]:
         assert all(value <= sample["ceiling"] + 1e-6 for value in sample["at_protocol"].values())
+
+
+def test_06_study_reports_means_intervals_and_paired_differences(executed):
+    result = executed["06_study"]
+    seeds = len(result["seeds"])
+    assert result["runs"] == seeds * (4 + 1 + 4)  # objects: 4 methods + the coarse oracle; digits: 4 methods
+    summary = result["summary"]
+    methods = {"ezvsl", "fnac", "oracle", "fnac_shuffled", "oracle (coarse labels)"}
+    assert methods | {"random", "perfect", "largest-object"} == set(summary)
+    assert set(summary["fnac"]) == {"objects-heard", "objects-unheard", "objects-listening", "digits",
+                                    "digits-listening"}
+    assert set(summary["oracle (coarse labels)"]) == {"objects-heard", "objects-unheard", "objects-listening"}
+    for method, by_test in summary.items():
+        for test, metrics in by_test.items():
+            expected = {"listening"} if test.endswith("listening") else {"cIoU", "AUC", "pointing_game"}
+            assert set(metrics) == expected, (method, test)
+            for value in metrics.values():
+                assert 0.0 <= value["ci_low"] <= value["ci_high"] <= 1.0, (method, test, value)
+            if method in methods and "AUC" in metrics:  # no map beats the protocol's ceiling
+                assert metrics["AUC"]["mean"] <= summary["perfect"][test]["AUC"]["mean"] + 1e-9
+    assert set(result["differences"]) == {f"{m} - ezvsl" for m in methods - {"ezvsl"}}
+    fnac_gain = result["differences"]["fnac - ezvsl"]["digits"]["AUC"]
+    assert fnac_gain["seeds"] == seeds and fnac_gain["ci_low"] <= fnac_gain["ci_high"]
+    assert result["recovered"]["fnac / oracle"]["digits"]["AUC"]["exceeds"] in ("yes", "no", "cannot tell")
+    assert len(result["answers"]) == 3 and all(answer.startswith("digits") for answer in result["answers"])

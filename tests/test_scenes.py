@@ -12,7 +12,8 @@ import pytest
 from fnac_lib.data.boxes import masks_to_boxes
 from fnac_lib.data.default.bank import SAMPLE_RATE, TEST, TRAIN, load_bank
 from fnac_lib.data.default.render import Renderer, box_pixels, render_scene
-from fnac_lib.data.default.scenes import SceneConfig, box_overlap, make_pools, scene_spec, scene_specs
+from fnac_lib.data.default.layout import box_overlap
+from fnac_lib.data.default.scenes import SceneConfig, make_pools, scene_spec, scene_specs
 from fixtures_data import build_fixture_bank
 
 REAL_BANK = Path(__file__).resolve().parents[1] / "data" / "default" / "bank.npz"
@@ -99,13 +100,67 @@ def test_val_is_not_test(bank):
 def test_no_asset_leaks_from_test_into_train(bank, kind):
     image_split = bank["cutout_split"] if kind == "objects" else bank["digit_split"]
     sound_split = bank["sound_split"] if kind == "objects" else bank["voice_split"]
-    for split, want in (("train", TRAIN), ("val", TRAIN), ("test", TEST)):
+    sound_class = bank["sound_class"] if kind == "objects" else bank["voice_digit"]
+    heard = set(make_pools(bank, kind, "train").sounding.tolist())
+    splits = ("train", "val", "test", "heard") + (("unheard",) if kind == "objects" else ())
+    for split in splits:
+        want = TRAIN if split in ("train", "val") else TEST
         pools = make_pools(bank, kind, split)
-        for variant in ("single", "multi", "open_set"):
+        for variant in ("single", "multi", "open_set", "listening"):
             for i in range(60):
                 spec = scene_spec(pools, split, variant, 0, i, epoch=i % 3)
                 assert all(image_split[o.asset] == want for o in spec.objects), spec.id
-                assert all(sound_split[s.asset] == want for s in spec.sounds), spec.id
+                for sound in spec.sounds:
+                    if sound_split[sound.asset] != want:  # a heard class with no held-out recording plays its own
+                        assert split in ("test", "heard") and sound.cls in heard, spec.id
+                        assert not (sound_split[sound_class == sound.cls] == TEST).any(), spec.id
+
+
+def test_heard_and_unheard_split_the_test_classes(bank):
+    heard_in_training = set(make_pools(bank, "objects", "train").sounding.tolist())
+    heard, unheard = (set(make_pools(bank, "objects", s).sounding.tolist()) for s in ("heard", "unheard"))
+    assert heard and unheard and heard <= heard_in_training and not unheard & heard_in_training
+    assert heard | unheard == set(make_pools(bank, "objects", "test").sounding.tolist())
+    pig = [str(n) for n in bank["class_names"]].index("pig")  # two pictures, one recording: heard with it
+    assert pig in heard
+    assert set(make_pools(bank, "digits", "heard").sounding.tolist()) == set(range(10))
+    with pytest.raises(ValueError, match="digits/unheard: no class"):
+        make_pools(bank, "digits", "unheard")
+
+
+@pytest.mark.parametrize("kind", ["objects", "digits"])
+def test_listening_pairs_share_a_picture_and_swap_the_sound(bank, kind):
+    pools = make_pools(bank, kind, "heard")
+    for pair in range(15):
+        first, second = (scene_spec(pools, "heard", "listening", 0, 2 * pair + k) for k in range(2))
+        assert first.backdrop == second.backdrop
+        assert [(o.asset, o.box, o.flip, o.tint) for o in first.objects] == \
+               [(o.asset, o.box, o.flip, o.tint) for o in second.objects]
+        heard = [spec.sounds[0].cls for spec in (first, second)]
+        assert heard[0] != heard[1] and {o.cls for o in first.objects} >= set(heard)
+        for spec, cls in zip((first, second), heard):
+            assert len(spec.sounds) == 1 and [o.cls for o in spec.objects if o.sounding] == [cls]
+        a, b = render_scene(first, bank, 48, CLIP), render_scene(second, bank, 48, CLIP)
+        assert np.array_equal(a.image, b.image) and not np.array_equal(a.audio, b.audio)
+        assert a.masks.any() and b.masks.any() and not (a.masks[0] & b.masks[0]).any()  # disjoint ground truths
+
+
+def test_sounding_and_silent_objects_share_one_size_distribution(bank):
+    areas = {True: [], False: []}
+    largest_sounds = []
+    pools = make_pools(bank, "objects", "train")
+    for i in range(300):
+        spec = scene_spec(pools, "train", "single", 0, i)
+        sizes = [(o.box[2] - o.box[0]) * (o.box[3] - o.box[1]) for o in spec.objects]
+        for obj, area in zip(spec.objects, sizes):
+            areas[obj.sounding].append(area)
+        largest_sounds.append(spec.objects[int(np.argmax(sizes))].sounding)
+    # the pasted areas of sounding and silent objects agree in mean and spread: size does not tell
+    assert np.mean(areas[True]) == pytest.approx(np.mean(areas[False]), abs=0.02)
+    assert np.std(areas[True]) == pytest.approx(np.std(areas[False]), abs=0.02)
+    # the biggest object sounds about as often as a guess among the objects would
+    chance = np.mean([1 / len(scene_spec(pools, "train", "single", 0, i).objects) for i in range(300)])
+    assert np.mean(largest_sounds) == pytest.approx(chance, abs=0.08)
 
 
 def test_test_recordings_differ_from_train_recordings(bank):
@@ -148,16 +203,14 @@ def test_layout_respects_the_config(bank, kind):
     for i in range(60):
         spec = scene_spec(pools, "train", "single", 1, i)
         classes = [o.cls for o in spec.objects]
-        assert len(classes) == len(set(classes)) and 1 <= len(classes) <= config.max_objects
+        assert len(classes) == len(set(classes)) and config.min_objects <= len(classes) <= config.max_objects
         for n, obj in enumerate(spec.objects):
-            side = max(obj.box[2] - obj.box[0], obj.box[3] - obj.box[1])
-            low, high = ((config.sound_min_size, config.sound_max_size) if obj.sounding
-                         else (config.min_size, config.max_size))
-            assert low - 1e-9 <= side <= high + 1e-9
+            w, h = obj.box[2] - obj.box[0], obj.box[3] - obj.box[1]
+            assert w * h <= config.max_area + 1e-9
+            assert w * h >= config.min_area - 1e-9 or max(w, h) == pytest.approx(1.0)  # very long ones fit the canvas
             assert 0 <= obj.box[0] < obj.box[2] <= 1 and 0 <= obj.box[1] < obj.box[3] <= 1
             for other in spec.objects[n + 1:]:
-                if not (obj.sounding and other.sounding):  # only two sounding objects may be forced together
-                    assert box_overlap(obj.box, other.box) <= config.max_overlap + 1e-9
+                assert box_overlap(obj.box, other.box) <= config.max_overlap + 1e-9
 
 
 def test_one_spec_renders_at_any_size_and_clip(bank):

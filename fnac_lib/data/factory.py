@@ -40,7 +40,8 @@ def make_dataset(config: RunConfig, split: str, variant: str = "single", length:
                               f"unset for the default data, or build one there: python -m fnac_lib build-data "
                               f"--data-dir {root}")
 
-        lengths = {"train": data.train_length, "val": data.val_length, "test": data.test_length}
+        lengths = {"train": data.train_length, "val": data.val_length, "test": data.test_length,
+                   "heard": data.test_length, "unheard": data.test_length}  # heard / unheard: parts of test
         if split not in lengths:
             raise ConfigError(f"unknown split {split!r}; choose one of {sorted(lengths)}")
         dataset = make_default_dataset(

@@ -1,17 +1,21 @@
 """Scoring every run on every test set (notebook 04): tidy rows, one per (run, test set, map, metric),
-and the random and perfect reference maps that frame them."""
+and the reference maps that frame them (perfect, random, largest object)."""
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
 
 from ..constants import OGL_ALPHA, TAU
+from ..data.boxes import boxes_to_map, masks_to_boxes
 from ..device import resolve_device
 from ..evaluation import Predictions, evaluate
+from ..metrics import batch_ciou, median_rule_ceiling, pointing_game, summarize
 from ..model import objectness_trunk
 from ..progress import Progress
 from ..runs import checkpoint_path, load_model
@@ -19,20 +23,27 @@ from .labels import MAP_LABELS, method_label
 from .test_sets import TestSet, _inputs
 
 PERFECT_MAP = "perfect map"
-
-
 RANDOM_MAP = "random map"
+LARGEST_OBJECT = "largest object"
+LISTENING = "listening"  # the listening test's metric (and protocol): how often a map peaks on the object heard
+REFERENCES = (PERFECT_MAP, RANDOM_MAP, LARGEST_OBJECT)
 
 
 def reference_rows(predictions: dict, sets: list[TestSet], seed: int = 0) -> list[dict]:
-    """Scores of two reference maps on each test set, under every protocol it supports: the frame
-    to read runs in.
+    """Scores of reference maps on each test set, under every protocol it supports: the frame to
+    read runs in.
 
-    ``perfect map``: the ground truth (the mask on sets with masks), ties broken at random; under
-    the median rule it reaches the ceiling ``median_rule_ceiling`` allows, and on open-set pairs it
-    is confident exactly where something sounds in the picture. ``random map``: uniform noise, a
-    map that knows nothing, as confident on a silent pair as on a sounding one; a run below it
-    points away from the sounding object more often than chance.
+    ``perfect map``: the ground truth (the mask on sets with masks); under the median rule it
+    reaches the ceiling ``median_rule_ceiling`` allows (on scenes with small sounding objects the
+    reported cIoU is capped far below 1 whatever a model does), and on open-set pairs it is
+    confident exactly where something sounds in the picture. ``random map``: uniform noise, a map
+    that knows nothing; a run below it points away from the sounding object more often than chance.
+    ``largest object`` (default-data localisation scenes): the box of the object that covers most
+    of the picture, ties broken at random: the shortcut of scenes whose sounding object is the
+    biggest; where every object draws its size from one range it guesses among the objects. On the
+    listening test each reference is scored by where it peaks (``listening``): a map that ignores
+    the sound points at the same place in both renderings of a picture, so it is right at most half
+    the time.
     """
     rows = []
     by_name = {name: preds for (_, name), preds in predictions.items()}
@@ -41,16 +52,73 @@ def reference_rows(predictions: dict, sets: list[TestSet], seed: int = 0) -> lis
         preds = by_name.get(test.name)
         if preds is None or preds.gt is None:
             continue
-        truth = preds.gt  # (N, H, W)
-        if preds.masks is not None:
-            truth = F.interpolate(preds.masks[:, None].float(), size=truth.shape[1:], mode="nearest")[:, 0]
-        noise = torch.rand(truth.shape, generator=generator)  # (N, H, W) in [0, 1)
-        for name, unit in ((PERFECT_MAP, truth.clamp(0, 1) + 1e-3 * noise), (RANDOM_MAP, noise)):
-            raw = (2 * unit.clamp(0, 1) - 1) / TAU  # (N, H, W) in the AV map's range +-1/tau
-            reference = Predictions.from_maps(raw, preds.gt, preds.on_screen, masks=preds.masks, clips=preds.clips)
-            rows.extend({"run": name, "method": name, "trained_on": "-", **row}
-                        for row in score_predictions(reference, test) if row["map"] == "av")
+        references = reference_sample_scores(preds, test, generator)
+        for name, (cious, pointing) in references.items():
+            rows.extend({"run": name, "method": name, "trained_on": "-", "test_set": test.name, **row}
+                        for row in _reference_scores(test, cious, pointing))
+        if not references:  # open-set pairs or masks: the maps themselves, through every protocol
+            rows.extend(_reference_maps_rows(preds, test, generator))
     return rows
+
+
+def _reference_maps_rows(preds: Predictions, test: TestSet, generator: torch.Generator) -> list[dict]:
+    """Perfect and random maps scored like a run's (open set, segmentation)."""
+    truth = preds.gt  # (N, H, W)
+    if preds.masks is not None:
+        truth = F.interpolate(preds.masks[:, None].float(), size=truth.shape[1:], mode="nearest")[:, 0]
+    noise = torch.rand(truth.shape, generator=generator)  # (N, H, W) in [0, 1)
+    rows = []
+    for name, unit in ((PERFECT_MAP, truth.clamp(0, 1) + 1e-3 * noise), (RANDOM_MAP, noise)):
+        raw = (2 * unit.clamp(0, 1) - 1) / TAU  # (N, H, W) in the AV map's range +-1/tau
+        reference = Predictions.from_maps(raw, preds.gt, preds.on_screen, masks=preds.masks, clips=preds.clips)
+        rows.extend({"run": name, "method": name, "trained_on": "-", **row}
+                    for row in score_predictions(reference, test) if row["map"] == "av")
+    return rows
+
+
+def reference_sample_scores(preds: Predictions, test: TestSet,
+                            generator: torch.Generator) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """Per-sample (cIoU, pointing) of each reference map on the annotated samples of ``preds``
+    (``reference_rows``), in ``REFERENCES`` order; empty where the test set has no localisation."""
+    if (~preds.on_screen).any() or "localization" not in (test.protocols or ("localization",)):
+        return {}
+    keep = preds.scores.annotated
+    if not keep.any():
+        return {}
+    gt = preds.gt[keep]  # (n, H, W)
+    maps = {RANDOM_MAP: torch.rand(gt.shape, generator=generator)}  # (n, H, W)
+    largest = largest_object_maps(test.dataset, torch.nonzero(keep).flatten().tolist(), generator)
+    if largest is not None:
+        maps[LARGEST_OBJECT] = largest
+    references = {PERFECT_MAP: (median_rule_ceiling(gt), torch.ones(len(gt)))}  # a perfect map peaks on the object
+    references.update({name: (batch_ciou(m, gt), pointing_game(m, gt)) for name, m in maps.items()})
+    return {name: references[name] for name in REFERENCES if name in references}
+
+
+def _reference_scores(test: TestSet, cious: torch.Tensor, pointing: torch.Tensor) -> list[dict]:
+    """Rows (protocol, map, metric, value, n) of one reference map's per-sample scores."""
+    if test.listening:
+        return [{"protocol": LISTENING, "map": "av", "metric": LISTENING, "value": float(pointing.mean()),
+                 "n": len(pointing)}]
+    summary = {**summarize(cious.numpy()), "pointing_game": float(pointing.mean())}
+    return [{"protocol": "localization", "map": "av", "metric": metric, "value": summary[metric], "n": summary["n"]}
+            for metric in ("cIoU", "AUC", "mean_cIoU", "pointing_game")]
+
+
+def largest_object_maps(dataset, indices: list[int], generator: torch.Generator) -> torch.Tensor | None:
+    """(n, H, W) maps marking the tight box of the object with the most visible pixels in each scene
+    of ``indices``, with a little noise so that the median rule breaks ties at random; None for
+    datasets that do not know their objects (only the default data's scenes do)."""
+    if not hasattr(dataset, "scene"):
+        return None
+    maps = []
+    for index in indices:
+        owner = dataset.scene(index).owner  # (S, S): which object shows at each pixel, -1 for none
+        largest = int(np.bincount(owner[owner >= 0].ravel()).argmax())
+        box = masks_to_boxes((owner == largest)[None])  # (1, 4)
+        maps.append(boxes_to_map(box, owner.shape[0], "union", edges="round"))
+    maps = torch.stack(maps)  # (n, S, S)
+    return maps + 1e-3 * torch.rand(maps.shape, generator=generator)
 
 
 def map_columns(preds: Predictions) -> dict[str, torch.Tensor]:
@@ -71,7 +139,7 @@ def score_predictions(preds: Predictions, test_set: TestSet) -> list[dict]:
     """Metric rows (without run fields) of one run's predictions on one test set.
 
     The numbers are ``evaluation.summarize_scores``'s, the same the CLI prints: localisation
-    (cIoU, AUC...) on sets whose pairs are all on screen, SLAVC's open-set AP / max-F1 on sets
+    (cIoU, AUC...) on sets whose pairs are all on screen, the listening rate on the listening test, SLAVC's open-set AP / max-F1 on sets
     with silent pairs, AVSBench's mIoU / F-score where the samples carry masks.
     """
     rows = []
@@ -81,6 +149,10 @@ def score_predictions(preds: Predictions, test_set: TestSet) -> list[dict]:
                      "value": float(values[metric]), "n": int(values["n"])} for metric in keys)
 
     summary = preds.summary(test_set.protocols)
+    if test_set.listening:  # the rate at which each map peaks on the object whose sound plays
+        for name in (n for n in MAP_LABELS if n in summary):
+            add(LISTENING, name, {LISTENING: summary[name]["pointing_game"], "n": summary[name]["n"]}, (LISTENING,))
+        return rows
     for name in MAP_LABELS:
         if name in summary:
             add("localization", name, summary[name], ("cIoU", "AUC", "mean_cIoU", "pointing_game"))
@@ -113,11 +185,14 @@ def evaluate_runs(
     work = [(run, test) for run in runs for test in sets]
     bar = Progress(len(work), "scoring runs", progress)
     loaded: dict[str, tuple] = {}  # the current run only: one model in memory at a time
+    shared = None  # a frozen objectness network serves every run: its maps are computed once
+    if objectness not in (None, "none", "model") and runs:
+        shared = SharedObjectness(objectness_trunk(None, objectness, imagenet_weights).to(device))
     for run, test in work:
         bar.set_note(f"{run} on {test.name}")
         if run not in loaded:
             model, config = load_model(checkpoint_path(runs[run], checkpoint), device)
-            trunk = objectness_trunk(model, objectness, imagenet_weights)
+            trunk = shared or objectness_trunk(model, objectness, imagenet_weights)
             loaded = {run: (model, config, trunk.to(device) if trunk is not None else None)}
         model, config, trunk = loaded[run]
         if _inputs(config) != test.inputs:
@@ -131,6 +206,29 @@ def evaluate_runs(
         bar.update()
     bar.close(f"{len(runs)} runs on {len(sets)} test sets")
     return rows, predictions
+
+
+class SharedObjectness(nn.Module):
+    """A frozen objectness trunk that remembers what it computed, for scoring many runs.
+
+    ``localization.objectness_maps`` reduces the trunk's features to their mean absolute value
+    over channels; this module returns that reduction as a one-channel map (which the same
+    reduction leaves unchanged), keyed by the bytes of the input batch, so the second and later
+    runs scored on a test set reuse the first run's objectness maps instead of running the network
+    again. Only small (B, 1, h, w) maps are kept.
+    """
+
+    def __init__(self, trunk: nn.Module) -> None:
+        super().__init__()
+        self.trunk = trunk
+        self.seen: dict[str, torch.Tensor] = {}
+
+    @torch.no_grad()
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        key = hashlib.sha1(images.detach().float().cpu().numpy().tobytes()).hexdigest()
+        if key not in self.seen:
+            self.seen[key] = self.trunk(images).abs().mean(dim=1, keepdim=True)  # (B, 1, h, w)
+        return self.seen[key]
 
 
 def run_cious(predictions: dict, test_name: str, ogl_of: str | None = None) -> dict:

@@ -144,3 +144,34 @@ def gradient_split_markdown(splits: dict[str, dict], chance: float) -> str:
              f"{s['fn_push_share']:.1%}", f"{s['emb_grad_false_negative']:.2f}", f"{s['emb_grad_positive']:.2f}",
              f"{s['emb_grad_total']:.2f}"] for name, s in splits.items()]
     return markdown_table(header, body)
+
+
+def _interval(value: dict) -> str:
+    return f"{100 * value['mean']:.1f} [{100 * value['ci_low']:.1f}, {100 * value['ci_high']:.1f}]"
+
+
+def study_markdown(summary: dict, metrics=("AUC", "pointing_game", "listening")) -> str:
+    """A study's means with 95% intervals in percent: a line per (test set, metric), a column per method."""
+    tests = list(dict.fromkeys(test for by_test in summary.values() for test in by_test))
+    body = [[test, metric, *(_interval(summary[m][test][metric]) if metric in summary[m].get(test, {}) else None
+                             for m in summary)]
+            for test in tests for metric in metrics if any(metric in summary[m].get(test, {}) for m in summary)]
+    return markdown_table(["test set", "metric", *map(method_label, summary)], body)
+
+
+def differences_markdown(differences: dict, recovered: dict, metrics=("AUC", "pointing_game", "listening")) -> str:
+    """Paired differences (percentage points, 95% interval, seeds where it is positive) and the share
+    of the oracle's gain FNAC recovers with the verdict on "more than half"."""
+    body = []
+    for name, by_test in differences.items():
+        for test, values in by_test.items():
+            for metric in (m for m in metrics if m in values):
+                v = values[metric]
+                body.append([name, test, metric, _interval(v), f"{v['seeds_positive']}/{v['seeds']}"])
+    for name, by_test in recovered.items():
+        for test, values in by_test.items():
+            for metric in (m for m in metrics if m in values):
+                v = values[metric]
+                share = f"{v['mean']:.2f} [{v['ci_low']:.2f}, {v['ci_high']:.2f}]"
+                body.append([f"share {name}", test, metric, share, f"> {v['threshold']:g}? {v['exceeds']}"])
+    return markdown_table(["comparison", "test set", "metric", "value [95% interval]", "seeds > 0 / verdict"], body)

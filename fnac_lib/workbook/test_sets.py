@@ -12,7 +12,8 @@ from ..constants import METHODS
 from ..data.factory import DEFAULT_KINDS, make_dataset
 from ..runs import is_finished
 
-DEFAULT_VARIANTS = ("single", "multi", "open_set", "mask")  # "mask": AVSBench-style pixel masks
+# "mask": AVSBench-style pixel masks; "listening": one picture, two objects that can sound, each heard in turn
+DEFAULT_VARIANTS = ("single", "listening", "multi", "open_set", "mask")
 
 
 @dataclass
@@ -21,24 +22,43 @@ class TestSet:
 
     __test__ = False  # not a pytest test class, despite the name
 
-    name: str  # "objects", "objects/multi", "objects/open_set", "digits", "flickr", ...
+    name: str  # "objects-heard", "objects-unheard", "objects-listening", "objects-multi", "digits", "flickr", ...
     dataset: Dataset
     inputs: tuple[int, int, float]  # (image_size, sample_rate, clip_seconds)
     protocols: tuple[str, ...] | None = None  # None: every protocol the samples allow (summarize_scores)
+    listening: bool = False  # the listening test: scored by where each map peaks (scoring.LISTENING)
 
 
 def _inputs(config: RunConfig) -> tuple[int, int, float]:
     return config.data.image_size, config.audio.sample_rate, config.audio.clip_seconds
 
 
+def test_set_name(kind: str, variant: str = "single", split: str = "test") -> str:
+    """``objects``, ``objects-heard``, ``objects-unheard``, ``objects-listening``, ``digits-multi``, ..."""
+    return "-".join([kind] + ([split] if split != "test" and variant == "single" else [])
+                    + ([variant] if variant != "single" else []))
+
+
 def default_test_set(config: RunConfig, kind: str = "objects", variant: str = "single",
-                     length: int | None = None) -> TestSet:
-    """The ``variant`` test split of default-data ``kind``, built for ``config``'s inputs."""
-    built = make_dataset(apply_overrides(config, {"data.dataset": kind, "data.data_root": None}), "test",
+                     length: int | None = None, split: str | None = None) -> TestSet:
+    """The ``variant`` scenes of default-data ``kind`` on a test ``split`` ("test", or its parts
+    "heard" and "unheard"; default: "heard" for the listening test, else "test"), built for
+    ``config``'s inputs."""
+    split = split or ("heard" if variant == "listening" else "test")
+    built = make_dataset(apply_overrides(config, {"data.dataset": kind, "data.data_root": None}), split,
                          variant=variant, length=length)
-    name = kind if variant == "single" else f"{kind}/{variant}"
     # The mask variant's scenes are scored on their masks; their boxes repeat the single-source test.
-    return TestSet(name, built, _inputs(config), protocols=("segmentation",) if variant == "mask" else None)
+    return TestSet(test_set_name(kind, variant, split), built, _inputs(config),
+                   protocols=("segmentation",) if variant == "mask" else
+                   ("localization",) if variant == "listening" else None, listening=variant == "listening")
+
+
+def default_test_sets(config: RunConfig, kind: str, variant: str, length: int | None = None) -> list[TestSet]:
+    """The test sets of one default ``kind`` and ``variant``: single-source objects come as the
+    heard and the unheard test (VGG-SS's two regimes); digits are all heard in training."""
+    if kind == "objects" and variant == "single":
+        return [default_test_set(config, kind, variant, length, split) for split in ("heard", "unheard")]
+    return [default_test_set(config, kind, variant, length)]
 
 
 def benchmark_test_set(config: RunConfig, name: str, data_root, **options) -> TestSet:
@@ -53,13 +73,14 @@ def benchmark_test_set(config: RunConfig, name: str, data_root, **options) -> Te
 def available_test_sets(config: RunConfig, kinds=DEFAULT_KINDS, variants=DEFAULT_VARIANTS,
                         length: int | None = None, data_roots: dict | None = None,
                         benchmark_options: dict | None = None) -> list[TestSet]:
-    """Every test set available: default ``kinds`` x ``variants``, and each benchmark with a root.
+    """Every test set available: default ``kinds`` x ``variants`` (``default_test_sets``: objects
+    heard and unheard, digits, ``<kind>-listening``, ``<kind>-multi``...), and each benchmark with a root.
 
     ``data_roots`` maps ``flickr`` / ``vggss`` / ``avsbench-s4`` to a directory or None (skipped);
     ``benchmark_options`` passes reader keywords per benchmark (e.g. ``extended_csv`` for the
     open-set Flickr test). Masks, where a set has them, are scored by ``evaluate_runs`` too.
     """
-    found = [default_test_set(config, kind, variant, length) for kind in kinds for variant in variants]
+    found = [test for kind in kinds for variant in variants for test in default_test_sets(config, kind, variant, length)]
     for name, root in (data_roots or {}).items():
         if root is not None:
             found.append(benchmark_test_set(config, name, root, **(benchmark_options or {}).get(name, {})))

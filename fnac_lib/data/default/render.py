@@ -29,6 +29,7 @@ class Scene:
     label: int  # fine class of the primary sound
     on_screen: bool
     id: str
+    owner: np.ndarray | None = None  # (S, S) int8 paint-order index of the object showing at each pixel, -1 if none
 
 
 class Renderer:
@@ -66,6 +67,7 @@ class Renderer:
             label=spec.sounds[0].cls,
             on_screen=spec.on_screen,
             id=spec.id,
+            owner=owner,
         )
 
     def patch(self, kind: str, obj: Placed, w: int, h: int) -> tuple[np.ndarray, np.ndarray]:

