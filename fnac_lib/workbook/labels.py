@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 METHOD_LABELS = {"ezvsl": "EZ-VSL", "fnac": "FNAC", "fns_audio": "FNS-audio only",
-                 "fns_visual": "FNS-visual only", "tne": "TNE only"}
+                 "fns_visual": "FNS-visual only", "tne": "TNE only", "oracle": "oracle",
+                 "fnac_shuffled": "FNAC, shuffled adjacency"}
 
 
 MAP_LABELS = {"av": "AV", "obj": "objectness", "av_ogl": "AV+OGL"}
