@@ -78,11 +78,13 @@ def heatmap_grid(samples: list[dict], columns: dict[str, torch.Tensor], names: l
 def heatmap_columns(predictions: dict, test_name: str, baseline: str, method: str,
                     indices) -> dict[str, torch.Tensor]:
     """Grid columns for ``indices`` of one test set: the baseline's AV map, then the method's
-    AV, objectness and AV+OGL maps (those it has; OGL at the evaluation's alpha)."""
+    AV, objectness and AV+OGL maps (those it has; OGL at the evaluation's alpha). The objectness
+    column is headed "objectness" alone: it does not depend on the sound."""
     index = torch.as_tensor(list(indices))
     columns = {f"{method_label(baseline)} AV": predictions[(baseline, test_name)].av[index]}
     for key, maps in map_columns(predictions[(method, test_name)]).items():
-        columns[f"{method_label(method)} {MAP_LABELS[key]}"] = maps[index]
+        # objectness is visual only: the same for every run when a frozen network gives it
+        columns[MAP_LABELS[key] if key == "obj" else f"{method_label(method)} {MAP_LABELS[key]}"] = maps[index]
     return columns
 
 

@@ -6,7 +6,8 @@ objectness network). Metrics are fractions in [0, 1]: ``cIoU`` (the share of sam
 cIoU >= 0.5), ``AUC`` and ``pointing_game`` on localisation test sets, ``listening`` on the
 listening tests. A study writes the same shape with ``{mean, ci_low, ci_high}`` per metric.
 
-``make demo`` builds ``runs/demo/summary.json`` from notebook 04's rows::
+Notebook 04 writes ``run_root/summary.json`` (``runs/demo/summary.json`` under ``make demo``); the
+same file can be rebuilt from the rows 04 saves::
 
     python -m fnac_lib.workbook.summary runs/demo/figures/04_benchmark_evaluation.json runs/demo/summary.json
 """
