@@ -127,3 +127,41 @@ def test_tf_padding_leaves_no_bottom_heavy_feature_map():
     with torch.no_grad():
         rows = lite0_trunk("package", 16).eval()(pixels).abs().mean(dim=(0, 1, 3))  # (6,) per map row
     assert float(rows.max() / rows.min()) < 1.5, rows
+
+
+def _object_swapped_cells(trunk: torch.nn.Module, pairs: list[tuple[str, str]]) -> list[float]:
+    """For each pair of cut-outs pasted in turn on the left of a plain 96 px canvas: how much the
+    cells of the right third change, relative to the cells under the object (1: as much)."""
+    from fnac_lib.augment import normalize_images
+    from fnac_lib.data.default import load_bank
+    from fnac_lib.data.default.render import cutout
+
+    bank = load_bank(REAL_BANK)
+    names = [str(n) for n in bank["cutout_names"]]
+
+    def pasted(suffix: str) -> torch.Tensor:
+        stamp = Image.fromarray(cutout(bank, [n.endswith(suffix) for n in names].index(True))).resize((40, 40))
+        canvas = Image.new("RGB", (96, 96), (200, 200, 200))
+        canvas.paste(stamp, (4, 28), stamp)  # pixels 4..44 across, 28..68 down: cells 0-2 x 2-4 of the 6 x 6 map
+        return torch.from_numpy(np.array(canvas)).permute(2, 0, 1)  # (3, 96, 96) uint8
+
+    ratios = []
+    for first, second in pairs:
+        with torch.no_grad():
+            maps = trunk(normalize_images(torch.stack([pasted(first), pasted(second)])))  # (2, C, 6, 6)
+        change = (maps[0] - maps[1]).norm(dim=0) / (maps.norm(dim=1).mean(dim=0))  # (6, 6) relative change
+        ratios.append(float(change[:, 4:].mean() / change[2:5, 0:3].mean()))
+    return ratios
+
+
+@pytest.mark.skipif(not REAL_BANK.exists(), reason=f"real bank not built at {REAL_BANK}")
+def test_the_demo_trunks_cells_describe_what_is_under_them():
+    """A localisation map can only be as local as the features it is computed from. Swapping the
+    object on the left of a picture barely moves the right-hand cells of the demo's trunk (the
+    first five stages), while every cell of the whole network's 1280-channel head changes as much
+    as the cells under the object: maps trained on the head peaked on the background."""
+    pairs = [("camel/camel.png", "equines/horse.png"), ("amphibians/frog-1.png", "birds/pigeon.png"),
+             ("fruit/apple_fuji.png", "aquatic/whale.png")]
+    demo = VisualEncoder(preset("cpu-demo").model).trunk.eval()
+    assert max(_object_swapped_cells(demo, pairs)) < 0.45
+    assert min(_object_swapped_cells(lite0_trunk("package", 16).eval(), pairs)) > 0.8
