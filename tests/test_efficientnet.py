@@ -108,7 +108,31 @@ def test_offline_objectness_is_a_frozen_imagenet_network():
     trunk = objectness_trunk(model, "efficientnet_lite0")
     assert not trunk.training and not any(p.requires_grad for p in trunk.parameters())
     assert torch.equal(trunk[0].weight, lite0_state_dict("package")["conv_stem.weight"])
-    assert trunk(torch.randn(1, 3, 96, 96)).shape == (1, 1280, 6, 6)
+    assert trunk(torch.randn(1, 3, 96, 96)).shape == (1, 192, 6, 6)  # the sixth stage, at stride 16
+
+
+@pytest.mark.skipif(not REAL_BANK.exists(), reason=f"real bank not built at {REAL_BANK}")
+def test_the_offline_objectness_map_peaks_on_objects():
+    """Objects cover about 30% of a default scene. The objectness map (mean |activation| after the
+    sixth stage) peaks on one of them in most scenes; read from the whole network's head it peaks
+    on an object hardly more often than a random pixel does."""
+    from fnac_lib.augment import normalize_images
+    from fnac_lib.data.default import make_default_dataset
+    from fnac_lib.localization import objectness_maps
+
+    dataset = make_default_dataset("objects", "heard", image_size=96, clip_seconds=0.25, length=48,
+                                   data_dir=REAL_BANK.parent)
+    pixels = normalize_images(torch.stack([dataset[i]["image"] for i in range(len(dataset))]))  # (48, 3, 96, 96)
+    on_object = torch.from_numpy(np.stack([dataset.scene(i).owner >= 0 for i in range(len(dataset))]))  # (48, 96, 96)
+
+    def peak_on_an_object(trunk: torch.nn.Module) -> float:
+        with torch.no_grad():
+            peaks = objectness_maps(trunk, pixels).flatten(1).argmax(dim=1, keepdim=True)  # (48, 1)
+        return float(on_object.flatten(1).gather(1, peaks).float().mean())
+
+    assert float(on_object.float().mean()) < 0.4
+    assert peak_on_an_object(objectness_trunk(None, "efficientnet_lite0")) > 0.65
+    assert peak_on_an_object(lite0_trunk("package", 16).eval()) < 0.45
 
 
 @pytest.mark.skipif(not REAL_BANK.exists(), reason=f"real bank not built at {REAL_BANK}")
