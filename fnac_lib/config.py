@@ -227,7 +227,7 @@ PRESETS: dict[str, dict] = {
     # The trunk stops after its fifth stage (112 channels at stride 16, a 6 x 6 map at 96 px): its
     # cells still describe what is under them. The whole network's 1280-channel head describes the
     # whole picture in every cell, and maps trained on it peak on the background (README, "What the
-    # demo shows"; pointing game 0.2 on the heard test against 0.76 for the fifth stage).
+    # demo shows": a pointing game of 0.17-0.18 on the heard test, against 0.72-0.77 for the fifth stage).
     # Each FNAC term is a mean over B^2 entries of rows that sum to at most 2, so it shrinks as 1/B:
     # at batch 32 the published weight 100 (tuned at batch 256) would be 8x stronger relative to the
     # base loss and drowns it. term_weight = 100 * B / 256 keeps the published balance.

@@ -200,8 +200,8 @@ def imagenet_trunk(weights: str = "torch-cache") -> nn.Sequential:
 
 OBJECTNESS_SOURCES = ("none", "model", "imagenet", "efficientnet_lite0")
 OBJECTNESS_STRIDE_LITE0 = 16  # the offline objectness map: 6 x 6 on a 96 px scene, 14 x 14 at 224 px
-OBJECTNESS_STAGES_LITE0 = 6  # read after the sixth stage (192 channels): the 1280-channel head describes the whole
-# picture in every cell, and its map peaked on an object no more often than a random pixel would (README, "What the demo shows")
+OBJECTNESS_STAGES_LITE0 = 6  # read after the sixth stage (192 channels): the 1280-channel head describes the
+# whole picture in every cell, and its map peaked on an object no more often than a random pixel would
 
 
 def objectness_trunk(model: "AVModel", source: str | None, weights: str = "torch-cache") -> nn.Module | None:
