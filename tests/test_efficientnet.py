@@ -10,7 +10,9 @@ import pytest
 import torch
 from PIL import Image
 
+from fnac_lib.augment import normalize_images
 from fnac_lib.config import ModelConfig, apply_overrides, preset
+from fnac_lib.data.default import make_default_dataset
 from fnac_lib.efficientnet import imagenet_lite0, lite0_state_dict, lite0_trunk, package_weights_path
 from fnac_lib.errors import ConfigError, WeightsUnavailableError
 from fnac_lib.model import AVModel, VisualEncoder, objectness_trunk
@@ -22,6 +24,18 @@ IMAGENET_CAMEL = 354  # "Arabian camel, dromedary" in ImageNet-1k's class order
 @pytest.fixture(scope="module")
 def weights() -> dict[str, torch.Tensor]:
     return lite0_state_dict("package")
+
+
+@pytest.fixture(scope="module")
+def whole_network() -> torch.nn.Sequential:
+    """All seven stages and the 1280-channel head at stride 16: the trunk the demo used to read."""
+    return lite0_trunk("package", 16).eval()
+
+
+def heard_scenes(length: int):
+    """The first ``length`` scenes of the real bank's heard test, at 96 px."""
+    return make_default_dataset("objects", "heard", image_size=96, clip_seconds=0.25, length=length,
+                                data_dir=REAL_BANK.parent)
 
 
 def test_the_wheel_holds_the_247_tensors_of_timms_lite0_in_order(weights):
@@ -36,7 +50,6 @@ def test_the_wheel_holds_the_247_tensors_of_timms_lite0_in_order(weights):
 
 @pytest.mark.skipif(not REAL_BANK.exists(), reason=f"real bank not built at {REAL_BANK}")
 def test_the_loaded_network_still_recognises_the_tux_paint_camel():
-    from fnac_lib.augment import normalize_images
     from fnac_lib.data.default import load_bank
     from fnac_lib.data.default.render import cutout
 
@@ -112,16 +125,13 @@ def test_offline_objectness_is_a_frozen_imagenet_network():
 
 
 @pytest.mark.skipif(not REAL_BANK.exists(), reason=f"real bank not built at {REAL_BANK}")
-def test_the_offline_objectness_map_peaks_on_objects():
+def test_the_offline_objectness_map_peaks_on_objects(whole_network):
     """Objects cover about 30% of a default scene. The objectness map (mean |activation| after the
     sixth stage) peaks on one of them in most scenes; read from the whole network's head it peaks
     on an object hardly more often than a random pixel does."""
-    from fnac_lib.augment import normalize_images
-    from fnac_lib.data.default import make_default_dataset
     from fnac_lib.localization import objectness_maps
 
-    dataset = make_default_dataset("objects", "heard", image_size=96, clip_seconds=0.25, length=48,
-                                   data_dir=REAL_BANK.parent)
+    dataset = heard_scenes(48)
     pixels = normalize_images(torch.stack([dataset[i]["image"] for i in range(len(dataset))]))  # (48, 3, 96, 96)
     on_object = torch.from_numpy(np.stack([dataset.scene(i).owner >= 0 for i in range(len(dataset))]))  # (48, 96, 96)
 
@@ -132,31 +142,26 @@ def test_the_offline_objectness_map_peaks_on_objects():
 
     assert float(on_object.float().mean()) < 0.4
     assert peak_on_an_object(objectness_trunk(None, "efficientnet_lite0")) > 0.65
-    assert peak_on_an_object(lite0_trunk("package", 16).eval()) < 0.45
+    assert peak_on_an_object(whole_network) < 0.45
 
 
 @pytest.mark.skipif(not REAL_BANK.exists(), reason=f"real bank not built at {REAL_BANK}")
-def test_tf_padding_leaves_no_bottom_heavy_feature_map():
+def test_tf_padding_leaves_no_bottom_heavy_feature_map(whole_network):
     """The weights learned TensorFlow's SAME padding; padded symmetrically instead, the trunk's
     feature magnitude grows about fourfold from the top row of a 96 px scene's map to the bottom
     (a bias that a localisation map trained on it inherits). Averaged over scenes and their
     vertical flips, the rows must stay level."""
-    from fnac_lib.augment import normalize_images
-    from fnac_lib.data.default import make_default_dataset
-
-    dataset = make_default_dataset("objects", "heard", image_size=96, clip_seconds=0.25, length=24,
-                                   data_dir=REAL_BANK.parent)
+    dataset = heard_scenes(24)
     images = torch.stack([dataset[i]["image"] for i in range(len(dataset))])  # (24, 3, 96, 96) uint8
     pixels = normalize_images(torch.cat([images, images.flip(2)]))  # scenes and their vertical flips
     with torch.no_grad():
-        rows = lite0_trunk("package", 16).eval()(pixels).abs().mean(dim=(0, 1, 3))  # (6,) per map row
+        rows = whole_network(pixels).abs().mean(dim=(0, 1, 3))  # (6,) per map row
     assert float(rows.max() / rows.min()) < 1.5, rows
 
 
 def _object_swapped_cells(trunk: torch.nn.Module, pairs: list[tuple[str, str]]) -> list[float]:
     """For each pair of cut-outs pasted in turn on the left of a plain 96 px canvas: how much the
     cells of the right third change, relative to the cells under the object (1: as much)."""
-    from fnac_lib.augment import normalize_images
     from fnac_lib.data.default import load_bank
     from fnac_lib.data.default.render import cutout
 
@@ -179,7 +184,7 @@ def _object_swapped_cells(trunk: torch.nn.Module, pairs: list[tuple[str, str]]) 
 
 
 @pytest.mark.skipif(not REAL_BANK.exists(), reason=f"real bank not built at {REAL_BANK}")
-def test_the_demo_trunks_cells_describe_what_is_under_them():
+def test_the_demo_trunks_cells_describe_what_is_under_them(whole_network):
     """A localisation map can only be as local as the features it is computed from. Swapping the
     object on the left of a picture barely moves the right-hand cells of the demo's trunk (the
     first five stages), while every cell of the whole network's 1280-channel head changes as much
@@ -188,4 +193,4 @@ def test_the_demo_trunks_cells_describe_what_is_under_them():
              ("fruit/apple_fuji.png", "aquatic/whale.png")]
     demo = VisualEncoder(preset("cpu-demo").model).trunk.eval()
     assert max(_object_swapped_cells(demo, pairs)) < 0.45
-    assert min(_object_swapped_cells(lite0_trunk("package", 16).eval(), pairs)) > 0.8
+    assert min(_object_swapped_cells(whole_network, pairs)) > 0.8
