@@ -98,7 +98,9 @@ def recovered_share(method: np.ndarray, baseline: np.ndarray, oracle: np.ndarray
     The ratio is unstable when the oracle gains little, so the decision whether the method
     recovers more than ``threshold`` of the gain rests on the difference (m - b) - threshold (o - b),
     whose interval is well behaved: ``exceeds`` is "yes" when that interval lies above 0, "no"
-    when it lies below, "cannot tell" when it contains 0.
+    when it lies below, "cannot tell" when it contains 0, and "no oracle gain" when the oracle does
+    not beat the baseline on average: then there is no ceiling to take a share of, and a method no
+    better than the baseline would clear "half of a loss" for nothing.
     """
     gain = np.asarray(method, dtype=np.float64) - baseline
     oracle_gain = np.asarray(oracle, dtype=np.float64) - baseline
@@ -107,6 +109,8 @@ def recovered_share(method: np.ndarray, baseline: np.ndarray, oracle: np.ndarray
     margin = estimate(gain - threshold * oracle_gain, draws)
     low, high = interval(ratios)
     exceeds = "yes" if margin["ci_low"] > 0 else "no" if margin["ci_high"] < 0 else "cannot tell"
+    if oracle_gain.mean() <= 0:
+        exceeds = "no oracle gain"
     share = gain.mean() / oracle_gain.mean() if oracle_gain.mean() != 0 else float("nan")
     return {"mean": float(share), "ci_low": low, "ci_high": high, "threshold": threshold,
             "margin": margin, "exceeds": exceeds}

@@ -200,6 +200,13 @@ def verdict(stats: dict, test: str = "digits", metric: str = "pointing_game", or
     gain = stats["differences"].get(f"{oracle} - {BASELINE}", {}).get(test, {}).get(metric)
     if share is None or gain is None:
         return f"{test}, {metric}: not measured"
+    if share["exceeds"] == "no oracle gain":  # the oracle does not beat EZ-VSL: no ceiling to share
+        fnac = stats["differences"].get(f"fnac - {BASELINE}", {}).get(test, {}).get(metric)
+        fnac_said = "" if fnac is None else (f"; FNAC - EZ-VSL: {100 * fnac['mean']:+.1f} "
+                                             f"[{100 * fnac['ci_low']:+.1f}, {100 * fnac['ci_high']:+.1f}] points")
+        return (f"{test}, {metric}: the oracle does not beat EZ-VSL ({100 * gain['mean']:+.1f} "
+                f"[{100 * gain['ci_low']:+.1f}, {100 * gain['ci_high']:+.1f}] points), so there is no oracle gain "
+                f"for FNAC to recover a share of{fnac_said}")
     margin = share["margin"]
     said = {"yes": "exceeds", "no": "falls short of", "cannot tell": "cannot be told apart from"}[share["exceeds"]]
     return (f"{test}, {metric}: the oracle gains {100 * gain['mean']:+.1f} points over EZ-VSL "
