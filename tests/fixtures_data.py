@@ -23,6 +23,8 @@ from fnac_lib.data.default.build import build_default_bank
 from fnac_lib.data.default.classes import STAMPS_DIR
 from fnac_lib.data.default.sources import SOURCES, Fetched, Source
 
+REAL_BANK = Path(__file__).resolve().parents[1] / "data" / "default" / "bank.npz"  # the real default data, once built
+
 FAKE_VERSION = "1.0-test"
 
 # folder -> (sounding stamps, silent stamps)

@@ -13,9 +13,7 @@ from fnac_lib.config import DataConfig
 from fnac_lib.data.boxes import boxes_to_map
 from fnac_lib.data.default import load_bank, make_default_dataset
 from fnac_lib.data.sample import check_sample, collate_samples
-from fixtures_data import build_fixture_bank
-
-REAL_BANK = Path(__file__).resolve().parents[1] / "data" / "default" / "bank.npz"
+from fixtures_data import REAL_BANK, build_fixture_bank
 
 
 @pytest.fixture(scope="module")

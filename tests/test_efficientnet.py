@@ -3,7 +3,6 @@ still classify a real photo, and drive the CPU demo's visual encoder and the off
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,8 +15,8 @@ from fnac_lib.data.default import make_default_dataset
 from fnac_lib.efficientnet import imagenet_lite0, lite0_state_dict, lite0_trunk, package_weights_path
 from fnac_lib.errors import ConfigError, WeightsUnavailableError
 from fnac_lib.model import AVModel, VisualEncoder, objectness_trunk
+from fixtures_data import REAL_BANK
 
-REAL_BANK = Path(__file__).resolve().parents[1] / "data" / "default" / "bank.npz"
 IMAGENET_CAMEL = 354  # "Arabian camel, dromedary" in ImageNet-1k's class order
 
 
@@ -38,6 +37,15 @@ def heard_scenes(length: int):
                                 data_dir=REAL_BANK.parent)
 
 
+def real_cutout(suffix: str) -> np.ndarray:
+    """The real bank's cut-out whose file name ends with ``suffix``, as (h, w, 4) uint8 RGBA."""
+    from fnac_lib.data.default import load_bank
+    from fnac_lib.data.default.render import cutout
+
+    bank = load_bank(REAL_BANK)
+    return cutout(bank, [str(n).endswith(suffix) for n in bank["cutout_names"]].index(True))
+
+
 def test_the_wheel_holds_the_247_tensors_of_timms_lite0_in_order(weights):
     raw = torch.load(package_weights_path(), map_location="cpu", weights_only=True)
     raw = {k: v for k, v in raw.items() if not k.endswith("num_batches_tracked")}
@@ -50,12 +58,7 @@ def test_the_wheel_holds_the_247_tensors_of_timms_lite0_in_order(weights):
 
 @pytest.mark.skipif(not REAL_BANK.exists(), reason=f"real bank not built at {REAL_BANK}")
 def test_the_loaded_network_still_recognises_the_tux_paint_camel():
-    from fnac_lib.data.default import load_bank
-    from fnac_lib.data.default.render import cutout
-
-    bank = load_bank(REAL_BANK)
-    index = [str(n).endswith("mammals/camel/camel.png") for n in bank["cutout_names"]].index(True)
-    rgba = cutout(bank, index).astype(np.float32) / 255  # (h, w, 4)
+    rgba = real_cutout("mammals/camel/camel.png").astype(np.float32) / 255  # (h, w, 4)
     rgb = rgba[..., :3] * rgba[..., 3:] + (1 - rgba[..., 3:])  # on white
     photo = Image.fromarray((rgb * 255).round().astype(np.uint8)).resize((224, 224), Image.BICUBIC)
     pixels = normalize_images(torch.from_numpy(np.array(photo)).permute(2, 0, 1)[None])  # (1, 3, 224, 224)
@@ -162,14 +165,8 @@ def test_tf_padding_leaves_no_bottom_heavy_feature_map(whole_network):
 def _object_swapped_cells(trunk: torch.nn.Module, pairs: list[tuple[str, str]]) -> list[float]:
     """For each pair of cut-outs pasted in turn on the left of a plain 96 px canvas: how much the
     cells of the right third change, relative to the cells under the object (1: as much)."""
-    from fnac_lib.data.default import load_bank
-    from fnac_lib.data.default.render import cutout
-
-    bank = load_bank(REAL_BANK)
-    names = [str(n) for n in bank["cutout_names"]]
-
     def pasted(suffix: str) -> torch.Tensor:
-        stamp = Image.fromarray(cutout(bank, [n.endswith(suffix) for n in names].index(True))).resize((40, 40))
+        stamp = Image.fromarray(real_cutout(suffix)).resize((40, 40))
         canvas = Image.new("RGB", (96, 96), (200, 200, 200))
         canvas.paste(stamp, (4, 28), stamp)  # pixels 4..44 across, 28..68 down: cells 0-2 x 2-4 of the 6 x 6 map
         return torch.from_numpy(np.array(canvas)).permute(2, 0, 1)  # (3, 96, 96) uint8

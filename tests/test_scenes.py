@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,9 +13,8 @@ from fnac_lib.data.default.bank import SAMPLE_RATE, TEST, TRAIN, load_bank
 from fnac_lib.data.default.render import Renderer, box_pixels, render_scene
 from fnac_lib.data.default.layout import box_overlap
 from fnac_lib.data.default.scenes import SceneConfig, make_pools, scene_spec, scene_specs
-from fixtures_data import build_fixture_bank
+from fixtures_data import REAL_BANK, build_fixture_bank
 
-REAL_BANK = Path(__file__).resolve().parents[1] / "data" / "default" / "bank.npz"
 CLIP = SAMPLE_RATE // 2
 
 

@@ -14,7 +14,7 @@ from fnac_lib.data.default import make_default_dataset
 from fnac_lib.evaluation import Predictions
 from fnac_lib.metrics import summarize
 from fnac_lib.workbook import scoring, statistics, study, study_plots, summary, tables, test_sets
-from fixtures_data import build_fixture_bank
+from fixtures_data import REAL_BANK, build_fixture_bank
 
 
 @pytest.fixture(scope="module")
@@ -265,8 +265,6 @@ def test_a_shared_objectness_network_runs_once_per_batch_and_gives_the_same_maps
 
 
 # ----------------------------------------------------------------------------- why digits stay at chance on a CPU
-
-REAL_BANK = Path(__file__).resolve().parents[1] / "data" / "default" / "bank.npz"
 
 
 @pytest.mark.skipif(not REAL_BANK.exists(), reason=f"real bank not built at {REAL_BANK} (python -m fnac_lib build-data)")

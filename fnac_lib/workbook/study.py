@@ -197,20 +197,27 @@ def study_statistics(values: dict, methods, n_boot: int = statistics.N_BOOTSTRAP
 def verdict(stats: dict, test: str = "digits", metric: str = "pointing_game", oracle: str = "oracle") -> str:
     """The study's question on one test set and metric, answered in a sentence."""
     share = stats["recovered"].get(f"fnac / {oracle}", {}).get(test, {}).get(metric)
-    gain = stats["differences"].get(f"{oracle} - {BASELINE}", {}).get(test, {}).get(metric)
+    gain = _difference(stats, oracle, test, metric)
     if share is None or gain is None:
         return f"{test}, {metric}: not measured"
     if share["exceeds"] == "no oracle gain":  # the oracle does not beat EZ-VSL: no ceiling to share
-        fnac = stats["differences"].get(f"fnac - {BASELINE}", {}).get(test, {}).get(metric)
-        fnac_said = "" if fnac is None else (f"; FNAC - EZ-VSL: {100 * fnac['mean']:+.1f} "
-                                             f"[{100 * fnac['ci_low']:+.1f}, {100 * fnac['ci_high']:+.1f}] points")
-        return (f"{test}, {metric}: the oracle does not beat EZ-VSL ({100 * gain['mean']:+.1f} "
-                f"[{100 * gain['ci_low']:+.1f}, {100 * gain['ci_high']:+.1f}] points), so there is no oracle gain "
-                f"for FNAC to recover a share of{fnac_said}")
+        fnac = _difference(stats, "fnac", test, metric)
+        fnac_said = "" if fnac is None else f"; FNAC - EZ-VSL: {_points(fnac)} points"
+        return (f"{test}, {metric}: the oracle does not beat EZ-VSL ({_points(gain)} points), so there is no "
+                f"oracle gain for FNAC to recover a share of{fnac_said}")
     margin = share["margin"]
     said = {"yes": "exceeds", "no": "falls short of", "cannot tell": "cannot be told apart from"}[share["exceeds"]]
     return (f"{test}, {metric}: the oracle gains {100 * gain['mean']:+.1f} points over EZ-VSL "
             f"[{100 * gain['ci_low']:+.1f}, {100 * gain['ci_high']:+.1f}]; FNAC recovers {share['mean']:.2f} of it "
             f"[{share['ci_low']:.2f}, {share['ci_high']:.2f}], and its gain {said} half the oracle's "
-            f"(FNAC gain - half the oracle's: {100 * margin['mean']:+.1f} [{100 * margin['ci_low']:+.1f}, "
-            f"{100 * margin['ci_high']:+.1f}] points)")
+            f"(FNAC gain - half the oracle's: {_points(margin)} points)")
+
+
+def _points(estimate: dict) -> str:
+    """A mean and its interval in points: "+7.2 [+1.6, +12.7]"."""
+    return f"{100 * estimate['mean']:+.1f} [{100 * estimate['ci_low']:+.1f}, {100 * estimate['ci_high']:+.1f}]"
+
+
+def _difference(stats: dict, method: str, test: str, metric: str) -> dict | None:
+    """The paired difference ``method`` - EZ-VSL on one test set and metric, or None if not measured."""
+    return stats["differences"].get(f"{method} - {BASELINE}", {}).get(test, {}).get(metric)
