@@ -102,6 +102,30 @@ def test_label_blind_methods_train_once_for_both_object_settings(tmp_path):
         study.plan_runs(["objects"], ["ezvsl"], [0], tmp_path)
 
 
+def test_a_seeds_runs_share_its_scene_cache_and_it_is_deleted_after_the_last(tmp_path, monkeypatch):
+    from fnac_lib.config import apply_overrides
+
+    cache_dir = tmp_path / "scene-cache"
+    base = preset("ci", **{"data.image_size": 32, "data.train_length": 16, "train.batch_size": 8, "train.epochs": 1,
+                           "train.log_every": 1, "data.cache_dir": str(cache_dir)})
+    plan = study.plan_runs(["objects-fine"], ["ezvsl", "fnac"], [0, 1], tmp_path / "runs")
+    caches_at_start, train_or_load = [], study.train_or_load
+
+    def recording(config, run_dir, progress=True):
+        caches_at_start.append(sorted(p.name.split("-")[2] for p in cache_dir.glob("*")))
+        return train_or_load(config, run_dir, progress)
+
+    monkeypatch.setattr(study, "train_or_load", recording)
+    metrics = study.train_runs(base, plan, progress=False)
+    # seed 0's scenes are rendered by its first run, read by its second, gone before seed 1 starts
+    assert caches_at_start == [[], ["s0"], [], ["s1"]] and not any(cache_dir.iterdir())
+    assert [m["global_step"] for m in metrics.values()] == [2, 2, 2, 2]
+    # and the cache changed nothing: the same run without it ends with the same losses
+    plain = apply_overrides(base, {"data.cache_dir": None})
+    again = study.train_runs(plain, study.plan_runs(["objects-fine"], ["fnac"], [0], tmp_path / "plain"), False)
+    assert next(iter(again.values()))["history"] == metrics[plan[1].run_dir]["history"]
+
+
 def fake_values(seeds=3, samples=60):
     rng = np.random.default_rng(5)
     base = rng.uniform(0.2, 0.6, (seeds, samples))

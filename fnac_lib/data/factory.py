@@ -4,7 +4,9 @@ With ``data.cache_dir`` set, a real benchmark's split is decoded once into memor
 (``data.cache``) under that directory, keyed by everything that shapes its samples, and every
 later run and epoch reads the cache instead of JPEG and audio files. Under ``torchrun`` rank 0
 builds it and the other processes wait for its manifest (the directory must be one that every
-process sees). The default data is not cached: its training scenes are drawn anew every epoch.
+process sees). With the default data, ``data.cache_dir`` keeps each epoch's training scenes
+(``default.scene_cache``): they are drawn anew every epoch, but runs of the same data and seed
+(the methods of a study) draw the same ones, and render them once.
 """
 
 from __future__ import annotations
@@ -49,6 +51,12 @@ def make_dataset(config: RunConfig, split: str, variant: str = "single", length:
             clip_seconds=config.audio.clip_seconds, length=length or lengths[split], seed=config.train.seed,
             data_dir=data.data_root,
         )
+        if data.cache_dir is not None and split == "train":
+            from .default.scene_cache import EpochSceneCache
+
+            path = scene_cache_path(config, len(dataset))
+            dataset = EpochSceneCache(dataset, path, source=f"{dataset!r}, seed {config.train.seed}, {path.name}",
+                                      num_workers=data.num_workers)
     else:
         from .benchmarks import BENCHMARKS, open_benchmark
 
@@ -100,19 +108,48 @@ def cache_path(config: RunConfig, split: str, variant: str = "single") -> Path:
     return Path(data.cache_dir) / f"{data.dataset}-{split}-{variant}-{key}"
 
 
+def scene_cache_path(config: RunConfig, length: int | None = None) -> Path:
+    """Where ``data.cache_dir`` keeps the default data's training scenes of one data set and seed:
+    ``<dataset>-<labels>-s<seed>-<key>``, the key a hash of the bank's bytes and everything else
+    that shapes a scene (image size, clip length, scenes per epoch, the scene layout)."""
+    from dataclasses import asdict
+
+    from .default import ensure_default_bank
+    from .default.scenes import SceneConfig
+
+    data = config.data
+    root = Path(data.data_root) if data.data_root is not None else None
+    bank = root if root is not None and root.suffix == ".npz" else ensure_default_bank(root, progress=False)
+    shaping = {"bank": hashlib.sha256(bank.read_bytes()).hexdigest(), "dataset": data.dataset, "labels": data.labels,
+               "image_size": data.image_size, "clip_seconds": config.audio.clip_seconds,
+               "length": length or data.train_length,
+               "seed": config.train.seed, "scene": asdict(SceneConfig())}
+    key = hashlib.sha256(json.dumps(shaping, sort_keys=True, default=str).encode()).hexdigest()[:12]
+    return Path(data.cache_dir) / f"{data.dataset}-{data.labels}-s{config.train.seed}-{key}"
+
+
+def wait_for_cache(path: Path, wait_seconds: float | None = None) -> None:
+    """Under ``torchrun``, let rank 0 build the cache at ``path``: the other ranks wait for its
+    manifest, up to ``wait_seconds`` (forever by default). Returns at once on rank 0."""
+    from .cache import MANIFEST
+
+    if process_info().is_main:
+        return
+    start = time.monotonic()
+    while not (path / MANIFEST).is_file():
+        if wait_seconds is not None and time.monotonic() - start > wait_seconds:
+            raise TimeoutError(f"{path}: rank 0 did not finish this cache in {wait_seconds:g} s")
+        time.sleep(min(CACHE_POLL_SECONDS, wait_seconds or CACHE_POLL_SECONDS))
+
+
 def cached_split(dataset: Dataset, config: RunConfig, split: str, variant: str = "single",
                  wait_seconds: float | None = None) -> Dataset:
     """The cache of ``dataset`` under ``data.cache_dir``, built on first use (by rank 0 alone
     under ``torchrun``; other ranks wait up to ``wait_seconds``, forever by default)."""
-    from .cache import MANIFEST, cache_dataset
+    from .cache import cache_dataset
 
     path = cache_path(config, split, variant)
-    if not process_info().is_main:
-        start = time.monotonic()
-        while not (path / MANIFEST).is_file():
-            if wait_seconds is not None and time.monotonic() - start > wait_seconds:
-                raise TimeoutError(f"{path}: rank 0 did not finish this cache in {wait_seconds:g} s")
-            time.sleep(min(CACHE_POLL_SECONDS, wait_seconds or CACHE_POLL_SECONDS))
+    wait_for_cache(path, wait_seconds)
     workers = config.data.num_workers or None  # None: up to 8 decode workers
     return cache_dataset(dataset, path, num_workers=workers)
 

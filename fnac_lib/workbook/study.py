@@ -21,6 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from ..config import RunConfig, apply_overrides
+from ..data.default.scene_cache import remove_scene_cache
+from ..data.factory import scene_cache_path
 from ..device import resolve_device
 from ..evaluation import evaluate
 from ..progress import Progress
@@ -75,14 +77,28 @@ def run_config(base: RunConfig, run: StudyRun) -> RunConfig:
 
 
 def train_runs(base: RunConfig, runs: list[StudyRun], progress: bool = True) -> dict[Path, dict]:
-    """Train (or load) every run; the metrics of each by run directory."""
+    """Train (or load) every run; the metrics of each by run directory.
+
+    With ``data.cache_dir`` set, the runs of one data set, labels and seed render their training
+    scenes once and share them (``data.default.scene_cache``); the cache of a seed is deleted
+    after its last run, since no other seed draws those scenes.
+    """
     metrics = {}
     for number, run in enumerate(runs, 1):
         if progress:
             print(f"[study] run {number}/{len(runs)}: {run.method} on {run.dataset} ({run.labels} labels), "
                   f"seed {run.seed}", flush=True)
-        metrics[run.run_dir] = train_or_load(run_config(base, run), run.run_dir, progress=progress)[2]
+        config = run_config(base, run)
+        metrics[run.run_dir] = train_or_load(config, run.run_dir, progress=progress)[2]
+        later = {scene_group(later_run) for later_run in runs[number:]}
+        if config.data.cache_dir is not None and scene_group(run) not in later:
+            remove_scene_cache(scene_cache_path(config))
     return metrics
+
+
+def scene_group(run: StudyRun) -> tuple[str, str, int]:
+    """The runs that draw the same training scenes (and share a scene cache)."""
+    return run.dataset, run.labels, run.seed
 
 
 def study_test_sets(base: RunConfig, datasets, length: int | None = None) -> dict[str, list[TestSet]]:
