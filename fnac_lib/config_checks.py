@@ -186,6 +186,7 @@ RULES = {
     "model.output_stride": _one_of(8, 16, 32),
     "model.visual_dropout": (lambda v: 0.0 <= v < 1.0, "in [0, 1)"),
     "model.visual_stages": (lambda v: v is None or 1 <= v <= 7, "null (the whole EfficientNet-Lite0) or 1..7 stages"),
+    "model.visual_taps": (lambda v: 1 <= v <= 7, "1..7 of the kept stages"),
     "audio.sample_rate": (lambda v: v == "native" or (isinstance(v, int) and v >= 1000),
                           ">= 1000 Hz, or 'native' (each file's own rate)"),
     "audio.clip_seconds": _above(0),

