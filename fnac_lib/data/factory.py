@@ -13,18 +13,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
 from pathlib import Path
 
 from torch.utils.data import Dataset
 
 from ..config import RunConfig
-from ..distributed import process_info
 from ..errors import ConfigError
 from .default.bank import BANK_FILE
 from .default.scenes import KINDS as DEFAULT_KINDS
 
-CACHE_POLL_SECONDS = 10.0  # how often a waiting process looks for rank 0's cache
 
 
 def make_dataset(config: RunConfig, split: str, variant: str = "single", length: int | None = None) -> Dataset:
@@ -128,25 +125,11 @@ def scene_cache_path(config: RunConfig, length: int | None = None) -> Path:
     return Path(data.cache_dir) / f"{data.dataset}-{data.labels}-s{config.train.seed}-{key}"
 
 
-def wait_for_cache(path: Path, wait_seconds: float | None = None) -> None:
-    """Under ``torchrun``, let rank 0 build the cache at ``path``: the other ranks wait for its
-    manifest, up to ``wait_seconds`` (forever by default). Returns at once on rank 0."""
-    from .cache import MANIFEST
-
-    if process_info().is_main:
-        return
-    start = time.monotonic()
-    while not (path / MANIFEST).is_file():
-        if wait_seconds is not None and time.monotonic() - start > wait_seconds:
-            raise TimeoutError(f"{path}: rank 0 did not finish this cache in {wait_seconds:g} s")
-        time.sleep(min(CACHE_POLL_SECONDS, wait_seconds or CACHE_POLL_SECONDS))
-
-
 def cached_split(dataset: Dataset, config: RunConfig, split: str, variant: str = "single",
                  wait_seconds: float | None = None) -> Dataset:
     """The cache of ``dataset`` under ``data.cache_dir``, built on first use (by rank 0 alone
     under ``torchrun``; other ranks wait up to ``wait_seconds``, forever by default)."""
-    from .cache import cache_dataset
+    from .cache import cache_dataset, wait_for_cache
 
     path = cache_path(config, split, variant)
     wait_for_cache(path, wait_seconds)

@@ -5,8 +5,8 @@ written under a temporary name and renamed) and ``dataset`` (``CachedDataset``, 
 """
 
 from .build import build_cache, describe_source
-from .dataset import CachedDataset, cache_dataset
+from .dataset import CachedDataset, cache_dataset, wait_for_cache
 from .layout import MANIFEST, read_manifest, verify_cache
 
 __all__ = ["CachedDataset", "MANIFEST", "build_cache", "cache_dataset", "describe_source", "read_manifest",
-           "verify_cache"]
+           "verify_cache", "wait_for_cache"]

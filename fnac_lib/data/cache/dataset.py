@@ -12,16 +12,20 @@ snapshot: datasets that draw new scenes every epoch are frozen at the epoch they
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from ...distributed import process_info
 from ...errors import CacheError
 from ..sample import Batch, PreCollated, collate
 from .build import build_cache, describe_source
 from .layout import IDS, INT16_SCALE, MANIFEST, META, ArraySpec, read_manifest, verify_cache
+
+CACHE_POLL_SECONDS = 10.0  # how often a process waiting for rank 0's cache looks for it
 
 
 class CachedDataset(Dataset):
@@ -136,6 +140,18 @@ class CachedDataset(Dataset):
         if "mask" in arrays:
             batch["mask"] = torch.from_numpy(np.asarray(arrays["mask"][rows])).float()
         return PreCollated(batch)
+
+
+def wait_for_cache(path: Path, wait_seconds: float | None = None) -> None:
+    """Under ``torchrun``, let rank 0 build the cache at ``path``: the other ranks wait for its
+    manifest, up to ``wait_seconds`` (forever by default). Returns at once on rank 0."""
+    if process_info().is_main:
+        return
+    start = time.monotonic()
+    while not (Path(path) / MANIFEST).is_file():
+        if wait_seconds is not None and time.monotonic() - start > wait_seconds:
+            raise TimeoutError(f"{path}: rank 0 did not finish this cache in {wait_seconds:g} s")
+        time.sleep(min(CACHE_POLL_SECONDS, wait_seconds or CACHE_POLL_SECONDS))
 
 
 def cache_dataset(dataset: Dataset, path: str | Path, *, rebuild: bool = False, verify: str = "size",

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from torch.utils.data import Dataset
 
-from ..cache import CachedDataset, cache_dataset
+from ..cache import CachedDataset, cache_dataset, wait_for_cache
 from ..cache.layout import MANIFEST
 from .datasets import DefaultSceneDataset
 
@@ -82,8 +82,6 @@ class EpochSceneCache(Dataset):
 
 def _open_shared(scenes: Dataset, path: Path, source: str, num_workers: int, progress: bool) -> CachedDataset:
     """The cache at ``path``: built here (by rank 0 alone under torchrun; the others wait for it)."""
-    from ..factory import wait_for_cache  # the factory imports this module
-
     wait_for_cache(path)
     return cache_dataset(scenes, path, audio_dtype="float32", gt_dtype="uint8", num_workers=num_workers,
                          source=source, progress=progress)
