@@ -23,7 +23,6 @@ from .default.bank import BANK_FILE
 from .default.scenes import KINDS as DEFAULT_KINDS
 
 
-
 def make_dataset(config: RunConfig, split: str, variant: str = "single", length: int | None = None) -> Dataset:
     """The ``split`` ("train", "val" or "test") of the dataset ``config.data`` names."""
     data = config.data

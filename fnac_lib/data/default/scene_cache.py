@@ -10,7 +10,7 @@ exactly the samples it would have rendered: training on the cache gives the same
 (``tests/test_scene_cache.py``). An epoch of 2048 scenes at 96 px and 1 s takes about 210 MB.
 
     scenes = make_default_dataset("objects", "train", length=2048, seed=0)
-    cached = EpochSceneCache(scenes, Path("runs/study/scene-cache") / "objects-fine-s0-<key>")
+    cached = EpochSceneCache(scenes, Path("scene-cache/objects-fine-s0"), source="objects, seed 0")
     cached.set_epoch(1)  # renders epoch 1 once (rank 0 alone under torchrun), then reads it
 """
 
