@@ -110,12 +110,11 @@ def scene_cache_path(config: RunConfig, length: int | None = None) -> Path:
     that shapes a scene (image size, clip length, scenes per epoch, the scene layout)."""
     from dataclasses import asdict
 
-    from .default import ensure_default_bank
+    from .default.datasets import bank_file
     from .default.scenes import SceneConfig
 
     data = config.data
-    root = Path(data.data_root) if data.data_root is not None else None
-    bank = root if root is not None and root.suffix == ".npz" else ensure_default_bank(root, progress=False)
+    bank = bank_file(data.data_root, progress=False)
     shaping = {"bank": hashlib.sha256(bank.read_bytes()).hexdigest(), "dataset": data.dataset, "labels": data.labels,
                "image_size": data.image_size, "clip_seconds": config.audio.clip_seconds,
                "length": length or data.train_length,

@@ -155,6 +155,13 @@ def check_choices(kind: str, split: str, variant: str, labels: str, image_size: 
         raise ConfigError(f"bad sizes: image_size={image_size}, clip_seconds={clip_seconds}, length={length}")
 
 
+def bank_file(data_dir: Path | str | None = None, progress: bool = True) -> Path:
+    """The bank a default dataset reads: ``data_dir`` itself if it names an ``.npz``, else the bank
+    in that folder (or the default one), built first if missing."""
+    path = Path(data_dir) if data_dir is not None else None
+    return path if path is not None and path.suffix == ".npz" else ensure_default_bank(path, progress=progress)
+
+
 def make_default_dataset(
     kind: str = "objects", split: str = "train", variant: str = "single", labels: str = "fine",
     image_size: int = 96, clip_seconds: float = 1.0, length: int | None = None, seed: int = 0,
@@ -163,7 +170,6 @@ def make_default_dataset(
 ) -> DefaultSceneDataset:
     """The default dataset (building the asset bank first if ``data_dir`` has none)."""
     check_choices(kind, split, variant, labels, image_size, clip_seconds, length)  # before a possibly long build
-    path = Path(data_dir) if data_dir is not None else None
-    bank_path = path if path is not None and path.suffix == ".npz" else ensure_default_bank(path)
-    return DefaultSceneDataset(load_bank(bank_path), kind, split, variant, labels, image_size, clip_seconds, length,
+    bank = load_bank(bank_file(data_dir))
+    return DefaultSceneDataset(bank, kind, split, variant, labels, image_size, clip_seconds, length,
                                seed, eval_seed, masks, scene or SceneConfig())
