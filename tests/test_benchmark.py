@@ -27,3 +27,15 @@ def test_the_benchmark_runs_both_pipelines_and_reports_every_figure(tmp_path):
     assert results["model_step"]["flops"] > 0 and results["model_step"]["workbook_s"] > 0
     assert set(results["memory"]) == {"naive_train_mib", "workbook_train_mib"}
     assert {split: entry["samples"] for split, entry in results["cache"].items()} == {"train": 16, "test": 16}
+
+
+SHARED_TRUNK_BENCH = BENCH.parent / "bench_shared_trunk.py"
+
+
+@pytest.mark.slow
+def test_the_shared_trunk_benchmark_scores_both_ways_and_finds_the_same_maps():
+    command = [sys.executable, str(SHARED_TRUNK_BENCH), "--scenes", "16"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "2 runs (ezvsl, fnac) scored on 16 heard test scenes" in done.stdout
+    assert "same maps and scores: True" in done.stdout

@@ -173,42 +173,92 @@ def evaluate_runs(
     imagenet_weights: str = "torch-cache",
     checkpoint: str = "best",
     progress: bool = True,
+    share_trunks: bool = True,
 ) -> tuple[list[dict], dict[tuple[str, str], Predictions]]:
     """Score every run's ``checkpoint`` (``best``: the one training kept; ``last``) on every test set.
 
     Returns tidy rows ``{run, method, trained_on, test_set, protocol, map, metric, value, n}``
     (values are fractions) and the predictions behind them by ``(run, test set name)``, for figures.
-    ``device="auto"`` takes the GPU when there is one.
+    ``device="auto"`` takes the GPU when there is one. Test sets are taken one at a time, every run
+    on each; with ``share_trunks``, runs whose frozen visual trunks hold the same weights share one
+    (``SharedTrunk``), so a test set's trunk features are computed once for all of them.
     """
     device = resolve_device(device)
     rows, predictions = [], {}
-    work = [(run, test) for run in runs for test in sets]
-    bar = Progress(len(work), "scoring runs", progress)
-    loaded: dict[str, tuple] = {}  # the current run only: one model in memory at a time
+    bar = Progress(len(runs) * len(sets), "scoring runs", progress)
     shared = None  # a frozen objectness network serves every run: its maps are computed once
     if objectness not in (None, "none", "model") and runs:
         shared = SharedObjectness(objectness_trunk(None, objectness, imagenet_weights).to(device))
-    for run, test in work:
-        bar.set_note(f"{run} on {test.name}")
-        if run not in loaded:
-            model, config = load_model(checkpoint_path(runs[run], checkpoint), device)
-            trunk = shared or objectness_trunk(model, objectness, imagenet_weights)
-            loaded = {run: (model, config, trunk.to(device) if trunk is not None else None)}
-        model, config, trunk = loaded[run]
-        if _inputs(config) != test.inputs:
-            raise ValueError(f"run {run} takes inputs {_inputs(config)} (image size, rate, seconds) but "
-                             f"{test.name} was built for {test.inputs}: build the test sets from its config")
-        _, preds = evaluate(model, test.dataset, batch_size=batch_size, device=device, objectness_trunk=trunk,
-                            alpha=alpha, protocols=test.protocols, amp=config.eval.amp, settings=config.eval)
-        fields = {"run": run, "method": config.train.method, "trained_on": config.data.dataset}
-        rows.extend({**fields, **row} for row in score_predictions(preds, test))
-        predictions[(run, test.name)] = preds
-        bar.update()
+    loaded, trunks = {}, {}  # every run's model, and the frozen trunks they share, by weights
+    for test in sets:
+        for run in runs:
+            bar.set_note(f"{run} on {test.name}")
+            if run not in loaded:
+                model, config = load_model(checkpoint_path(runs[run], checkpoint), device)
+                if share_trunks and config.model.freeze_visual:
+                    model.visual.trunk = trunks.setdefault(weights_digest(model.visual.trunk),
+                                                           SharedTrunk(model.visual.trunk))
+                trunk = shared or objectness_trunk(model, objectness, imagenet_weights)
+                loaded[run] = (model, config, trunk.to(device) if trunk is not None else None)
+            model, config, trunk = loaded[run]
+            if _inputs(config) != test.inputs:
+                raise ValueError(f"run {run} takes inputs {_inputs(config)} (image size, rate, seconds) but "
+                                 f"{test.name} was built for {test.inputs}: build the test sets from its config")
+            _, preds = evaluate(model, test.dataset, batch_size=batch_size, device=device, objectness_trunk=trunk,
+                                alpha=alpha, protocols=test.protocols, amp=config.eval.amp, settings=config.eval)
+            fields = {"run": run, "method": config.train.method, "trained_on": config.data.dataset}
+            rows.extend({**fields, **row} for row in score_predictions(preds, test))
+            predictions[(run, test.name)] = preds
+            bar.update()
+        for memo in (*trunks.values(), shared):
+            if memo is not None:
+                memo.forget()  # the next test set has other batches
     bar.close(f"{len(runs)} runs on {len(sets)} test sets")
     return rows, predictions
 
 
-class SharedObjectness(nn.Module):
+def weights_digest(module: nn.Module) -> str:
+    """A hash of a module's parameters and buffers: equal digests, equal weights."""
+    digest = hashlib.sha1()
+    for name, tensor in module.state_dict().items():
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+class SharedTrunk(nn.Module):
+    """A frozen visual trunk that several runs hold with the same weights, remembering what it computed.
+
+    Runs trained with ``model.freeze_visual`` keep the ImageNet trunk they started from, so on one
+    test set its features are the same for every such run: the first run computes them, keyed by
+    the bytes of the input batch, and the others read them (the same tensors, so the scores are
+    those of separate passes). ``forget`` drops them; ``evaluate_runs`` calls it after each test set.
+    """
+
+    def __init__(self, trunk: nn.Module) -> None:
+        super().__init__()
+        self.trunk = trunk
+        self.seen: dict[str, torch.Tensor] = {}
+
+    def compute(self, images: torch.Tensor) -> torch.Tensor:
+        return self.trunk(images)  # (B, C, h, w)
+
+    @torch.no_grad()
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        key = hashlib.sha1(images.detach().float().cpu().numpy().tobytes()).hexdigest()
+        key += f"/{torch.is_autocast_enabled(images.device.type)}"  # runs scored with and without AMP differ
+        if key not in self.seen:
+            self.seen[key] = self.compute(images)
+        return self.seen[key]
+
+    def __getitem__(self, index):
+        return self.trunk[index]  # the wrapped trunk's layers, as the model reads them (``AVModel.channels_last``)
+
+    def forget(self) -> None:
+        self.seen.clear()
+
+
+class SharedObjectness(SharedTrunk):
     """A frozen objectness trunk that remembers what it computed, for scoring many runs.
 
     ``localization.objectness_maps`` reduces the trunk's features to their mean absolute value
@@ -218,17 +268,8 @@ class SharedObjectness(nn.Module):
     again. Only small (B, 1, h, w) maps are kept.
     """
 
-    def __init__(self, trunk: nn.Module) -> None:
-        super().__init__()
-        self.trunk = trunk
-        self.seen: dict[str, torch.Tensor] = {}
-
-    @torch.no_grad()
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        key = hashlib.sha1(images.detach().float().cpu().numpy().tobytes()).hexdigest()
-        if key not in self.seen:
-            self.seen[key] = self.trunk(images).abs().mean(dim=1, keepdim=True)  # (B, 1, h, w)
-        return self.seen[key]
+    def compute(self, images: torch.Tensor) -> torch.Tensor:
+        return self.trunk(images).abs().mean(dim=1, keepdim=True)  # (B, 1, h, w)
 
 
 def run_cious(predictions: dict, test_name: str, ogl_of: str | None = None) -> dict:
