@@ -195,3 +195,50 @@ def test_evaluate_runs_scores_every_finished_run_on_every_test_set(tmp_path, ton
     wrong = test_sets.TestSet("tones-64", tone_squares(8, image_size=64), inputs=(64, 16000, 1.0))
     with pytest.raises(ValueError, match="build the test sets from its config"):
         scoring.evaluate_runs(runs, [wrong], progress=False)
+
+
+def test_runs_with_one_frozen_trunk_share_its_features_and_score_as_they_would_alone(tmp_path, tone_squares,
+                                                                                    ci_config, monkeypatch):
+    config = apply_overrides(ci_config, {"train.epochs": 1, "train.batch_size": 8, "model.freeze_visual": True})
+    for name, overrides in (("ezvsl", {"train.method": "ezvsl"}), ("fnac", {"train.method": "fnac"}),
+                            ("other-seed", {"train.method": "ezvsl", "train.seed": 1})):
+        train(apply_overrides(config, overrides), tmp_path / name, tone_squares(16), tone_squares(8, seed=1),
+              progress=False)
+    runs = test_sets.find_runs(tmp_path)
+    test = test_sets.TestSet("tones", tone_squares(16, seed=2), inputs=(32, 16000, 1.0))
+    passes, init = [], scoring.SharedTrunk.__init__
+
+    def counting(self, trunk):
+        init(self, trunk)
+        trunk.register_forward_hook(lambda *_: passes.append(id(self)))
+
+    monkeypatch.setattr(scoring.SharedTrunk, "__init__", counting)
+    rows, preds = scoring.evaluate_runs(runs, [test], objectness="model", batch_size=8, progress=False)
+    # 16 scenes in batches of 8: EZ-VSL and FNAC (seed 0) share one trunk, two passes in all, though
+    # each also reads it for its objectness map; the seed-1 run has its own trunk and passes.
+    assert len(passes) == 4 and len(set(passes)) == 2
+    for run in runs:
+        alone = scoring.evaluate_runs({run: runs[run]}, [test], objectness="model", batch_size=8,
+                                      progress=False)[1][(run, "tones")]
+        shared = preds[(run, "tones")]
+        assert torch.equal(shared.av, alone.av) and torch.equal(shared.objectness, alone.objectness)
+        assert torch.equal(shared.img_emb, alone.img_emb), run
+
+
+def test_the_methods_of_one_notebook_share_a_scene_cache_deleted_after_the_last(tmp_path, monkeypatch):
+    from fnac_lib.config import preset
+
+    cache_dir = tmp_path / "scene-cache"
+    base = preset("ci", **{"data.image_size": 32, "data.train_length": 16, "train.batch_size": 8, "train.epochs": 1,
+                           "data.cache_dir": str(cache_dir)})
+    caches_at_start, train_or_load = [], training_report.train_or_load
+
+    def recording(config, run_dir, progress=True):
+        caches_at_start.append(len(list(cache_dir.glob("*"))))
+        return train_or_load(config, run_dir, progress)
+
+    monkeypatch.setattr(training_report, "train_or_load", recording)
+    metrics = training_report.train_methods(base, ["ezvsl", "fnac"], tmp_path / "runs", progress=False)
+    # the first method renders the scenes, the second reads them, and none are left behind
+    assert caches_at_start == [0, 1] and not any(cache_dir.iterdir())
+    assert [m["global_step"] for m in metrics.values()] == [2, 2]

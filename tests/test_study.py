@@ -11,6 +11,7 @@ import torch
 
 from fnac_lib.config import preset
 from fnac_lib.data.default import make_default_dataset
+from fnac_lib.data.default.bank import TEST, TRAIN
 from fnac_lib.evaluation import Predictions
 from fnac_lib.metrics import summarize
 from fnac_lib.workbook import scoring, statistics, study, study_plots, summary, tables, test_sets
@@ -185,11 +186,26 @@ def test_study_figures_draw_an_interval_per_entry():
 def test_default_test_sets_are_named_like_vggss_and_the_listening_test(bank_path):
     config = preset("ci", **{"data.data_root": str(bank_path)})
     sets = test_sets.available_test_sets(config, ("objects", "digits"), ("single", "listening", "multi"), length=4)
-    assert [s.name for s in sets] == ["objects-heard", "objects-unheard", "objects-listening", "objects-multi",
-                                      "digits", "digits-listening", "digits-multi"]
-    listening = sets[2]
+    assert [s.name for s in sets] == ["objects-heard", "objects-unheard", "objects-listening", "objects-val-listening",
+                                      "objects-multi", "digits", "digits-listening", "digits-multi"]
+    listening, seen = sets[2], sets[3]
     assert listening.listening and listening.dataset.split == "heard" and listening.dataset.variant == "listening"
+    assert seen.listening and seen.dataset.split == "val" and seen.dataset.variant == "listening"
     assert [s.dataset.split for s in sets[:2]] == ["heard", "unheard"]
+    # The listening test proper shows held-out pictures; its validation twin the training pictures.
+    for test, split in ((listening, TEST), (seen, TRAIN)):
+        bank = test.dataset.bank
+        pictures = {o.asset for i in range(len(test.dataset)) for o in test.dataset.spec(i).objects}
+        assert set(bank["cutout_split"][sorted(pictures)]) == {split}, test.name
+
+
+def test_a_test_set_names_its_split_where_it_is_not_the_variants_own():
+    assert test_sets.test_set_name("objects") == "objects"
+    assert test_sets.test_set_name("objects", "single", "heard") == "objects-heard"
+    assert test_sets.test_set_name("objects", "listening") == test_sets.test_set_name("objects", "listening", "heard")
+    assert test_sets.test_set_name("objects", "listening", "heard") == "objects-listening"
+    assert test_sets.test_set_name("objects", "listening", "val") == "objects-val-listening"
+    assert test_sets.test_set_name("digits", "multi", "test") == "digits-multi"
 
 
 def test_heard_classes_are_the_training_splits_sounding_classes(bank_path):

@@ -33,18 +33,25 @@ def _inputs(config: RunConfig) -> tuple[int, int, float]:
     return config.data.image_size, config.audio.sample_rate, config.audio.clip_seconds
 
 
-def test_set_name(kind: str, variant: str = "single", split: str = "test") -> str:
-    """``objects``, ``objects-heard``, ``objects-unheard``, ``objects-listening``, ``digits-multi``, ..."""
-    return "-".join([kind] + ([split] if split != "test" and variant == "single" else [])
+def test_set_name(kind: str, variant: str = "single", split: str | None = None) -> str:
+    """``objects``, ``objects-heard``, ``objects-unheard``, ``objects-listening``, ``objects-val-listening``,
+    ``digits-multi``, ...: the split is named where it is not the variant's own (``default_split``)."""
+    split = split or default_split(variant)
+    return "-".join([kind] + ([split] if split != default_split(variant) else [])
                     + ([variant] if variant != "single" else []))
+
+
+def default_split(variant: str) -> str:
+    """The test split a variant is drawn from unless told: the listening test asks about heard classes."""
+    return "heard" if variant == "listening" else "test"
 
 
 def default_test_set(config: RunConfig, kind: str = "objects", variant: str = "single",
                      length: int | None = None, split: str | None = None) -> TestSet:
-    """The ``variant`` scenes of default-data ``kind`` on a test ``split`` ("test", or its parts
-    "heard" and "unheard"; default: "heard" for the listening test, else "test"), built for
-    ``config``'s inputs."""
-    split = split or ("heard" if variant == "listening" else "test")
+    """The ``variant`` scenes of default-data ``kind`` on a test ``split`` ("test", its parts "heard"
+    and "unheard", or "val": the training assets in scenes of their own; default: ``default_split``),
+    built for ``config``'s inputs."""
+    split = split or default_split(variant)
     built = make_dataset(apply_overrides(config, {"data.dataset": kind, "data.data_root": None}), split,
                          variant=variant, length=length)
     # The mask variant's scenes are scored on their masks; their boxes repeat the single-source test.
@@ -55,9 +62,15 @@ def default_test_set(config: RunConfig, kind: str = "objects", variant: str = "s
 
 def default_test_sets(config: RunConfig, kind: str, variant: str, length: int | None = None) -> list[TestSet]:
     """The test sets of one default ``kind`` and ``variant``: single-source objects come as the
-    heard and the unheard test (VGG-SS's two regimes); digits are all heard in training."""
+    heard and the unheard test (VGG-SS's two regimes); digits are all heard in training. The objects
+    listening test comes twice: on held-out pictures of heard classes (``objects-listening``) and on
+    validation scenes (``objects-val-listening``: the training pictures and recordings in new scenes),
+    which tells a map that cannot listen from one that listens to what it has seen but does not carry it
+    over to new pictures of the same classes."""
     if kind == "objects" and variant == "single":
         return [default_test_set(config, kind, variant, length, split) for split in ("heard", "unheard")]
+    if kind == "objects" and variant == "listening":
+        return [default_test_set(config, kind, variant, length, split) for split in ("heard", "val")]
     return [default_test_set(config, kind, variant, length)]
 
 

@@ -9,6 +9,8 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from ..config import RunConfig, apply_overrides
+from ..data.default.scene_cache import remove_scene_cache
+from ..data.factory import DEFAULT_KINDS, scene_cache_path
 from ..losses import LossWeights
 from ..runs import train_or_load
 from ..step import LOGGED_TERMS
@@ -72,11 +74,17 @@ def _first_step_of_epoch(history: list[dict], epoch: int) -> int | None:
 
 def train_methods(base: RunConfig, methods, run_root, progress: bool = True) -> dict[str, dict]:
     """``runs.train_or_load`` one run per method into ``run_root/<method>``, everything else equal
-    (seed, data, initial weights): the metrics of each run by method."""
+    (seed, data, initial weights): the metrics of each run by method.
+
+    With ``data.cache_dir`` set on the default data, the methods read one scene cache
+    (``data.default.scene_cache``: the very scenes each would render), deleted after the last run.
+    """
     metrics = {}
     for method in methods:
         _, _, metrics[method] = train_or_load(apply_overrides(base, {"train.method": method}),
                                               Path(run_root) / method, progress=progress)
+    if base.data.cache_dir is not None and base.data.dataset in DEFAULT_KINDS:
+        remove_scene_cache(scene_cache_path(base))
     return metrics
 
 
