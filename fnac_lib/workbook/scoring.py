@@ -181,7 +181,9 @@ def evaluate_runs(
     (values are fractions) and the predictions behind them by ``(run, test set name)``, for figures.
     ``device="auto"`` takes the GPU when there is one. Test sets are taken one at a time, every run
     on each; with ``share_trunks``, runs whose frozen visual trunks hold the same weights share one
-    (``SharedTrunk``), so a test set's trunk features are computed once for all of them.
+    (``SharedTrunk``), so a test set's trunk features are computed once for all of them. Every
+    run's model stays loaded meanwhile (the CPU demo's are a few MB each; features are kept for
+    one test set at a time).
     """
     device = resolve_device(device)
     rows, predictions = [], {}
