@@ -100,8 +100,7 @@ def cache_path(config: RunConfig, split: str, variant: str = "single") -> Path:
                "image_size": data.image_size, "sample_rate": audio.sample_rate, "clip_seconds": audio.clip_seconds}
     if audio.short_clips != "pad":  # keys of caches built before the option existed stay as they were
         shaping["short_clips"] = audio.short_clips
-    key = hashlib.sha256(json.dumps(shaping, sort_keys=True, default=str).encode()).hexdigest()[:12]
-    return Path(data.cache_dir) / f"{data.dataset}-{split}-{variant}-{key}"
+    return Path(data.cache_dir) / f"{data.dataset}-{split}-{variant}-{shaping_key(shaping)}"
 
 
 def scene_cache_path(config: RunConfig, length: int | None = None) -> Path:
@@ -110,17 +109,21 @@ def scene_cache_path(config: RunConfig, length: int | None = None) -> Path:
     that shapes a scene (image size, clip length, scenes per epoch, the scene layout)."""
     from dataclasses import asdict
 
+    from .cache.layout import sha256_of
     from .default.datasets import bank_file
     from .default.scenes import SceneConfig
 
     data = config.data
-    bank = bank_file(data.data_root, progress=False)
-    shaping = {"bank": hashlib.sha256(bank.read_bytes()).hexdigest(), "dataset": data.dataset, "labels": data.labels,
+    shaping = {"bank": sha256_of(bank_file(data.data_root, progress=False)), "dataset": data.dataset, "labels": data.labels,
                "image_size": data.image_size, "clip_seconds": config.audio.clip_seconds,
                "length": length or data.train_length,
                "seed": config.train.seed, "scene": asdict(SceneConfig())}
-    key = hashlib.sha256(json.dumps(shaping, sort_keys=True, default=str).encode()).hexdigest()[:12]
-    return Path(data.cache_dir) / f"{data.dataset}-{data.labels}-s{config.train.seed}-{key}"
+    return Path(data.cache_dir) / f"{data.dataset}-{data.labels}-s{config.train.seed}-{shaping_key(shaping)}"
+
+
+def shaping_key(shaping: dict) -> str:
+    """A short hash of what shapes a cache's contents: another value, another folder."""
+    return hashlib.sha256(json.dumps(shaping, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
 def cached_split(dataset: Dataset, config: RunConfig, split: str, variant: str = "single",

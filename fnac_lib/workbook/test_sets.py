@@ -14,6 +14,8 @@ from ..runs import is_finished
 
 # "mask": AVSBench-style pixel masks; "listening": one picture, two objects that can sound, each heard in turn
 DEFAULT_VARIANTS = ("single", "listening", "multi", "open_set", "mask")
+# default-data test sets that come in several splits; every other one is drawn from its variant's own
+SPLITS_OF = {("objects", "single"): ("heard", "unheard"), ("objects", "listening"): ("heard", "val")}
 
 
 @dataclass
@@ -67,11 +69,8 @@ def default_test_sets(config: RunConfig, kind: str, variant: str, length: int | 
     validation scenes (``objects-val-listening``: the training pictures and recordings in new scenes),
     which tells a map that cannot listen from one that listens to what it has seen but does not carry it
     over to new pictures of the same classes."""
-    if kind == "objects" and variant == "single":
-        return [default_test_set(config, kind, variant, length, split) for split in ("heard", "unheard")]
-    if kind == "objects" and variant == "listening":
-        return [default_test_set(config, kind, variant, length, split) for split in ("heard", "val")]
-    return [default_test_set(config, kind, variant, length)]
+    splits = SPLITS_OF.get((kind, variant), (default_split(variant),))
+    return [default_test_set(config, kind, variant, length, split) for split in splits]
 
 
 def benchmark_test_set(config: RunConfig, name: str, data_root, **options) -> TestSet:
