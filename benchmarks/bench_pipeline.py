@@ -34,7 +34,7 @@ import statistics
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -50,10 +50,9 @@ from fnac_lib.data.cache import CachedDataset, build_cache
 from fnac_lib.data.sample import collate_samples
 from fnac_lib.device import resolve_device, use_on
 from fnac_lib.evaluation import evaluate
-from fnac_lib.losses import LossWeights
 from fnac_lib.model import AVModel
-from fnac_lib.step import StepSettings, train_step
-from fnac_lib.training import Trainer
+from fnac_lib.step import train_step
+from fnac_lib.training import Trainer, after_steps
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from naive import Phase, NaiveTestSet, NaiveTrainSet, Stopwatch, naive_evaluate, naive_train  # noqa: E402
@@ -224,10 +223,10 @@ def workbook_train(config: RunConfig, cache: CachedDataset, run_dir: Path, optio
     """``options.steps`` Trainer steps over the cache, timed after an untimed warm-up."""
     device = torch.device(options.device)
     trainer = Trainer(config, run_dir, cache, progress=False)
-    trainer.fit(stop_after_steps=options.warmup_steps)
+    trainer.fit(after_steps(options.warmup_steps))
     sync(device)
     with Stopwatch() as clock:
-        trainer.fit(stop_after_steps=options.steps)  # a new loader from the next step on, as the naive side
+        trainer.fit(after_steps(options.steps))  # a new loader from the next step on, as the naive side
         sync(device)
     losses = [h["loss"] for h in trainer.state.history]
     shutil.rmtree(run_dir, ignore_errors=True)
@@ -254,11 +253,6 @@ class ModelStep:
     flops: int  # forward + backward FLOPs of that step (FlopCounterMode; 0 when not counted)
 
 
-def loss_weights(config: RunConfig) -> LossWeights:
-    """The run's objective with every FNAC term on from the first step, as after the warm-up."""
-    return LossWeights.for_method(config.train.method, config.train.term_weight, warmup_epochs=0)
-
-
 def model_step(config: RunConfig, batch: dict, device: torch.device, fast: bool) -> ModelStep:
     """``step.train_step`` (device-side crops, spectrograms and masks, encoders, losses, Adam) on
     a resident batch; ``fast`` uses the workbook's settings (bf16 autocast and channels_last as
@@ -272,15 +266,15 @@ def model_step(config: RunConfig, batch: dict, device: torch.device, fast: bool)
         model = model.to(memory_format=torch.channels_last)
     network = torch.compile(model) if fast and config.train.compile else model
     optimizer = torch.optim.Adam(model.parameters(), lr=config.train.lr, weight_decay=config.train.weight_decay)
-    train, audio = config.train, config.audio
-    settings = StepSettings(loss_weights(config), train.tau, train.fg_threshold,
-                            amp=fast and use_on(train.amp, device, "train.amp"))
+    audio = config.audio
+    train = replace(config.train, warmup_epochs=0)  # every FNAC term on from the first step, as after the warm-up
+    amp = fast and use_on(train.amp, device, "train.amp")
     augment = TrainAugment(config.data.image_size, audio.freq_mask, audio.time_mask,
-                           torch.Generator(device=device).manual_seed(0), audio.mask_style)
+                           torch.Generator(device=device).manual_seed(0), audio.mask_style, audio.mask_axes)
     resident = {"image": batch["image"].to(device), "audio": batch["audio"].to(device)}
 
     def step() -> None:
-        train_step(network, optimizer, resident, 0, settings, augment, device)
+        train_step(network, optimizer, resident, 0, train, amp, augment, device)
 
     counter = FlopCounterMode(display=False)
     with counter if not fast else contextlib.nullcontext():
@@ -382,11 +376,10 @@ def run_pipelines(config: RunConfig, options: BenchOptions, work: Path, device: 
         model = AVModel(config.model, config.audio)
         reset_peak_memory(device)
         runs["naive_train"].append(naive_train(
-            model, naive_train_set, options.batch_size, options.steps, device, lr=config.train.lr,
-            weight_decay=config.train.weight_decay, warmup_steps=options.warmup_steps,
-            weights=loss_weights(config)))
+            model, naive_train_set, options.batch_size, options.steps, device, config.train,
+            warmup_steps=options.warmup_steps))
         memory["naive_train_mib"] = peak_memory_mib(device)
-        runs["naive_eval"].append(naive_evaluate(model, naive_test_set, device))
+        runs["naive_eval"].append(naive_evaluate(model, naive_test_set, device, config.train.tau))
         reset_peak_memory(device)
         runs["workbook_train"].append(workbook_train(config, train_cache, work / f"run-{round_}", options))
         memory["workbook_train_mib"] = peak_memory_mib(device)

@@ -33,7 +33,7 @@ def train_methods(config, methods: list[str], root: Path) -> tuple[float, dict]:
     for method in methods:
         run_config = apply_overrides(config, {"train.method": method})
         trainer = train(run_config, root / method, make_dataset(run_config, "train"), progress=False)
-        weights[method] = [p.detach().clone() for p in trainer.model.parameters()]
+        weights[method] = [p.detach().clone() for p in trainer.parts.model.parameters()]
     return time.perf_counter() - start, weights
 
 

@@ -37,7 +37,8 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 
 from fnac_lib.constants import IMAGENET_MEAN, IMAGENET_STD
-from fnac_lib.losses import LossWeights, fnac_losses, own_pair_maps, total_loss
+from fnac_lib.config import TrainConfig
+from fnac_lib.losses import OBJECTIVES, fnac_losses, own_pair_maps, total_loss
 from fnac_lib.model import AVModel
 
 LOADER_WORKERS = 2  # the published scripts' data loader processes
@@ -149,13 +150,14 @@ def _sync(device: torch.device) -> None:
 
 
 def naive_train(model: AVModel, dataset: NaiveTrainSet, batch_size: int, steps: int, device: torch.device,
-                lr: float = 1e-4, weight_decay: float = 1e-4, warmup_steps: int = 1, seed: int = 0,
-                weights: LossWeights | None = None) -> Phase:
-    """Upstream's training loop for ``warmup_steps`` untimed, then ``steps`` timed steps.
+                train: TrainConfig, warmup_steps: int = 1, seed: int = 0) -> Phase:
+    """Upstream's training loop for ``warmup_steps`` untimed, then ``steps`` timed steps, with the
+    objective and optimiser of ``train`` (every FNAC term on, as after the warm-up).
 
     Like the workbook's timing, each phase starts its own loader (workers included).
     """
-    weights = weights or LossWeights(warmup_epochs=0)
+    objective = OBJECTIVES[train.method]
+    lr, weight_decay = train.lr, train.weight_decay
     model.to(device).train()
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     generator = torch.Generator().manual_seed(seed)
@@ -168,7 +170,8 @@ def naive_train(model: AVModel, dataset: NaiveTrainSet, batch_size: int, steps: 
         for image, spec in loader:
             image, spec = image.to(device).float(), spec.to(device).float()
             img_maps, aud_emb = model.encode(image, spec)
-            loss = total_loss(fnac_losses(img_maps, aud_emb), weights, epoch=weights.warmup_epochs)
+            terms = fnac_losses(img_maps, aud_emb, train.tau, train.fg_threshold, train.fg_eps)
+            loss = total_loss(terms, objective, train.term_weight, warmed_up=True)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
@@ -185,7 +188,7 @@ def naive_train(model: AVModel, dataset: NaiveTrainSet, batch_size: int, steps: 
 
 
 @torch.no_grad()
-def naive_evaluate(model: AVModel, dataset: NaiveTestSet, device: torch.device) -> Phase:
+def naive_evaluate(model: AVModel, dataset: NaiveTestSet, device: torch.device, tau: float) -> Phase:
     """Upstream's test loop: batch size 1, map to the host, per-sample sort and numpy cIoU."""
     model.to(device).eval()
     loader = DataLoader(dataset, batch_size=1, shuffle=False, num_workers=LOADER_WORKERS)
@@ -194,7 +197,7 @@ def naive_evaluate(model: AVModel, dataset: NaiveTestSet, device: torch.device) 
         for image, spec, gt in loader:  # the exhausted iterator shuts its workers down
             image, spec = image.to(device).float(), spec.to(device).float()
             img_maps, aud_emb = model.encode(image, spec)
-            heatmap = own_pair_maps(img_maps, aud_emb).unsqueeze(1)  # (1, 1, h, w)
+            heatmap = own_pair_maps(img_maps, aud_emb, tau).unsqueeze(1)  # (1, 1, h, w)
             heatmap = F.interpolate(heatmap, size=tuple(image.shape[2:]), mode="bilinear", align_corners=True)
             pred = heatmap.cpu().numpy()[0, 0]  # a host sync per sample, as upstream
             pred = (pred - pred.min()) / (pred.max() - pred.min() + 1e-12)

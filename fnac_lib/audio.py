@@ -15,7 +15,6 @@ import torch.nn as nn
 import torchaudio
 
 from .config import AudioConfig
-from .errors import ConfigError
 
 LOG_FLOOR = 1e-7  # published: log(S + 1e-7)
 LOG_SCALE = 12.0  # published: Normalize(mean=0, std=12) after the log
@@ -70,7 +69,6 @@ class AudioFrontend(nn.Module):
     def __init__(self, config: AudioConfig) -> None:
         super().__init__()
         self.config = config
-        native = config.sample_rate == "native"
         if config.frontend == "linear" and config.spectrogram == "scipy":
             self.transform = None
             self.register_buffer("window", periodic_tukey(config.n_fft).float(), persistent=False)
@@ -78,16 +76,11 @@ class AudioFrontend(nn.Module):
             self.transform = torchaudio.transforms.Spectrogram(
                 n_fft=config.n_fft, hop_length=config.hop_length, power=2.0, center=False
             )
-        elif config.frontend == "mel":
-            if native:
-                raise ConfigError("audio.frontend: 'mel' builds its filter bank for one rate; set audio.sample_rate "
-                                  "to a number of Hz instead of 'native'")
+        else:  # mel: AudioConfig.check refuses it at a native rate (a filter bank is built for one rate)
             self.transform = torchaudio.transforms.MelSpectrogram(
                 sample_rate=config.sample_rate, n_fft=config.n_fft, hop_length=config.hop_length,
                 n_mels=config.n_mels, power=2.0,
             )
-        else:
-            raise ValueError(f"unknown audio frontend {config.frontend!r}; choose 'linear' or 'mel'")
 
     @property
     def num_samples(self) -> int:

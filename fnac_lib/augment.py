@@ -48,22 +48,22 @@ def random_crop_flip(
 
 
 def spec_augment(
-    specs: torch.Tensor, freq_mask: int, time_mask: int, generator: torch.Generator | None = None,
-    style: str = "within",
+    specs: torch.Tensor, freq_mask: int, time_mask: int, generator: torch.Generator | None, style: str, axes: str,
 ) -> torch.Tensor:
     """One frequency band and one time span masked per clip (SpecAugment), drawn per clip.
 
     Frequency masks run along the frequency axis (dim 2) and time masks along time (dim 3).
     ``style="published"`` draws as upstream's ``FrequencyMask(10)`` / ``TimeMask(10)``: start
-    anywhere on the axis, width 0 .. max - 1 (``random.randrange``), the band cut off at the axis
-    end, cells set to 0 (upstream fills 0 before its /12, the same 0 after it); upstream draws the
-    frequency start over the time range and the time start over the frequency range, a defect not
-    kept. ``style="within"`` draws width 0 .. max and a start that keeps the whole band inside the
-    axis, and fills the clip's mean (0 after per-clip normalisation).
+    anywhere, width 0 .. max - 1 (``random.randrange``), the band cut off at the axis end, cells set
+    to 0 (upstream fills 0 before its /12, the same 0 after it). ``axes="published"`` keeps
+    upstream's defect: the frequency band's start is drawn over the number of time frames and the
+    time span's over the number of frequency bins (at 257 x 200 a time span starting past frame 199
+    is empty, and no frequency band reaches bin 208); ``axes="own"`` draws each over its own axis.
+    ``style="within"`` draws width 0 .. max and a start that keeps the whole band inside its axis,
+    and fills the clip's mean (0 after per-clip normalisation).
     """
-    if style not in ("published", "within"):
-        raise ValueError(f"unknown mask style {style!r}; choose 'published' or 'within'")
     batch, _, n_freq, n_time = specs.shape
+    start_range = {2: n_time, 3: n_freq} if axes == "published" else {2: n_freq, 3: n_time}
     keep = torch.ones(batch, 1, n_freq, n_time, dtype=torch.bool, device=specs.device)
     for max_width, size, dim in ((freq_mask, n_freq, 2), (time_mask, n_time, 3)):
         if max_width <= 0:
@@ -71,7 +71,7 @@ def spec_augment(
         draws = torch.rand(batch, 2, generator=generator, device=specs.device)  # (B, 2)
         if style == "published":
             width = (draws[:, 0] * max_width).long()  # (B,) in [0, max_width - 1]
-            start = (draws[:, 1] * size).long()  # (B,) in [0, size - 1]; the band may run past the end
+            start = (draws[:, 1] * start_range[dim]).long()  # (B,); the band may run past the end
         else:
             width = (draws[:, 0] * (min(max_width, size) + 1)).long()  # (B,) in [0, max_width]
             start = (draws[:, 1] * (size - width + 1)).long()  # (B,)
@@ -92,7 +92,8 @@ class TrainAugment:
     freq_mask: int  # widest frequency mask in bins (0: off)
     time_mask: int  # widest time mask in frames (0: off)
     generator: torch.Generator  # on the training device; saved in checkpoints
-    mask_style: str = "within"  # "published" or "within" (spec_augment)
+    mask_style: str  # audio.mask_style: "published" or "within" (spec_augment)
+    mask_axes: str  # audio.mask_axes: "published" (upstream's swapped start ranges) or "own"
 
     def images(self, images: torch.Tensor) -> torch.Tensor:
         """uint8 (B, 3, H, W) frames to random (B, 3, S, S) crops, half of them mirrored."""
@@ -100,4 +101,4 @@ class TrainAugment:
 
     def spectrograms(self, specs: torch.Tensor) -> torch.Tensor:
         """(B, 1, F, T) spectrograms with one frequency band and one time span masked per clip."""
-        return spec_augment(specs, self.freq_mask, self.time_mask, self.generator, self.mask_style)
+        return spec_augment(specs, self.freq_mask, self.time_mask, self.generator, self.mask_style, self.mask_axes)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from .config import RunConfig
+from .config import RunConfig, upgrade
 from .errors import CheckpointError, ConfigError
 from .files import atomic_write, hold_lock
 
@@ -45,9 +45,10 @@ def load_checkpoint(path: Path, map_location="cpu", resume: bool = False) -> dic
 
 
 def checkpoint_config(saved: dict, path: Path) -> RunConfig:
-    """The run configuration a checkpoint holds; a refused value names the checkpoint too."""
+    """The run configuration a checkpoint holds (``config.upgrade``d when an older version wrote it);
+    a refused value names the checkpoint too."""
     try:
-        return RunConfig.from_dict(saved["config"])
+        return RunConfig.from_dict(upgrade(saved["config"]))
     except (ConfigError, TypeError, AttributeError) as error:
         raise CheckpointError(f"{path}: holds a configuration this version refuses ({error})") from error
 

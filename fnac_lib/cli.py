@@ -19,12 +19,13 @@ import sys
 import traceback
 from pathlib import Path
 
-from .config import PRESETS, apply_overrides, preset
-from .constants import METHODS, OGL_ALPHA
-from .data.default.scenes import KINDS as DEFAULT_KINDS, VARIANTS
+from .config import DEFAULT_DATA, apply_overrides, preset, preset_names
+from .constants import OGL_ALPHA
+from .data.default.scenes import VARIANTS
 from .errors import ConfigError, WorkbookError, printable
 from .cli_options import evaluation_data, fraction, parse_overrides, positive
 from .files import write_json
+from .losses import METHODS
 from .model import OBJECTNESS_SOURCES
 
 
@@ -44,7 +45,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     train_set = make_dataset(config, "train")
     val_set = None if args.no_validation else make_validation_set(config)
     trainer = train(config, Path(args.run_dir), train_set, val_set, resume=args.resume, progress=not args.quiet)
-    if trainer.info.is_main:
+    if trainer.parts.info.is_main:
         last = trainer.state.validation[-1] if trainer.state.validation else {}
         print(f"{config.train.method}: {trainer.state.global_step} steps into {args.run_dir}; last validation {last}")
     return 0
@@ -60,7 +61,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     device = resolve_device(args.device, setting="--device")
     model, config = load_model(checkpoint_path(Path(args.run_dir), args.checkpoint), device)
     config = apply_overrides(config, {**evaluation_data(config, args), **parse_overrides(args.set)})
-    if config.data.dataset not in DEFAULT_KINDS and (args.length is not None or args.variant != "single"):
+    if config.data.dataset not in DEFAULT_DATA and (args.length is not None or args.variant != "single"):
         raise ConfigError(f"--length and --variant choose default-data test scenes; {config.data.dataset} has its "
                           "own test list (its open-set test: the reader option extended_csv)")
     dataset = make_dataset(config, args.split, variant=args.variant)
@@ -129,7 +130,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     train = commands.add_parser("train", help="train EZ-VSL or FNAC into a run directory")
-    train.add_argument("--preset", default="cpu-demo", choices=sorted(PRESETS))
+    train.add_argument("--preset", default="cpu-demo", choices=preset_names(),
+                       help="a file of fnac_lib/presets/ listing every value of the run")
     train.add_argument("--method", default="fnac", choices=METHODS)
     train.add_argument("--run-dir", required=True)
     train.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE",
@@ -148,7 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--split", default="test", choices=("train", "val", "test"))
     evaluate.add_argument("--variant", default="single", choices=VARIANTS, help="default data: which test scenes")
     evaluate.add_argument("--length", type=positive(int), help="default data: number of test scenes")
-    evaluate.add_argument("--objectness", default="none", choices=OBJECTNESS_SOURCES,
+    evaluate.add_argument("--objectness", default="none", choices=tuple(OBJECTNESS_SOURCES),
                           help="trunk for object-guided localisation: the run's own visual trunk or ImageNet ResNet-18")
     evaluate.add_argument("--imagenet-weights", default="torch-cache", help="'torch-cache' or a resnet18 .pth file")
     evaluate.add_argument("--ogl-alpha", type=fraction, default=OGL_ALPHA,
@@ -170,7 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                             "into a workbook run")
     imports.add_argument("file", help="the official .pth file (its state dict, possibly under 'model')")
     imports.add_argument("--run-dir", required=True)
-    imports.add_argument("--preset", default="paper", choices=sorted(PRESETS),
+    imports.add_argument("--preset", default="paper", choices=preset_names(),
                          help="how the run is scored: 'paper' is the published front end and evaluation")
     imports.add_argument("--method", default="fnac", choices=METHODS, help="what the checkpoint was trained with")
     imports.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE")

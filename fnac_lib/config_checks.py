@@ -1,12 +1,11 @@
-"""Checks of configuration values: each value converted to its field's type, then held to its range.
+"""How a setting's type is read: values converted to a field's annotated type and held to its range.
 
-``coerce`` turns a value from the command line (``--set train.lr=1e-4``: text), a YAML or JSON
-file or Python into the type the dataclass field is annotated with (``int``, ``float``, ``bool``,
-``str``, ``tuple[int, ...]``, ``dict``, ``X | None``, ``bool | str``), or raises ``ConfigError``
-naming the field, the value and the type expected. ``check_values`` then refuses values that have
-no meaning (a contrastive batch of one pair, a non-positive size, a probability above 1), naming
-the field. ``config`` runs both on every configuration it builds, before anything is read or
-written.
+A configuration field says everything about its values in its annotation: ``int``, ``float``,
+``bool``, ``str``, ``tuple[int, ...]``, ``dict``, ``X | None``, ``Literal[...]`` for a choice, and
+``Annotated[X, Range(low, high)]`` (or ``Check``) for the values that mean something. ``coerce``
+turns a value from the command line (``--set train.lr=1e-4``: text), a YAML or JSON file or Python
+into that type and checks it, raising ``ConfigError`` that names the field, the value and what it
+must be. ``config`` calls it on every field of every configuration it builds.
 """
 
 from __future__ import annotations
@@ -15,15 +14,50 @@ import math
 import os
 import types
 import typing
+from dataclasses import dataclass
+from typing import Annotated, Callable, Literal
 
 import yaml
 
-from .constants import METHODS, RESNET18_BLOCKS, RESNET18_WIDTH
 from .errors import ConfigError
 
 NULL_WORDS = ("null", "none", "~", "")
 TRUE_WORDS = ("true", "yes", "on")
 FALSE_WORDS = ("false", "no", "off")
+
+
+@dataclass(frozen=True)
+class Check:
+    """A test of a converted value, and what a passing value is, for the refusal's message."""
+
+    test: Callable[[object], bool]
+    wanted: str
+
+    def holds(self, value) -> bool:
+        return bool(self.test(value))
+
+
+def _number(value: float) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+class Range(Check):
+    """``low <= value <= high`` (either end open or absent): ``Annotated[int, Range(1, 1000)]``."""
+
+    def __init__(self, low: float | None = None, high: float | None = None, *, low_open: bool = False,
+                 high_open: bool = False, why: str = "") -> None:
+        def test(value) -> bool:
+            above = low is None or (value > low if low_open else value >= low)
+            below = high is None or (value < high if high_open else value <= high)
+            return above and below
+
+        if low is not None and high is not None:
+            wanted = f"in {'(' if low_open else '['}{_number(low)}, {_number(high)}{')' if high_open else ']'}"
+        elif low is not None:
+            wanted = f"{'>' if low_open else '>='} {_number(low)}"
+        else:
+            wanted = f"{'<' if high_open else '<='} {_number(high)}"
+        super().__init__(test, wanted + (f": {why}" if why else ""))
 
 
 def _fail(name: str, value, expected: str):
@@ -103,6 +137,21 @@ def _to_dict(value, name: str) -> dict:
     return dict(value)
 
 
+def _to_choice(value, choices: tuple, name: str):
+    """One of a ``Literal``'s values; text from the command line matches by what it reads as
+    (``--set model.output_stride=16`` is the number 16)."""
+    for choice in choices:
+        if value == choice and type(value) is type(choice):
+            return choice
+        if isinstance(value, str) and not isinstance(choice, str):
+            try:
+                if CONVERTERS[type(choice)](value, name) == choice:
+                    return choice
+            except ConfigError:
+                continue
+    raise ConfigError(f"{name}: {value!r} has no meaning; it must be {describe(Literal[choices])}")
+
+
 CONVERTERS = {int: _to_int, float: _to_float, bool: _to_bool, str: _to_str, dict: _to_dict}
 
 
@@ -110,139 +159,54 @@ def describe(annotation) -> str:
     """How an annotation reads in a message: ``int | None`` -> ``an integer or null``."""
     words = {int: "an integer", float: "a number", bool: "true or false", str: "a string", dict: "a mapping",
              type(None): "null"}
-    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
-        return " or ".join(describe(arg) for arg in typing.get_args(annotation))
-    if typing.get_origin(annotation) in (tuple, list):
-        item = describe((typing.get_args(annotation) or (object,))[0])
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is Annotated:
+        checks = [a.wanted for a in args[1:] if isinstance(a, Check)]
+        return " ".join([describe(args[0]), *checks])
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(describe(arg) for arg in args)
+    if origin in (tuple, list):
+        item = describe((args or (object,))[0])
         return f"a list of {item.removeprefix('an ').removeprefix('a ')}s"
-    if typing.get_origin(annotation) is typing.Literal:
-        return "one of " + ", ".join(repr(a) for a in typing.get_args(annotation))
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in args)
     return words.get(annotation, getattr(annotation, "__name__", str(annotation)))
 
 
 def coerce(value, annotation, name: str):
-    """``value`` as the type ``annotation`` names; ``ConfigError`` naming ``name`` if it cannot be."""
+    """``value`` as the type ``annotation`` names, checked against its ``Check`` annotations;
+    ``ConfigError`` naming ``name`` if it cannot be."""
     origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is Annotated:
+        value = coerce(value, args[0], name)
+        for check in (a for a in args[1:] if isinstance(a, Check)):
+            if not check.holds(value):
+                raise ConfigError(f"{name}: {value!r} has no meaning; it must be {check.wanted}")
+        return value
     if origin in (typing.Union, types.UnionType):
         if type(None) in args and (value is None or isinstance(value, str) and value.strip().lower() in NULL_WORDS):
             return None
-        for option in (a for a in args if a is not type(None)):  # in order: bool before str in ``bool | str``
+        meaningless = False
+        for option in (a for a in args if a is not type(None)):  # in order: bool before a Literal string
             try:
                 return coerce(value, option, name)
-            except ConfigError:
-                continue
+            except ConfigError as error:
+                meaningless |= "has no meaning" in str(error)
+        if meaningless:  # a value of the right kind, out of range or not a choice
+            raise ConfigError(f"{name}: {value!r} has no meaning; it must be {describe(annotation)}")
         _fail(name, value, describe(annotation))
     if origin in (tuple, list):
         return _to_sequence(value, annotation, name)
-    if origin is typing.Literal:
-        if value not in args:
-            _fail(name, value, describe(annotation))
-        return value
+    if origin is Literal:
+        return _to_choice(value, args, name)
     if annotation in CONVERTERS:
         return CONVERTERS[annotation](value, name)
     return value  # a type this module does not know: taken as given
 
 
 def field_types(section_cls) -> dict:
-    """``{field name: annotation}`` of a configuration dataclass, with the annotations resolved."""
-    return typing.get_type_hints(section_cls)
-
-
-# ----------------------------------------------------------------------------- meaningful values
-def _at_least(low):
-    return lambda v: v >= low, f">= {low}"
-
-
-def _above(low):
-    return lambda v: v > low, f"> {low}"
-
-
-def _one_of(*choices):
-    return lambda v: v in choices, "one of " + ", ".join(repr(c) for c in choices)
-
-
-_SWITCH = (lambda v: isinstance(v, bool) or v == "auto", "true, false or 'auto'")
-
-# The values each published-or-workbook pipeline option can take; the first is the published
-# behaviour (the ``paper`` preset's), the others the workbook's own choices.
-UPSAMPLE_MODES = ("bilinear-aligned", "bicubic", "bilinear")
-CHOICES = {
-    "model.init": ("published", "torch"),
-    "model.visual_trunk": ("resnet18", "efficientnet_lite0"),
-    "audio.spectrogram": ("scipy", "hann-power"),
-    "audio.short_clips": ("tile", "pad"),
-    "audio.mask_style": ("published", "within"),
-    "data.train_resize": ("short-side", "square"),
-    "eval.av_upsample": UPSAMPLE_MODES,
-    "eval.objectness_upsample": UPSAMPLE_MODES,
-    "eval.empty_gt": ("score-zero", "drop"),
-}
-
-# "section.field" -> (test, what the test asks for). Fields without an entry take any value of their type.
-RULES = {
-    "model.embed_dim": _at_least(1),
-    "model.width": _at_least(1),
-    "model.blocks": (lambda v: len(v) == 4 and min(v) >= 1, "four stages of >= 1 block each, such as [2, 2, 2, 2]"),
-    "model.output_stride": _one_of(8, 16, 32),
-    "model.visual_dropout": (lambda v: 0.0 <= v < 1.0, "in [0, 1)"),
-    "model.visual_stages": (lambda v: v is None or 1 <= v <= 7, "null (the whole EfficientNet-Lite0) or 1..7 stages"),
-    "model.visual_taps": (lambda v: 1 <= v <= 7, "1..7 of the kept stages"),
-    "audio.sample_rate": (lambda v: v == "native" or (isinstance(v, int) and v >= 1000),
-                          ">= 1000 Hz, or 'native' (each file's own rate)"),
-    "audio.clip_seconds": _above(0),
-    "audio.frontend": _one_of("linear", "mel"),
-    "audio.n_fft": _at_least(2),
-    "audio.hop_length": _at_least(1),
-    "audio.n_mels": _at_least(1),
-    "audio.freq_mask": _at_least(0),
-    "audio.time_mask": _at_least(0),
-    "data.dataset": (lambda v: bool(v.strip()), "a dataset name"),
-    "data.labels": _one_of("fine", "coarse"),
-    "data.image_size": _at_least(16),
-    "data.train_length": _at_least(1),
-    "data.val_length": _at_least(1),
-    "data.test_length": _at_least(1),
-    "data.num_workers": _at_least(0),
-    "train.method": _one_of(*METHODS),
-    "train.epochs": _at_least(1),
-    "train.batch_size": (lambda v: v >= 2, ">= 2: a contrastive batch needs two pairs, or every loss is 0"),
-    "train.lr": _above(0),
-    "train.weight_decay": _at_least(0),
-    "train.warmup_epochs": _at_least(0),
-    "train.term_weight": _at_least(0),
-    "train.tau": _above(0),
-    "train.fg_threshold": (lambda v: 0.0 <= v <= 1.0, "in [0, 1]"),
-    "train.seed": (lambda v: 0 <= v < 2**32, "in [0, 2^32)"),
-    "train.amp": _SWITCH,
-    "train.channels_last": _SWITCH,
-    "train.log_every": _at_least(1),
-    "train.checkpoint_every": _at_least(0),
-    "eval.amp": _SWITCH,
-    **{dotted: _one_of(*allowed) for dotted, allowed in CHOICES.items()},
-}
-
-
-def check_values(values: dict[str, dict]) -> None:
-    """Refuse, naming the field, any value of ``{section: {field: value}}`` that has no meaning."""
-    for dotted, (test, wanted) in RULES.items():
-        section, _, name = dotted.partition(".")
-        if name in values.get(section, {}) and not test(values[section][name]):
-            raise ConfigError(f"{dotted}: {values[section][name]!r} has no meaning; it must be {wanted}")
-    model, audio, data = values["model"], values["audio"], values["data"]
-    rate = 8000 if audio["sample_rate"] == "native" else audio["sample_rate"]  # native: the lowest common rate
-    samples = round(audio["clip_seconds"] * rate)
-    if samples < audio["n_fft"]:
-        raise ConfigError(f"audio.clip_seconds: {audio['clip_seconds']} s at {rate} Hz is "
-                          f"{samples} samples, shorter than one STFT window (audio.n_fft={audio['n_fft']})")
-    if data["image_size"] <= model["output_stride"]:
-        raise ConfigError(f"data.image_size: {data['image_size']} px at model.output_stride={model['output_stride']} "
-                          f"leaves a 1x1 localisation map; use more than {model['output_stride']} px or a smaller "
-                          "output_stride")
-    full = model["width"] == RESNET18_WIDTH and tuple(model["blocks"]) == tuple(RESNET18_BLOCKS)
-    if model["imagenet_weights"] is not None and not full and model.get("visual_trunk", "resnet18") == "resnet18":
-        raise ConfigError(f"model.imagenet_weights: ImageNet weights exist only for the full ResNet-18 (width 64, "
-                          f"blocks [2, 2, 2, 2]), not width {model['width']}, blocks {list(model['blocks'])}; "
-                          "set model.imagenet_weights=null or use the full model")
+    """``{field name: annotation}`` of a configuration dataclass, ``Annotated`` ranges kept."""
+    return typing.get_type_hints(section_cls, include_extras=True)
 
 
 def check_batch_split(batch_size: int, world_size: int) -> None:

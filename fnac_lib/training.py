@@ -1,10 +1,12 @@
 """Training EZ-VSL and FNAC: GPU first, resumable, one process or many under ``torchrun``.
 
-The hot loop keeps everything on the device: uint8 frames and waveforms are copied
-non-blocking from pinned memory, cropped, flipped, turned into spectrograms and masked there,
-and the encoders run under bf16 autocast with channels_last convolutions on CUDA
-(``train.amp`` and ``train.channels_last``: "auto", or true / false on any device). The host
-syncs only every ``log_every`` steps, to log and to check that the loss stayed finite.
+``build`` makes what a run trains with (device, process group, model, optimiser, augmentation,
+sampler); ``Trainer.fit`` runs its epochs, and ``Trainer.train_epoch`` is one epoch top to bottom.
+The hot loop keeps everything on the device: uint8 frames and waveforms are copied non-blocking
+from pinned memory, cropped, flipped, turned into spectrograms and masked there, and the encoders
+run under bf16 autocast with channels_last convolutions on CUDA (``train.amp`` and
+``train.channels_last``: "auto", or true / false on any device). The host syncs only every
+``log_every`` steps, to log and to check that the loss stayed finite.
 
 A run directory holds ``config.json``, ``metrics.json`` (loss history and validation scores),
 ``last.pt`` (written atomically at every checkpoint) and ``best.pt`` (best validation cIoU;
@@ -18,8 +20,10 @@ import math
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import torch
+import torch.nn as nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
@@ -33,10 +37,9 @@ from .distributed import ProcessInfo, barrier, init_from_env
 from .errors import ConfigError, NonFiniteLossError
 from .evaluation import evaluate
 from .files import remove_stale, write_json
-from .losses import LossWeights
 from .model import AVModel
 from .progress import Progress, epoch_summary
-from .step import LOGGED_TERMS, StepSettings, batch_losses, train_step
+from .step import LOGGED_TERMS, train_step
 
 
 def selection_score(scores: dict) -> float:
@@ -69,54 +72,80 @@ class TrainState:
     validation: list[dict] = field(default_factory=list)  # one entry per epoch
 
 
+@dataclass
+class Parts:
+    """What a run trains with, made once by ``build``."""
+
+    device: torch.device
+    info: ProcessInfo  # this process's place under torchrun (rank 0 of 1 without it)
+    model: AVModel  # the weights, as checkpoints save them
+    network: nn.Module  # the model as the step calls it: wrapped by DDP and torch.compile when asked
+    optimizer: torch.optim.Optimizer
+    augment: TrainAugment  # device-side crops, flips and masks, from their own seeded generator
+    sampler: ResumableSampler
+    amp: bool  # bf16 autocast, train.amp resolved for the device
+    local_batch: int  # pairs per process and step
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return self.sampler.num_samples // self.local_batch
+
+
+def build(config: RunConfig, train_set: Dataset) -> Parts:
+    """The device and process group, the model (seeded: every method of one seed starts from the
+    same weights), the optimiser, the augmentation and the sampler of a run."""
+    train = config.train
+    device = resolve_device(train.device)
+    info = init_from_env(device.type)
+    if info.distributed and device.type == "cuda":
+        device = torch.device(f"cuda:{info.local_rank}")
+        torch.cuda.set_device(device)
+    check_batch_split(train.batch_size, info.world_size)
+    if len(train_set) < train.batch_size:
+        raise ConfigError(f"train.batch_size: the training set has {len(train_set)} samples, "
+                          f"fewer than one batch of {train.batch_size}")
+    torch.manual_seed(train.seed)
+    model = AVModel(config.model, config.audio).to(device)
+    if use_on(train.channels_last, device):
+        model = model.to(memory_format=torch.channels_last)
+    optimizer = torch.optim.Adam(model.parameters(), lr=train.lr, weight_decay=train.weight_decay)
+    network = model  # DDP and torch.compile wrap it from outside, so its state dict keeps plain keys
+    if info.distributed:
+        network = DistributedDataParallel(network, device_ids=[device.index] if device.type == "cuda" else None)
+    if train.compile:
+        network = torch.compile(network)
+    generator = torch.Generator(device=device).manual_seed(train.seed + info.rank)
+    audio = config.audio
+    augment = TrainAugment(config.data.image_size, audio.freq_mask, audio.time_mask, generator, audio.mask_style,
+                           audio.mask_axes)
+    return Parts(device, info, model, network, optimizer, augment, ResumableSampler(train_set, info, train.seed),
+                 use_on(train.amp, device), train.batch_size // info.world_size)
+
+
+def after_steps(count: int) -> Callable[[TrainState], bool]:
+    """A stop condition for ``Trainer.fit``: ``count`` optimizer steps from the first one it sees,
+    then the call returns as a killed process would (everything after the last checkpoint is lost)."""
+    start: int | None = None
+
+    def reached(state: TrainState) -> bool:
+        nonlocal start
+        if start is None:
+            start = state.global_step - 1  # the step just taken is the first one counted
+        return state.global_step - start >= count
+
+    return reached
+
+
 class Trainer:
-    """Owns the model, optimizer, data order and run directory of one training run."""
+    """One training run into ``run_dir``: its parts (``build``), state, checkpoints and epochs."""
 
     def __init__(self, config: RunConfig, run_dir: Path, train_set: Dataset, val_set: Dataset | None = None,
                  progress: bool = True) -> None:
-        config = RunConfig.from_dict(config.to_dict())  # every field typed and checked (config_checks)
         self.config, self.run_dir, self.progress = config, Path(run_dir), progress
         self.train_set, self.val_set = train_set, val_set
-        train = config.train
-        self.weights = LossWeights.for_method(train.method, train.term_weight, train.warmup_epochs)
-        self.device = resolve_device(train.device)
-        self.info = init_from_env(self.device.type)
-        if self.info.distributed and self.device.type == "cuda":
-            self.device = torch.device(f"cuda:{self.info.local_rank}")
-            torch.cuda.set_device(self.device)
-        check_batch_split(train.batch_size, self.info.world_size)
-        self.local_batch = train.batch_size // self.info.world_size
-        if len(train_set) < train.batch_size:
-            raise ConfigError(f"train.batch_size: the training set has {len(train_set)} samples, "
-                              f"fewer than one batch of {train.batch_size}")
-
-        torch.manual_seed(train.seed)  # identical initial weights for every method with this seed
-        self.model = AVModel(config.model, config.audio).to(self.device)
-        self.cuda = self.device.type == "cuda"
-        self.amp = use_on(train.amp, self.device, "train.amp")
-        self.channels_last = use_on(train.channels_last, self.device, "train.channels_last")
-        if self.channels_last:
-            self.model = self.model.to(memory_format=torch.channels_last)
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=train.lr, weight_decay=train.weight_decay)
-        self.network = self._wrap(self.model)
-        self.aug_generator = torch.Generator(device=self.device).manual_seed(train.seed + self.info.rank)
-        audio = config.audio
-        self.augment = TrainAugment(config.data.image_size, audio.freq_mask, audio.time_mask, self.aug_generator,
-                                    audio.mask_style)
-        self.settings = StepSettings(self.weights, train.tau, train.fg_threshold, self.amp, train.global_negatives)
-        self.sampler = ResumableSampler(train_set, self.info, train.seed)
+        self.parts = build(config, train_set)
         self.state = TrainState()
-        self.steps_left: int | None = None  # see fit(stop_after_steps)
         self.saved_step: int | None = None  # global step of the last.pt this run wrote or resumed from
-
-    def _wrap(self, model: AVModel):
-        """DDP and torch.compile wrap ``model`` from outside, so its state dict keeps plain keys."""
-        network = model
-        if self.info.distributed:
-            network = DistributedDataParallel(network, device_ids=[self.device.index] if self.cuda else None)
-        if self.config.train.compile:
-            network = torch.compile(network)
-        return network
 
     # ----------------------------------------------------------------- checkpoints
     @property
@@ -124,10 +153,10 @@ class Trainer:
         return self.run_dir / "last.pt"
 
     def checkpoint_state(self) -> dict:
-        state = self.state
+        parts, state = self.parts, self.state
         return {
-            "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
+            "model": parts.model.state_dict(),
+            "optimizer": parts.optimizer.state_dict(),
             "config": self.config.to_dict(),
             "epoch": state.epoch,
             "step_in_epoch": state.step_in_epoch,
@@ -136,164 +165,151 @@ class Trainer:
             "history": state.history,
             "validation": state.validation,
             "rng_cpu": torch.get_rng_state(),
-            "rng_cuda": torch.cuda.get_rng_state(self.device) if self.cuda else None,
-            "rng_augment": self.aug_generator.get_state(),
+            "rng_cuda": torch.cuda.get_rng_state(parts.device) if parts.device.type == "cuda" else None,
+            "rng_augment": parts.augment.generator.get_state(),
         }
 
     def save(self) -> None:
         """Write ``last.pt`` and ``metrics.json`` (main process only)."""
-        if self.info.is_main:
+        if self.parts.info.is_main:
             save_checkpoint(self.last_path, self.checkpoint_state())
             self.saved_step = self.state.global_step
-            self.write_metrics()
+            write_json(self.run_dir / "metrics.json", {
+                "method": self.config.train.method, "global_step": self.state.global_step,
+                "history": self.state.history, "validation": self.state.validation})
         barrier()
-
-    def write_metrics(self) -> None:
-        write_json(self.run_dir / "metrics.json", {
-            "method": self.config.train.method,
-            "global_step": self.state.global_step,
-            "history": self.state.history,
-            "validation": self.state.validation,
-        })
 
     def restore(self, path: Path) -> None:
         saved = load_checkpoint(path, resume=True)
         check_resumable(checkpoint_config(saved, path), self.config, path)
-        load_into(self.model, saved["model"], path)
-        load_into(self.optimizer, saved["optimizer"], path)
+        load_into(self.parts.model, saved["model"], path)
+        load_into(self.parts.optimizer, saved["optimizer"], path)
         self.state = TrainState(saved["epoch"], saved["step_in_epoch"], saved["global_step"], saved["best_score"],
                                 saved["history"], saved["validation"])
         torch.set_rng_state(saved["rng_cpu"])
-        if self.cuda and saved["rng_cuda"] is not None:
-            torch.cuda.set_rng_state(saved["rng_cuda"], self.device)
-        self.aug_generator.set_state(saved["rng_augment"])
+        if self.parts.device.type == "cuda" and saved["rng_cuda"] is not None:
+            torch.cuda.set_rng_state(saved["rng_cuda"], self.parts.device)
+        self.parts.augment.generator.set_state(saved["rng_augment"])
         self.saved_step = self.state.global_step
 
     # ----------------------------------------------------------------- training
-    def loader(self, epoch: int, start_step: int) -> DataLoader:
+    def loader(self, epoch: int) -> DataLoader:
+        """This epoch's batches from ``state.step_in_epoch`` on (a resumed run starts mid-epoch)."""
+        parts = self.parts
         set_epoch(self.train_set, epoch)  # on-the-fly scenes depend on (seed, epoch, index)
-        self.sampler.set_epoch(epoch)
-        self.sampler.start = start_step * self.local_batch
+        parts.sampler.set_epoch(epoch)
+        parts.sampler.start = self.state.step_in_epoch * parts.local_batch
         workers = self.config.data.num_workers
         return DataLoader(
-            self.train_set, batch_size=self.local_batch, sampler=self.sampler, num_workers=workers,
+            self.train_set, batch_size=parts.local_batch, sampler=parts.sampler, num_workers=workers,
             # sample.collate: batches a CachedDataset already built pass through; ragged fields travel packed.
-            collate_fn=collate, pin_memory=self.cuda, drop_last=True,
+            collate_fn=collate, pin_memory=parts.device.type == "cuda", drop_last=True,
             persistent_workers=False, prefetch_factor=4 if workers else None,
             # A private generator: creating the iterator must not consume the global RNG,
             # or a resumed run would draw different dropout masks.
             generator=torch.Generator().manual_seed(self.config.train.seed * 1_000_003 + epoch),
         )
 
-    def losses(self, batch: dict, epoch: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """Device-side augmentation, forward pass and loss for one batch (``step.batch_losses``)."""
-        return batch_losses(self.network, batch, epoch, self.settings, self.augment, self.device)
-
-    @property
-    def steps_per_epoch(self) -> int:
-        return self.sampler.num_samples // self.local_batch
-
-    def fit(self, stop_after_steps: int | None = None) -> dict:
-        """Train to ``config.train.epochs``; returns the last validation scores (if any).
-
-        ``stop_after_steps`` ends the call after that many optimizer steps, as a killed process
-        would (everything after the last checkpoint is lost); tests use it to check resumption.
-        """
+    def fit(self, stop: Callable[[TrainState], bool] | None = None) -> dict:
+        """Train to ``train.epochs``; returns the last validation scores (if any). ``stop``, asked
+        after every step, ends the call early when it says so (``after_steps``)."""
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        if self.info.is_main:
+        if self.parts.info.is_main:
             remove_stale(self.run_dir)  # checkpoint temporaries a killed run left (files.remove_stale)
             self.config.save(self.run_dir / "config.json")
-        self.steps_left = stop_after_steps
         while self.state.epoch < self.config.train.epochs:
             epoch = self.state.epoch
-            if not self._train_epoch(epoch):
+            completed = self.train_epoch(epoch, stop)
+            if completed:
+                self.end_epoch(epoch)
+            if not completed or (stop is not None and stop(self.state)):
                 return {}
-            self._end_epoch(epoch)
         return self.state.validation[-1] if self.state.validation else {}
 
-    def _train_epoch(self, epoch: int) -> bool:
-        """One epoch from ``state.step_in_epoch`` on; False when ``steps_left`` ran out first."""
-        train = self.config.train
-        loader = self.loader(epoch, self.state.step_in_epoch)
-        self.network.train()
-        sums = torch.zeros(len(LOGGED_TERMS), device=self.device)
-        # The first non-finite step lives on the device: no host sync per step.
-        first_bad = torch.full((), -1, dtype=torch.long, device=self.device)
+    def train_epoch(self, epoch: int, stop: Callable[[TrainState], bool] | None = None) -> bool:
+        """One epoch from ``state.step_in_epoch`` on; False when ``stop`` ended it first."""
+        parts, train, state = self.parts, self.config.train, self.state
+        parts.network.train()
+        sums = torch.zeros(len(LOGGED_TERMS), device=parts.device)  # the window's loss terms, summed on the device
+        first_bad = torch.full((), -1, dtype=torch.long, device=parts.device)  # first non-finite step, no sync
         window = 0
-        # One line per epoch (loss, validation, seconds), and one a minute within a long epoch.
-        self.epoch_progress = bar = Progress(self.steps_per_epoch, f"{train.method} epoch {epoch + 1}/{train.epochs}",
-                                             self.progress and self.info.is_main, every=60.0,
-                                             initial=self.state.step_in_epoch, unit="steps")
-        for batch in loader:
-            values = train_step(self.network, self.optimizer, batch, epoch, self.settings, self.augment, self.device)
+        self.bar = Progress(parts.steps_per_epoch, f"{train.method} epoch {epoch + 1}/{train.epochs}",
+                            self.progress and parts.info.is_main, every=60.0, initial=state.step_in_epoch,
+                            unit="steps")
+        for batch in self.loader(epoch):
+            values = train_step(parts.network, parts.optimizer, batch, epoch, train, parts.amp, parts.augment,
+                                parts.device)  # (5,) on the device
             sums += values
             bad = ~torch.isfinite(values).all() & (first_bad < 0)
-            first_bad = torch.where(bad, self.state.global_step + 1, first_bad)  # steps count from 1, as metrics.json
-            self.state.step_in_epoch += 1
-            self.state.global_step += 1
+            first_bad = torch.where(bad, state.global_step + 1, first_bad)  # steps count from 1, as metrics.json
+            state.step_in_epoch += 1
+            state.global_step += 1
             window += 1
-            bar.update(1)
-            at_end = self.state.step_in_epoch == self.steps_per_epoch
+            self.bar.update(1)
+            at_end = state.step_in_epoch == parts.steps_per_epoch
             if window == train.log_every or at_end:
-                self._log(epoch, sums / window, first_bad, bar)
+                self.check_finite(first_bad)
+                means = dict(zip(LOGGED_TERMS, (sums / window).tolist()))  # the one host sync of the window
+                state.history.append({"epoch": epoch, "step": state.global_step, **means})
+                self.bar.set_note(f"loss {means['loss']:.3f} (base {means['base']:.3f})")
                 sums.zero_()
                 window = 0
-            if train.checkpoint_every and self.state.global_step % train.checkpoint_every == 0 and not at_end:
-                self._check_finite(first_bad)
+            if train.checkpoint_every and state.global_step % train.checkpoint_every == 0 and not at_end:
+                self.check_finite(first_bad)
                 self.save()
-            if self.steps_left is not None:
-                self.steps_left -= 1
-                if self.steps_left == 0:
-                    break
-        return self.state.step_in_epoch == self.steps_per_epoch
+            if stop is not None and stop(state):
+                break
+        return state.step_in_epoch == parts.steps_per_epoch
 
-    def _log(self, epoch: int, means: torch.Tensor, first_bad: torch.Tensor, bar) -> None:
-        self._check_finite(first_bad)
-        values = dict(zip(LOGGED_TERMS, means.tolist()))  # the one host sync of the window
-        self.state.history.append({"epoch": epoch, "step": self.state.global_step, **values})
-        bar.set_note(f"loss {values['loss']:.3f} (base {values['base']:.3f})")
-
-    def _check_finite(self, first_bad: torch.Tensor) -> None:
+    def check_finite(self, first_bad: torch.Tensor) -> None:
+        """Raise ``non_finite_error`` if a step of this epoch had a non-finite loss (a host sync)."""
         bad = int(first_bad.item())
-        if bad < 0:
-            return
-        # The step's batch: sampler order of this epoch, from the epoch's first step on.
-        index = bad - 1 - (self.state.global_step - self.state.step_in_epoch)
-        order = list(DistributedSampler.__iter__(self.sampler))
-        culprits = non_finite_samples(self.train_set, order[index * self.local_batch:(index + 1) * self.local_batch])
-        cause = (f"its batch holds non-finite inputs: {', '.join(culprits)}" if culprits else
-                 "every input of its batch is finite, so the model diverged: lower train.lr or check the data")
-        saved = (f"the last checkpoint, {self.last_path}, holds step {self.saved_step}" if self.saved_step is not None
-                 else "no checkpoint was written before it")
-        raise NonFiniteLossError(f"the training loss became non-finite at step {bad} (epoch {self.state.epoch + 1}); "
-                                 f"{cause}; {saved}")
+        if bad >= 0:
+            raise non_finite_error(bad, self.state, self.parts, self.train_set,
+                                   self.last_path if self.saved_step is not None else None, self.saved_step)
 
-    def _end_epoch(self, epoch: int) -> None:
-        if self.val_set is not None and self.info.is_main:
-            scores, _ = evaluate(self.model, self.val_set, batch_size=self.local_batch, device=self.device,
-                                 keep_maps=False, protocols=("localization",), amp=self.config.train.amp,
-                                 settings=self.config.eval)
+    def end_epoch(self, epoch: int) -> None:
+        """Validate (keeping ``best.pt``), checkpoint, and print the epoch's line."""
+        if self.val_set is not None and self.parts.info.is_main:
+            scores, _ = evaluate(self.parts.model, self.val_set, batch_size=self.parts.local_batch,
+                                 device=self.parts.device, keep_maps=False, protocols=("localization",),
+                                 amp=self.config.train.amp, settings=self.config.eval)
             if "av" not in scores:
                 raise ConfigError("the validation set has no on-screen pair with a ground-truth map to score")
             entry = {"epoch": epoch, **scores["av"]}
             self.state.validation.append(entry)
-            score = selection_score(entry)
-            if score > self.state.best_score:
-                self.state.best_score = score
+            if selection_score(entry) > self.state.best_score:
+                self.state.best_score = selection_score(entry)
                 save_checkpoint(self.run_dir / "best.pt", self.checkpoint_state())
         self.state.epoch = epoch + 1
         self.state.step_in_epoch = 0
         self.save()
-        self.epoch_progress.close(epoch_summary(self.state.history, self.state.validation, epoch))
+        self.bar.close(epoch_summary(self.state.history, self.state.validation, epoch))
+
+
+def non_finite_error(step: int, state: TrainState, parts: Parts, train_set: Dataset, checkpoint: Path | None,
+                     saved_step: int | None) -> NonFiniteLossError:
+    """Why the loss became non-finite at ``step`` (counted from 1) of the epoch in progress: the
+    samples of that step's batch whose inputs are not finite (found again from the sampler's order),
+    or a model that diverged; and which step the last checkpoint holds."""
+    index = step - 1 - (state.global_step - state.step_in_epoch)  # the step's place in this epoch
+    order = list(DistributedSampler.__iter__(parts.sampler))
+    culprits = non_finite_samples(train_set, order[index * parts.local_batch:(index + 1) * parts.local_batch])
+    cause = (f"its batch holds non-finite inputs: {', '.join(culprits)}" if culprits else
+             "every input of its batch is finite, so the model diverged: lower train.lr or check the data")
+    saved = (f"the last checkpoint, {checkpoint}, holds step {saved_step}" if checkpoint is not None
+             else "no checkpoint was written before it")
+    return NonFiniteLossError(f"the training loss became non-finite at step {step} (epoch {state.epoch + 1}); "
+                              f"{cause}; {saved}")
 
 
 def train(config: RunConfig, run_dir: Path, train_set: Dataset, val_set: Dataset | None = None, *,
-          resume: bool = False, progress: bool = True, stop_after_steps: int | None = None) -> Trainer:
+          resume: bool = False, progress: bool = True, stop: Callable[[TrainState], bool] | None = None) -> Trainer:
     """Train one run into ``run_dir``; with ``resume`` continue from its ``last.pt``."""
     trainer = Trainer(config, run_dir, train_set, val_set, progress)
-    with lock_run_dir(run_dir) if trainer.info.is_main else nullcontext():  # one training job per run directory
+    with lock_run_dir(run_dir) if trainer.parts.info.is_main else nullcontext():  # one job per run directory
         check_run_dir(run_dir, resume)
         if resume:
             trainer.restore(trainer.last_path)
-        trainer.fit(stop_after_steps)
+        trainer.fit(stop)
     return trainer

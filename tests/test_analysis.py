@@ -95,7 +95,7 @@ def test_gradient_split_sums_to_total():
         torch.testing.assert_close(summed, parts["total"][which], atol=1e-5, rtol=1e-5)
     # The total matches plain autograd through the loss.
     maps_, aud_ = maps.clone().requires_grad_(True), aud.clone().requires_grad_(True)
-    symmetric_infonce(mil_logits(maps_, aud_)).backward()
+    symmetric_infonce(mil_logits(maps_, aud_, 0.03)).backward()
     torch.testing.assert_close(parts["total"][1], aud_.grad, atol=1e-5, rtol=1e-5)
     summary = false_negatives.gradient_split_summary(maps, aud, labels)
     assert summary["fn_rate"] == pytest.approx(false_negatives.false_negative_rate(labels))
@@ -154,7 +154,7 @@ def test_class_aware_features():
     torch.testing.assert_close(maps[:, :, 0, 0], aud)  # no noise: a picture is its sound
     torch.testing.assert_close(aud[0], aud[1])  # same class, nothing finer: identical
     assert not torch.allclose(aud[5], aud[6])  # unknown labels never share a prototype
-    loss = symmetric_infonce(mil_logits(maps, aud)).item()
+    loss = symmetric_infonce(mil_logits(maps, aud, 0.03)).item()
     assert loss >= false_negatives.infonce_floor(labels) - 1e-6
 
 

@@ -139,7 +139,7 @@ def test_training_on_a_cache_is_training_on_the_source(tmp_path, tone_squares, c
     direct = training.train(config, tmp_path / "direct", data, progress=False)
     from_cache = training.train(config, tmp_path / "cached", cached, progress=False)
     assert direct.state.history == from_cache.state.history
-    for a, b in zip(direct.model.parameters(), from_cache.model.parameters()):
+    for a, b in zip(direct.parts.model.parameters(), from_cache.parts.model.parameters()):
         assert torch.equal(a, b)
 
 

@@ -6,7 +6,7 @@ import torch
 from fnac_lib.config import RunConfig, apply_overrides, preset
 from fnac_lib.evaluation import evaluate
 from fnac_lib.localization import object_guided, objectness_maps, raw_av_maps
-from fnac_lib.losses import LossWeights, normalize_maps
+from fnac_lib.losses import OBJECTIVES, normalize_maps
 from fnac_lib.model import AVModel
 
 
@@ -15,14 +15,12 @@ def test_paper_preset_carries_the_published_values():
     assert (config.train.lr, config.train.weight_decay, config.train.tau) == (1e-4, 1e-4, 0.03)
     assert (config.train.epochs, config.train.warmup_epochs, config.train.batch_size) == (30, 5, 256)
     assert config.model.visual_dropout == 0.9 and config.data.image_size == 224
-    weights = LossWeights.for_method(config.train.method, config.train.term_weight, config.train.warmup_epochs)
-    assert (weights.fns_audio, weights.fns_visual, weights.tne, weights.warmup_epochs) == (100, 100, 100, 5)
+    assert config.train.term_weight == 100 and OBJECTIVES[config.train.method].terms == ("fns_audio", "fns_visual", "tne")
 
 
 def test_single_term_methods_switch_off_the_others():
     train = preset("paper", **{"train.method": "fns_visual"}).train
-    weights = LossWeights.for_method(train.method, train.term_weight, train.warmup_epochs)
-    assert (weights.fns_audio, weights.fns_visual, weights.tne) == (0, 100, 0)
+    assert OBJECTIVES[train.method].terms == ("fns_visual",)
 
 
 def test_config_round_trips_through_a_file(tmp_path):
@@ -41,8 +39,6 @@ def test_unknown_fields_are_refused(overrides, message):
 
 
 def test_unknown_method_and_preset_are_refused():
-    with pytest.raises(ValueError, match="unknown method"):
-        LossWeights.for_method("simclr")
     with pytest.raises(ValueError, match="train.method: 'simclr' has no meaning; it must be one of 'ezvsl'"):
         preset("ci", **{"train.method": "simclr"})
     with pytest.raises(ValueError, match="unknown preset"):

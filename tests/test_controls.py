@@ -10,9 +10,8 @@ import torch
 import torch.nn.functional as F
 
 from fnac_lib.config import preset
-from fnac_lib.constants import METHODS
 from fnac_lib.losses import (
-    LossWeights,
+    OBJECTIVES,
     audio_adjacency,
     fnac_losses,
     mil_logits,
@@ -25,7 +24,16 @@ from fnac_lib.losses import (
     visual_adjacency,
 )
 from fnac_lib.model import AVModel
-from fnac_lib.step import StepSettings, batch_losses
+from fnac_lib.step import batch_losses
+
+TAU, TNE = 0.03, (0.6, 1e-8)  # temperature; TNE's threshold and epsilon
+CPU = torch.device("cpu")
+
+
+def losses_of(model, batch, method: str, **train):
+    """``step.batch_losses`` of the ci preset's run of ``method`` (fp32, no augmentation)."""
+    config = preset("ci", **{"train.method": method, **{f"train.{k}": v for k, v in train.items()}})
+    return batch_losses(model, batch, 0, config.train, False, None, CPU)
 
 
 def test_same_class_pairs_mark_the_false_negatives():
@@ -68,9 +76,8 @@ def test_unknown_labels_are_refused_clearly():
     model = AVModel(config.model, config.audio)
     batch = {"image": torch.zeros(3, 3, 32, 32, dtype=torch.uint8), "audio": torch.zeros(3, model.frontend.num_samples),
              "label": torch.tensor([1, -1, 2])}
-    settings = StepSettings(LossWeights.for_method("oracle"))
     with pytest.raises(ValueError, match="oracle needs every sample's class"):
-        batch_losses(model, batch, 0, settings, None, torch.device("cpu"))
+        losses_of(model, batch, "oracle")
 
 
 def test_the_oracle_step_reads_the_batch_labels():
@@ -79,24 +86,21 @@ def test_the_oracle_step_reads_the_batch_labels():
     model = AVModel(config.model, config.audio).eval()
     batch = {"image": torch.randint(0, 255, (4, 3, 32, 32), dtype=torch.uint8),
              "audio": torch.randn(4, model.frontend.num_samples), "label": torch.tensor([0, 0, 1, 2])}
-    device = torch.device("cpu")
-    oracle, terms = batch_losses(model, batch, 0, StepSettings(LossWeights.for_method("oracle")), None, device)
-    plain, _ = batch_losses(model, batch, 0, StepSettings(LossWeights.for_method("ezvsl")), None, device)
+    oracle, terms = losses_of(model, batch, "oracle")
+    plain, _ = losses_of(model, batch, "ezvsl")
     with torch.no_grad():
         img_maps, aud_emb = model(batch["image"], batch["audio"])
-        logits = mil_logits(img_maps, aud_emb)
+        logits = mil_logits(img_maps, aud_emb, TAU)
     expected = oracle_infonce(logits, same_class_pairs(batch["label"]))
     torch.testing.assert_close(oracle, expected)
     assert oracle < plain and terms["base"] is oracle
 
 
-def test_methods_and_weights_of_the_controls():
-    assert {"oracle", "fnac_shuffled"} <= set(METHODS)
-    oracle = LossWeights.for_method("oracle", term_weight=12.5)
-    assert oracle.remove_false_negatives and (oracle.fns_audio, oracle.fns_visual, oracle.tne) == (0, 0, 0)
-    shuffled, fnac = LossWeights.for_method("fnac_shuffled", 12.5, 2), LossWeights.for_method("fnac", 12.5, 2)
-    assert shuffled.shuffle_adjacency and not fnac.shuffle_adjacency
-    assert (shuffled.fns_audio, shuffled.fns_visual, shuffled.tne, shuffled.warmup_epochs) == (12.5, 12.5, 12.5, 2)
+def test_the_controls_are_rows_of_the_objectives_table():
+    oracle, shuffled, fnac = OBJECTIVES["oracle"], OBJECTIVES["fnac_shuffled"], OBJECTIVES["fnac"]
+    assert oracle.base == "oracle" and oracle.terms == () and not oracle.warmup
+    assert shuffled.adjacency == "shuffled" and fnac.adjacency == "features"
+    assert shuffled.terms == fnac.terms == ("fns_audio", "fns_visual", "tne") and shuffled.warmup
 
 
 def test_permuted_adjacency_keeps_each_row_and_its_own_entry_on_the_diagonal():
@@ -115,16 +119,16 @@ def test_shuffled_fnac_scores_the_logits_against_the_shuffled_detectors():
     # clips 0 and 1 sound alike (a false-negative pair): A_aud holds off-diagonal mass for shuffling to move
     aud_emb = F.normalize(torch.randn(5, 8) + 4 * torch.tensor([1.0, 1, 0, 0, 0]).view(5, 1), dim=1)
     permutation = torch.tensor([1, 2, 3, 4, 0])
-    plain = fnac_losses(img_maps, aud_emb)
-    shuffled = fnac_losses(img_maps, aud_emb, permutation=permutation)
-    logits = mil_logits(img_maps, aud_emb)
-    adj_audio = permute_adjacency(audio_adjacency(aud_emb), permutation)
+    plain = fnac_losses(img_maps, aud_emb, TAU, *TNE)
+    shuffled = fnac_losses(img_maps, aud_emb, TAU, *TNE, permutation=permutation)
+    logits = mil_logits(img_maps, aud_emb, TAU)
+    adj_audio = permute_adjacency(audio_adjacency(aud_emb, TAU), permutation)
     torch.testing.assert_close(shuffled["base"], plain["base"])  # the contrastive loss is untouched
     torch.testing.assert_close(shuffled["fns_audio"], softmax_l1(adj_audio, logits))
     torch.testing.assert_close(shuffled["fns_visual"],
-                               softmax_l1(permute_adjacency(visual_adjacency(img_maps), permutation), logits))
+                               softmax_l1(permute_adjacency(visual_adjacency(img_maps, TAU), permutation), logits))
     assert not math.isclose(shuffled["fns_audio"].item(), plain["fns_audio"].item())
-    unshuffled = fnac_losses(img_maps, aud_emb, permutation=torch.arange(5))
+    unshuffled = fnac_losses(img_maps, aud_emb, TAU, *TNE, permutation=torch.arange(5))
     for name in plain:
         torch.testing.assert_close(unshuffled[name], plain[name])
 
@@ -135,9 +139,8 @@ def test_the_shuffled_step_draws_a_new_permutation_from_the_seeded_generator():
     model = AVModel(config.model, config.audio).eval()
     batch = {"image": torch.randint(0, 255, (6, 3, 32, 32), dtype=torch.uint8),
              "audio": torch.randn(6, model.frontend.num_samples), "label": torch.arange(6)}
-    settings = StepSettings(LossWeights.for_method("fnac_shuffled", 1.0, 0))
     draws = []
     for seed in (3, 3, 4):
         torch.manual_seed(seed)
-        draws.append(batch_losses(model, batch, 0, settings, None, torch.device("cpu"))[1]["fns_audio"].item())
+        draws.append(losses_of(model, batch, "fnac_shuffled", term_weight=1.0, warmup_epochs=0)[1]["fns_audio"].item())
     assert draws[0] == draws[1] != draws[2]

@@ -110,7 +110,6 @@ def test_class_names_and_defaults(bank_path):
 @pytest.mark.parametrize("kwargs, message", [
     ({"kind": "planes"}, "kind"), ({"split": "dev"}, "split"), ({"variant": "stereo"}, "variant"),
     ({"labels": "medium"}, "labels"), ({"kind": "digits", "labels": "coarse"}, "one label granularity"),
-    ({"image_size": 4}, "image_size"),
 ])
 def test_bad_arguments_are_named(bank_path, kwargs, message):
     with pytest.raises(ValueError, match=message):

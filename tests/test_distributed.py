@@ -49,7 +49,8 @@ def gradient_worker(out_dir: Path) -> None:
     from conftest import ToneSquares
     from fnac_lib.augment import normalize_images, random_crop_flip, spec_augment
     from fnac_lib.config import preset
-    from fnac_lib.losses import fnac_losses, total_loss
+    from fnac_lib.losses import OBJECTIVES, fnac_losses, total_loss
+    from fnac_lib.step import batch_losses
     from fnac_lib.model import AVModel
     from fnac_lib.data.sample import collate_samples
     from fnac_lib.training import Trainer
@@ -58,13 +59,14 @@ def gradient_worker(out_dir: Path) -> None:
                              "model.visual_dropout": 0.0, "train.device": "cpu"})
     data = ToneSquares(16, image_size=36)
     trainer = Trainer(config, out_dir / "run", data, progress=False)
-    rank, world = trainer.info.rank, trainer.info.world_size
-    assert world == 2 and type(trainer.network).__name__ == "DistributedDataParallel"
+    parts = trainer.parts
+    rank, world = parts.info.rank, parts.info.world_size
+    assert world == 2 and type(parts.network).__name__ == "DistributedDataParallel"
     global_batch = collate_samples([data[i] for i in range(config.train.batch_size)])
     shards = [{k: global_batch[k][r * 4:(r + 1) * 4] for k in ("image", "audio")} for r in range(world)]
     epoch = config.train.warmup_epochs  # every FNAC term on: the adjacencies see the whole batch
 
-    loss, terms = trainer.losses(shards[rank], epoch)
+    loss, terms = batch_losses(parts.network, shards[rank], epoch, config.train, parts.amp, parts.augment, parts.device)
     loss.backward()
     losses = [None] * world
     dist.all_gather_object(losses, {"loss": loss.item(), **{k: v.item() for k, v in terms.items()}})
@@ -76,17 +78,18 @@ def gradient_worker(out_dir: Path) -> None:
             generator = torch.Generator().manual_seed(config.train.seed + r)  # rank r's augmentation draws
             images = normalize_images(random_crop_flip(shard["image"], config.data.image_size, generator))
             specs = spec_augment(model.frontend(shard["audio"]), config.audio.freq_mask, config.audio.time_mask,
-                                 generator)
+                                 generator, config.audio.mask_style, config.audio.mask_axes)
             img_maps, aud_emb = model.encode(images, specs)
             maps.append(img_maps)
             embs.append(aud_emb)
-        ref_terms = fnac_losses(torch.cat(maps), torch.cat(embs), config.train.tau, config.train.fg_threshold)
-        ref_loss = total_loss(ref_terms, trainer.weights, epoch)
+        train = config.train
+        ref_terms = fnac_losses(torch.cat(maps), torch.cat(embs), train.tau, train.fg_threshold, train.fg_eps)
+        ref_loss = total_loss(ref_terms, OBJECTIVES[train.method], train.term_weight, epoch >= train.warmup_epochs)
         ref_loss.backward()
         reference = dict(model.named_parameters())
         # fp32 sums taken in another order differ by ~1e-7 of the gradient's size: scale by it.
         diffs = {}
-        for name, p in trainer.model.named_parameters():
+        for name, p in parts.model.named_parameters():
             expected = reference[name].grad
             diffs[name] = ((p.grad - expected).abs().max() / expected.abs().max().clamp_min(1.0)).item()
         result = {

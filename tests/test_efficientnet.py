@@ -14,7 +14,7 @@ from fnac_lib.config import ModelConfig, apply_overrides, preset
 from fnac_lib.data.default import make_default_dataset
 from fnac_lib.efficientnet import imagenet_lite0, lite0_state_dict, lite0_trunk, package_weights_path, trunk_channels
 from fnac_lib.errors import ConfigError, WeightsUnavailableError
-from fnac_lib.model import AVModel, VisualEncoder, objectness_trunk, visual_trunk
+from fnac_lib.model import AVModel, VisualEncoder, objectness_trunk
 from fixtures_data import REAL_BANK
 
 IMAGENET_CAMEL = 354  # "Arabian camel, dromedary" in ImageNet-1k's class order
@@ -104,9 +104,9 @@ def test_tapped_stages_are_the_stages_side_by_side():
     with pytest.raises(ValueError, match="one 1x1 head"):
         lite0_trunk(None, 16, stages=None, taps=2)
     with pytest.raises(ConfigError, match="visual_taps"):
-        visual_trunk(preset("paper", **{"model.imagenet_weights": None, "model.visual_taps": 2}).model)
+        preset("paper", **{"model.imagenet_weights": None, "model.visual_taps": 2})
     with pytest.raises(ConfigError, match="model.visual_taps.*cannot tap 3 of the 2"):
-        visual_trunk(preset("cpu-demo", **{"model.visual_stages": 2, "model.visual_taps": 3, "model.imagenet_weights": None}).model)
+        preset("cpu-demo", **{"model.visual_stages": 2, "model.visual_taps": 3, "model.imagenet_weights": None})
 
 
 def test_a_frozen_imagenet_trunk_sees_while_the_audio_learns_from_scratch():
@@ -136,7 +136,7 @@ def test_the_published_preset_keeps_torchvisions_resnet18():
                                             ("vgg", None)])
 def test_trunk_and_weights_must_agree(trunk, weights):
     with pytest.raises(ConfigError, match="model."):
-        VisualEncoder(ModelConfig(visual_trunk=trunk, imagenet_weights=weights))
+        ModelConfig(visual_trunk=trunk, imagenet_weights=weights)
 
 
 def test_offline_objectness_is_a_frozen_imagenet_network():

@@ -1,6 +1,6 @@
 """The fast paths compute what the slow, obvious code computes.
 
-* ``Trainer.losses`` (batched crop/flip, normalisation, spectrograms and masking on the device,
+* ``step.batch_losses`` (batched crop/flip, normalisation, spectrograms and masking on the device,
   one einsum for the similarity volume) equals a per-sample, per-pair loop written straight
   from the method's definition (README, "The losses"), in fp32, to 1e-5.
 * bf16 autocast moves the forward pass and the losses by less than a documented tolerance.
@@ -20,7 +20,8 @@ from fnac_lib.config import apply_overrides
 from fnac_lib.losses import fnac_losses, mil_logits
 from fnac_lib.data.sample import collate_samples
 from fnac_lib.runs import load_model
-from fnac_lib.training import Trainer
+from fnac_lib.step import batch_losses
+from fnac_lib.training import Trainer, after_steps
 
 # bf16 keeps 8 bits of mantissa (relative step 2^-8 = 0.4%). Through ~20 conv layers the unit
 # feature vectors move by ~1e-2, and dividing by tau = 0.03 multiplies that by 33 in the logits.
@@ -69,6 +70,12 @@ def plain_losses(img_maps: torch.Tensor, aud_emb: torch.Tensor, tau: float, fg_t
     }
 
 
+def trainer_losses(trainer: Trainer, batch: dict, epoch: int) -> tuple[torch.Tensor, dict]:
+    """What the trainer's step computes on ``batch``: its network, augmentation and settings."""
+    parts = trainer.parts
+    return batch_losses(parts.network, batch, epoch, trainer.config.train, parts.amp, parts.augment, parts.device)
+
+
 def plain_inputs(trainer: Trainer, batch: dict, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     """Crop, flip, normalise, spectrogram and mask each sample on its own, with the same random draws."""
     size, audio = trainer.config.data.image_size, trainer.config.audio
@@ -84,7 +91,7 @@ def plain_inputs(trainer: Trainer, batch: dict, generator: torch.Generator) -> t
         if crop_draws[i, 2] < 0.5:
             crop = crop.flip(2)
         crops.append(torch.stack([(crop[c].float() / 255.0 - mean[c]) / std[c] for c in range(3)]))
-    specs = [trainer.model.frontend(waves[i:i + 1])[0] for i in range(count)]  # each (1, F, T)
+    specs = [trainer.parts.model.frontend(waves[i:i + 1])[0] for i in range(count)]  # each (1, F, T)
     mask_draws = [torch.rand(count, 2, generator=generator) for m in (audio.freq_mask, audio.time_mask) if m > 0]
     masked = []
     for i, spec in enumerate(specs):
@@ -108,19 +115,20 @@ def trainer(tmp_path, tone_squares, ci_config):
 def test_the_trainer_losses_equal_a_per_sample_per_pair_computation(trainer, tone_squares):
     batch = collate_samples([tone_squares(16, image_size=36)[i] for i in range(8)])
     epoch = trainer.config.train.warmup_epochs  # past the warm-up: every FNAC term is on
-    start = trainer.aug_generator.get_state()
-    loss, terms = trainer.losses(batch, epoch)
+    start = trainer.parts.augment.generator.get_state()
+    loss, terms = trainer_losses(trainer, batch, epoch)
 
     generator = torch.Generator().set_state(start)
     images, specs = plain_inputs(trainer, batch, generator)
     generator.set_state(start)
     audio = trainer.config.audio
     assert torch.equal(images, normalize_images(random_crop_flip(batch["image"], 28, generator)))
-    batched_specs = spec_augment(trainer.model.frontend(batch["audio"]), audio.freq_mask, audio.time_mask, generator)
+    batched_specs = spec_augment(trainer.parts.model.frontend(batch["audio"]), audio.freq_mask, audio.time_mask,
+                                 generator, audio.mask_style, audio.mask_axes)
     torch.testing.assert_close(specs, batched_specs, rtol=1e-5, atol=1e-5)
 
     with torch.no_grad():
-        img_maps, aud_emb = trainer.model.encode(images, specs)
+        img_maps, aud_emb = trainer.parts.model.encode(images, specs)
     train = trainer.config.train
     expected = plain_losses(img_maps, aud_emb, train.tau, train.fg_threshold)
     for name, value in expected.items():
@@ -133,7 +141,7 @@ def test_the_batched_loss_functions_equal_the_plain_loop_on_random_features():
     gen = torch.Generator().manual_seed(3)
     img_maps = F.normalize(torch.randn(6, 16, 3, 5, generator=gen), dim=1)
     aud_emb = F.normalize(torch.randn(6, 16, generator=gen), dim=1)
-    terms = fnac_losses(img_maps, aud_emb, tau=0.03, fg_threshold=0.6)
+    terms = fnac_losses(img_maps, aud_emb, tau=0.03, fg_threshold=0.6, fg_eps=1e-8)
     for name, value in plain_losses(img_maps, aud_emb, 0.03, 0.6).items():
         assert terms[name].item() == pytest.approx(value, rel=1e-5, abs=1e-7), name
 
@@ -141,16 +149,17 @@ def test_the_batched_loss_functions_equal_the_plain_loop_on_random_features():
 def test_bf16_autocast_stays_within_the_documented_tolerance(trainer, tone_squares):
     batch = collate_samples([tone_squares(16, image_size=36)[i] for i in range(8)])
     images = batch["image"][:, :, :28, :28].float() / 255.0 - 0.5
-    specs = trainer.model.frontend(batch["audio"])
-    trainer.model.train()
+    model = trainer.parts.model
+    specs = model.frontend(batch["audio"])
+    model.train()
     with torch.no_grad():
-        fp32 = trainer.model.encode(images, specs)
+        fp32 = model.encode(images, specs)
         with torch.autocast("cpu", dtype=torch.bfloat16):
-            bf16 = [t.float() for t in trainer.model.encode(images, specs)]
+            bf16 = [t.float() for t in model.encode(images, specs)]
     for full, half in zip(fp32, bf16):
         assert (full - half).abs().max() < BF16_FEATURE_ATOL
-    exact, approx = fnac_losses(*fp32), fnac_losses(*bf16)
-    assert (mil_logits(*fp32) - mil_logits(*bf16)).abs().max() < BF16_LOGIT_ATOL
+    exact, approx = fnac_losses(*fp32, 0.03, 0.6, 1e-8), fnac_losses(*bf16, 0.03, 0.6, 1e-8)
+    assert (mil_logits(*fp32, 0.03) - mil_logits(*bf16, 0.03)).abs().max() < BF16_LOGIT_ATOL
     assert approx["base"].item() == pytest.approx(exact["base"].item(), rel=BF16_BASE_RTOL)
     for name in ("fns_audio", "fns_visual", "tne"):
         assert approx[name].item() == pytest.approx(exact[name].item(), rel=BF16_TERM_RTOL, abs=1e-3), name
@@ -163,8 +172,8 @@ def test_a_cache_feeds_the_trainer_the_source_batches(tmp_path, tone_squares, ci
         source, copy = data[i], cached[i]
         assert all(torch.equal(copy[k], source[k]) for k in ("image", "audio", "gt_map", "boxes", "classes"))
         assert [copy[k] for k in ("label", "on_screen", "id")] == [source[k] for k in ("label", "on_screen", "id")]
-    direct = Trainer(ci_config, tmp_path / "a", data, progress=False).loader(epoch=1, start_step=0)
-    fast = Trainer(ci_config, tmp_path / "b", cached, progress=False).loader(epoch=1, start_step=0)
+    direct = Trainer(ci_config, tmp_path / "a", data, progress=False).loader(epoch=1)
+    fast = Trainer(ci_config, tmp_path / "b", cached, progress=False).loader(epoch=1)
     for slow_batch, fast_batch in zip(direct, fast, strict=True):
         assert slow_batch["id"] == fast_batch["id"]
         for key in ("image", "audio", "gt_map", "label", "on_screen"):
@@ -179,22 +188,24 @@ def test_amp_and_channels_last_can_be_switched_on_for_any_device(tmp_path, tone_
     fast = Trainer(apply_overrides(base, {"train.amp": True, "train.channels_last": True}), tmp_path / "fast", data,
                    progress=False)
     plain = Trainer(base, tmp_path / "plain", data, progress=False)
-    assert (fast.amp, fast.channels_last, plain.amp, plain.channels_last) == (True, True, False, False)
-    kernels = [p for p in fast.model.parameters() if p.ndim == 4]
+    assert (fast.parts.amp, plain.parts.amp) == (True, False)
+    kernels = [p for p in fast.parts.model.parameters() if p.ndim == 4]
     assert kernels and all(p.is_contiguous(memory_format=torch.channels_last) for p in kernels)
+    assert not all(p.is_contiguous(memory_format=torch.channels_last) for p in plain.parts.model.parameters()
+                   if p.ndim == 4)
 
     batch = collate_samples([data[i] for i in range(8)])
     epoch = base.train.warmup_epochs
-    _, approx = fast.losses(batch, epoch)
-    _, exact = plain.losses(batch, epoch)  # same seed: same weights and augmentation draws
+    _, approx = trainer_losses(fast, batch, epoch)
+    _, exact = trainer_losses(plain, batch, epoch)  # same seed: same weights and augmentation draws
     assert approx["base"].item() != exact["base"].item()  # autocast did run
     assert approx["base"].item() == pytest.approx(exact["base"].item(), rel=BF16_BASE_RTOL)
     for name in ("fns_audio", "fns_visual", "tne"):
         assert approx[name].item() == pytest.approx(exact[name].item(), rel=BF16_TERM_RTOL, abs=1e-3), name
 
-    fast.fit(stop_after_steps=2)
+    fast.fit(after_steps(2))
     model, _ = load_model(fast.last_path, "cpu")  # an NHWC bf16 run's checkpoint loads as a plain model
-    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), fast.model.state_dict().values()))
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), fast.parts.model.state_dict().values()))
 
-    with pytest.raises(ValueError, match="train.amp: 'fp16' has no meaning; it must be true, false or 'auto'"):
+    with pytest.raises(ValueError, match="train.amp: 'fp16' has no meaning; it must be true or false or one of"):
         apply_overrides(base, {"train.amp": "fp16"})  # refused before a Trainer is built

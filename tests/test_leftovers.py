@@ -112,7 +112,7 @@ def plant(folder: Path, name: str) -> tuple[Path, int]:
 def test_a_run_removes_the_checkpoint_temporaries_of_a_killed_one(tmp_path, tone_squares, ci_config):
     live, fd = plant(tmp_path / "run", ".last.pt.k1ll3d.tmp")
     try:
-        training.train(ci_config, tmp_path / "run", tone_squares(64), progress=False, stop_after_steps=1)
+        training.train(ci_config, tmp_path / "run", tone_squares(64), progress=False, stop=training.after_steps(1))
         assert not (tmp_path / "run" / ".last.pt.k1ll3d.tmp").exists() and live.exists()
     finally:
         os.close(fd)

@@ -10,6 +10,9 @@ from fnac_lib import losses
 from fnac_lib.config import preset
 from fnac_lib.model import AVModel
 
+TAU = 0.03  # the published temperature
+TNE = {"fg_threshold": 0.6, "fg_eps": 1e-5}  # the published foreground threshold and epsilon
+
 
 def unit(x):
     return F.normalize(x, dim=1)
@@ -46,7 +49,7 @@ def test_base_loss_on_a_hand_computed_case():
     # Two images, two clips, one location each, orthogonal pairs and tau = 1: logits = identity.
     img = torch.eye(2).view(2, 2, 1, 1)
     aud = torch.eye(2)
-    terms = losses.fnac_losses(img, aud, tau=1.0)
+    terms = losses.fnac_losses(img, aud, tau=1.0, **TNE)
     expected = 2 * math.log(1 + math.exp(-1))  # each direction: -log(e / (e + 1))
     assert terms["base"].item() == pytest.approx(expected, rel=1e-6)
 
@@ -63,7 +66,7 @@ def test_batched_losses_match_a_plain_loop():
     gen = torch.Generator().manual_seed(0)
     img = unit(torch.randn(5, 8, 3, 4, generator=gen))
     aud = unit(torch.randn(5, 8, generator=gen))
-    fast = losses.fnac_losses(img, aud, tau=0.1, fg_threshold=0.6)
+    fast = losses.fnac_losses(img, aud, tau=0.1, fg_threshold=0.6, fg_eps=1e-8)
     slow = reference_losses(img, aud, 0.1, 0.6)
     for key in fast:
         assert fast[key].item() == pytest.approx(slow[key].item(), rel=1e-5, abs=1e-7), key
@@ -73,7 +76,7 @@ def test_fns_terms_vanish_when_adjacency_equals_the_logits():
     # Every location of image i holds its clip's vector: L = a a^T / tau = A_aud = A_img.
     aud = unit(torch.randn(6, 4, generator=torch.Generator().manual_seed(1)))
     img = aud.view(6, 4, 1, 1).expand(6, 4, 3, 3).contiguous()
-    terms = losses.fnac_losses(img, aud)
+    terms = losses.fnac_losses(img, aud, TAU, **TNE)
     assert terms["fns_audio"].item() == pytest.approx(0.0, abs=1e-7)
     assert terms["fns_visual"].item() == pytest.approx(0.0, abs=1e-7)
 
@@ -81,9 +84,9 @@ def test_fns_terms_vanish_when_adjacency_equals_the_logits():
 def test_tne_vanishes_when_both_adjacencies_are_uniform_and_not_otherwise():
     aud = unit(torch.ones(4, 3))  # identical clips: every row of A_aud is constant
     img = unit(torch.randn(1, 3, 2, 2, generator=torch.Generator().manual_seed(2))).expand(4, 3, 2, 2)
-    assert losses.fnac_losses(img, aud)["tne"].item() == pytest.approx(0.0, abs=1e-7)
+    assert losses.fnac_losses(img, aud, TAU, **TNE)["tne"].item() == pytest.approx(0.0, abs=1e-7)
     varied = unit(torch.randn(4, 3, generator=torch.Generator().manual_seed(3)))
-    assert losses.fnac_losses(img, varied)["tne"].item() > 1e-3
+    assert losses.fnac_losses(img, varied, TAU, **TNE)["tne"].item() > 1e-3
 
 
 def test_foreground_features_divide_by_all_locations():
@@ -91,17 +94,28 @@ def test_foreground_features_divide_by_all_locations():
     img[0, 0] = 1.0  # every location is (1, 0)
     img[0, :, 0, 0] = torch.tensor([0.0, 1.0])  # but the top-left is (0, 1)
     aud = torch.tensor([[1.0, 0.0]])
-    fg = losses.foreground_features(img, aud)
+    fg = losses.foreground_features(img, aud, TAU, **TNE)
     # Three locations pass the mask; their sum (3, 0) is divided by H * W = 4, not by 3.
     assert torch.allclose(fg, torch.tensor([[0.75, 0.0]]))
 
 
 def test_total_loss_uses_the_base_loss_during_warmup():
     terms = {k: torch.tensor(v) for k, v in {"base": 1.0, "fns_audio": 0.1, "fns_visual": 0.2, "tne": 0.3}.items()}
-    weights = losses.LossWeights(warmup_epochs=2)
-    assert losses.total_loss(terms, weights, epoch=1).item() == pytest.approx(1.0)
-    assert losses.total_loss(terms, weights, epoch=2).item() == pytest.approx(1.0 + 100 * 0.6)
-    assert losses.total_loss(terms, losses.LossWeights.ezvsl(), epoch=9).item() == pytest.approx(1.0)
+    fnac, ezvsl = losses.OBJECTIVES["fnac"], losses.OBJECTIVES["ezvsl"]
+    assert losses.total_loss(terms, fnac, 100.0, warmed_up=False).item() == pytest.approx(1.0)
+    assert losses.total_loss(terms, fnac, 100.0, warmed_up=True).item() == pytest.approx(1.0 + 100 * 0.6)
+    assert losses.total_loss(terms, ezvsl, 100.0, warmed_up=True).item() == pytest.approx(1.0)
+    tne_only = losses.OBJECTIVES["tne"]
+    assert losses.total_loss(terms, tne_only, 10.0, warmed_up=True).item() == pytest.approx(1.0 + 10 * 0.3)
+
+
+def test_the_objectives_table_holds_every_method_and_control():
+    table = losses.OBJECTIVES
+    assert losses.METHODS == ("ezvsl", "fnac", "fns_audio", "fns_visual", "tne", "oracle", "fnac_shuffled")
+    assert {name: row.base for name, row in table.items() if row.base != "infonce"} == {"oracle": "oracle"}
+    assert [name for name, row in table.items() if row.adjacency == "shuffled"] == ["fnac_shuffled"]
+    assert table["fnac"].terms == table["fnac_shuffled"].terms == losses.FNAC_TERMS
+    assert all(row.warmup == bool(row.terms) for row in table.values())  # only terms wait for the warm-up
 
 
 def test_gradients_reach_both_encoders():
@@ -111,14 +125,14 @@ def test_gradients_reach_both_encoders():
     images = torch.randn(4, 3, 32, 32)
     specs = model.frontend(torch.randn(4, model.frontend.num_samples))
     img_maps, aud_emb = model.encode(images, specs)
-    terms = losses.fnac_losses(img_maps, aud_emb)
-    losses.total_loss(terms, losses.LossWeights(warmup_epochs=0), epoch=0).backward()
+    terms = losses.fnac_losses(img_maps, aud_emb, TAU, **TNE)
+    losses.total_loss(terms, losses.OBJECTIVES["fnac"], 100.0, warmed_up=True).backward()
     assert model.visual.trunk[0].weight.grad.abs().sum() > 0
     assert model.audio.trunk[0].weight.grad.abs().sum() > 0
     for name in ("fns_audio", "fns_visual", "tne"):
         model.zero_grad()
         img_maps, aud_emb = model.encode(images, specs)
-        losses.fnac_losses(img_maps, aud_emb)[name].backward()
+        losses.fnac_losses(img_maps, aud_emb, TAU, **TNE)[name].backward()
         assert model.visual.projection.weight.grad.abs().sum() > 0, name
 
 
@@ -133,13 +147,14 @@ def test_gradients_reach_both_encoders():
 )
 def test_bad_shapes_are_named(img_shape, aud_shape, message):
     with pytest.raises(ValueError, match=message):
-        losses.fnac_losses(torch.randn(img_shape), torch.randn(aud_shape))
+        losses.fnac_losses(torch.randn(img_shape), torch.randn(aud_shape), TAU, **TNE)
 
 
 def test_adjacency_helpers_are_symmetric_and_scaled_by_tau():
     aud = unit(torch.randn(5, 4))
     img = unit(torch.randn(5, 4, 2, 2))
-    for matrix in (losses.audio_adjacency(aud), losses.visual_adjacency(img), losses.foreground_adjacency(img, aud)):
+    for matrix in (losses.audio_adjacency(aud, TAU), losses.visual_adjacency(img, TAU),
+                   losses.foreground_adjacency(img, aud, TAU, **TNE)):
         assert matrix.shape == (5, 5)
         assert torch.allclose(matrix, matrix.t(), atol=1e-5)
     assert losses.audio_adjacency(aud, tau=0.5).diagonal() == pytest.approx(torch.full((5,), 2.0), abs=1e-5)

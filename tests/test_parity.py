@@ -19,7 +19,6 @@ from PIL import Image
 from fnac_lib.audio import AudioFrontend, periodic_tukey
 from fnac_lib.augment import spec_augment
 from fnac_lib.config import RunConfig, preset
-from fnac_lib.config_checks import CHOICES
 from fnac_lib.data.benchmarks.decoding import crop_offsets, load_image, load_train_crop, short_side_size
 from fnac_lib.errors import ConfigError
 from fnac_lib.evaluation import Predictions, localisation_maps, score_batch
@@ -63,10 +62,62 @@ def test_native_rate_is_read_off_the_clip_length_and_mel_refuses_it():
         AudioFrontend(preset("paper", **{"audio.frontend": "mel"}).audio)
 
 
-def test_published_masks_draw_as_upstream_with_the_axes_right():
-    """FrequencyMask(10) / TimeMask(10): start anywhere on the axis, width 0..9, cut at the end, 0."""
+class UpstreamMask:
+    """FNAC_AVL datasets.py's ``FrequencyMask`` / ``TimeMask`` with ``use_mean=False``, as published:
+    the start drawn with ``random.randrange(0, tensor.shape[2])`` (frequency) or ``shape[1]`` (time)
+    of a (1, F, T) spectrogram, the width ``randrange(0, max_width)``, the band sliced (cut at the end)."""
+
+    def __init__(self, axis: str, max_width: int, rng) -> None:
+        self.axis, self.max_width, self.rng = axis, max_width, rng
+
+    def __call__(self, tensor: torch.Tensor) -> torch.Tensor:
+        if self.axis == "frequency":
+            start = self.rng.randrange(0, tensor.shape[2])  # over the time frames: upstream's defect
+            tensor[:, start:start + self.rng.randrange(0, self.max_width), :] = 0
+        else:
+            start = self.rng.randrange(0, tensor.shape[1])  # over the frequency bins
+            tensor[:, :, start:start + self.rng.randrange(0, self.max_width)] = 0
+        return tensor
+
+
+def mask_statistics(masked: torch.Tensor) -> dict[str, float]:
+    """Of (N, 1, F, T) masked spectrograms (0 where masked): how often each mask is empty, and the
+    highest frequency bin and latest frame any mask reaches."""
+    rows, cols = masked[:, 0].all(dim=2), masked[:, 0].all(dim=1)  # (N, F), (N, T)
+    reached = lambda band: int(torch.where(band.any(0))[0].max()) if band.any() else -1  # noqa: E731
+    return {"time_empty": float((~cols.any(1)).float().mean()), "freq_empty": float((~rows.any(1)).float().mean()),
+            "top_bin": reached(rows), "last_frame": reached(cols)}
+
+
+def test_paper_masks_reproduce_upstreams_swapped_start_ranges():
+    """At 257 x 200 (16 kHz) upstream's time masks start anywhere on 0..256 and are empty when they
+    start past frame 199 (or have width 0): 0.1 + 0.9 * 57 / 257 = 30.0% of clips; its frequency
+    bands start on 0..199 and never reach bin 208. The paper preset draws the same."""
+    import random
+
+    count, shape = 20000, (1, 257, 200)
+    rng = random.Random(0)
+    frequency, time = UpstreamMask("frequency", 10, rng), UpstreamMask("time", 10, rng)
+    upstream = torch.stack([time(frequency(torch.ones(shape))) for _ in range(count)]) == 0  # (N, 1, F, T)
+    audio = PAPER.audio
+    ours = spec_augment(torch.ones(count, *shape), audio.freq_mask, audio.time_mask, torch.Generator().manual_seed(0),
+                        audio.mask_style, audio.mask_axes) == 0
+    want, got = mask_statistics(upstream), mask_statistics(ours)
+    expected_empty = 0.1 + 0.9 * 57 / 257
+    assert want["time_empty"] == pytest.approx(expected_empty, abs=0.01)
+    assert got["time_empty"] == pytest.approx(expected_empty, abs=0.01)
+    assert want["freq_empty"] == pytest.approx(0.1, abs=0.01) and got["freq_empty"] == pytest.approx(0.1, abs=0.01)
+    assert want["top_bin"] == got["top_bin"] == 207 and want["last_frame"] == got["last_frame"] == 199
+    fixed = spec_augment(torch.ones(count, *shape), 10, 10, torch.Generator().manual_seed(0), "published", "own") == 0
+    assert mask_statistics(fixed)["time_empty"] == pytest.approx(0.1, abs=0.01)  # the axes put right
+    assert mask_statistics(fixed)["top_bin"] == 256
+
+
+def test_published_masks_with_their_own_axes_draw_as_upstreams_classes():
+    """FrequencyMask(10) / TimeMask(10) with each start over its own axis: start anywhere on the
+    axis, width 0..9, cut at the end, 0."""
     specs = torch.randn(4000, 1, 30, 50) + 5.0  # no cell is 0 before masking
-    out = spec_augment(specs, 10, 10, torch.Generator().manual_seed(0), style="published")
+    out = spec_augment(specs, 10, 10, torch.Generator().manual_seed(0), "published", "own")
     masked = out == 0
     rows = masked.all(dim=3)[:, 0]  # (B, F): frequency bins masked at every frame
     cols = masked.all(dim=2)[:, 0]  # (B, T)
@@ -86,12 +137,52 @@ def test_published_masks_draw_as_upstream_with_the_axes_right():
 
 def test_within_masks_keep_the_workbook_style():
     specs = torch.randn(500, 1, 30, 50)
-    out = spec_augment(specs, 10, 0, torch.Generator().manual_seed(0), style="within")
+    out = spec_augment(specs, 10, 0, torch.Generator().manual_seed(0), "within", "own")
     rows = (out != specs).all(dim=3)[:, 0]  # (B, F)
     assert rows.sum(dim=1).max() == 10  # width 0..10, inside the axis, filled with the clip's mean
     assert torch.allclose(out[:, 0][rows][:, 0], specs.mean(dim=(1, 2, 3)).repeat_interleave(rows.sum(1)))
-    with pytest.raises(ValueError, match="mask style"):
-        spec_augment(specs, 10, 10, style="swapped")
+
+
+def upstream_calculate_loss(img: torch.Tensor, aud: torch.Tensor, tau: float) -> list[torch.Tensor]:
+    """FNAC_AVL model.py ``calculate_loss``, step by step: the audio and image adjacencies, the
+    similarity volume, the own-pair map normalised with ``+ 1e-5`` and thresholded at 0.6 (features
+    averaged over all locations), the MIL logits, and [base, FNS-audio, TNE, FNS-visual]."""
+    aud_attn = aud @ aud.t() / tau
+    img_avg = F.adaptive_avg_pool2d(img, 1)[:, :, 0, 0]
+    img_attn = img_avg @ img_avg.t() / tau
+    batch = img.shape[0]
+    slogits = torch.einsum("nchw,mc->nmhw", img, aud) / tau
+    loc_map = slogits[torch.arange(batch), torch.arange(batch)]
+    low, high = torch.amin(loc_map, (1, 2), keepdim=True), torch.amax(loc_map, (1, 2), keepdim=True)
+    loc_map = (loc_map - low) / (high - low + 1e-5)
+    frg = (img * (loc_map > 0.6).unsqueeze(1)).flatten(-2, -1).mean(dim=-1)
+    frg_attn = frg @ frg.t() / tau
+    logits = slogits.flatten(-2, -1).max(dim=-1)[0]
+    labels = torch.arange(batch)
+    loss = F.cross_entropy(logits, labels) + F.cross_entropy(logits.permute(1, 0), labels)
+    return [loss, F.l1_loss(torch.softmax(aud_attn, 1), torch.softmax(logits, 1)),
+            F.l1_loss(torch.softmax(aud_attn, 1), torch.softmax(frg_attn, 1)),
+            F.l1_loss(torch.softmax(img_attn, 1), torch.softmax(logits, 1))]
+
+
+def test_paper_losses_equal_upstreams_calculate_loss_epsilon_included():
+    """Every term at the paper's tau, threshold and epsilon equals upstream's; on own-pair maps whose
+    range is comparable to 1e-5 the epsilon decides the foreground, and 1e-8 would not match."""
+    from fnac_lib.losses import fnac_losses
+
+    train = PAPER.train
+    gen = torch.Generator().manual_seed(0)
+    img = F.normalize(torch.randn(6, 16, 7, 7, generator=gen, dtype=torch.float64), dim=1)
+    aud = F.normalize(torch.randn(6, 16, generator=gen, dtype=torch.float64), dim=1)
+    # Image 0's locations all but agree with its clip: its own-pair map spans ~4e-6, less than 1e-5.
+    img[0] = F.normalize(aud[0].view(16, 1, 1) + 1e-4 * torch.randn(16, 7, 7, generator=gen, dtype=torch.float64),
+                         dim=0)
+    base, fns_audio, tne, fns_visual = upstream_calculate_loss(img, aud, train.tau)
+    ours = fnac_losses(img, aud, train.tau, train.fg_threshold, train.fg_eps)
+    for name, want in (("base", base), ("fns_audio", fns_audio), ("fns_visual", fns_visual), ("tne", tne)):
+        assert ours[name].item() == pytest.approx(want.item(), rel=1e-6), name  # the losses' float32 softmaxes
+    other = fnac_losses(img, aud, train.tau, train.fg_threshold, 1e-8)["tne"]
+    assert abs(other.item() - tne.item()) > 1e-2  # the epsilon is part of the published computation
 
 
 @pytest.mark.parametrize("size", [(320, 180), (180, 320), (500, 246)])
@@ -203,18 +294,3 @@ def test_published_init_of_the_audio_net_and_projections():
     assert default.audio.projection.weight.std().item() > 0.02
 
 
-def test_paper_preset_names_the_published_value_of_every_option():
-    paper = PAPER.to_dict()
-    for dotted, allowed in CHOICES.items():
-        section, name = dotted.split(".")
-        assert paper[section][name] == allowed[0], dotted  # the first choice is the published one
-    assert paper["audio"]["sample_rate"] == "native" and paper["audio"]["normalize"] is False
-    assert (paper["audio"]["freq_mask"], paper["audio"]["time_mask"]) == (10, 10)
-    assert paper["train"]["batch_size"] == 256 and paper["train"]["epochs"] == 30 and paper["eval"]["amp"] is False
-    # Runs saved before these options existed load with the workbook's behaviour they trained with.
-    old = RunConfig.from_dict({"audio": {"sample_rate": 16000}})
-    assert (old.audio.spectrogram, old.audio.short_clips, old.eval.av_upsample) == ("hann-power", "pad", "bilinear")
-    with pytest.raises(ConfigError, match="eval.av_upsample"):
-        preset("paper", **{"eval.av_upsample": "nearest"})
-    with pytest.raises(ConfigError, match="sample_rate"):
-        preset("paper", **{"audio.sample_rate": "fast"})

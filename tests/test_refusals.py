@@ -42,8 +42,8 @@ def test_set_values_take_the_type_of_their_field():
     ("train.lr", "fast", "train.lr: expected a number, got 'fast'"),
     ("train.lr", "nan", "train.lr: expected a finite number"),
     ("train.compile", "maybe", "train.compile: expected true or false, got 'maybe'"),
-    ("train.amp", 1, "train.amp: expected true or false or a string, got 1"),
-    ("train.method", 3, "train.method: expected a string, got 3"),
+    ("train.amp", 1, "train.amp: 1 has no meaning; it must be true or false or one of 'auto'"),
+    ("train.method", 3, "train.method: 3 has no meaning; it must be one of 'ezvsl'"),
     ("model.blocks", "[1, x]", r"model.blocks\[1\]: expected an integer, got 'x'"),
     ("data.reader_options", "[1, 2]", "data.reader_options: expected a mapping"),
     ("data.image_size", True, "data.image_size: expected an integer, got True"),
@@ -54,25 +54,28 @@ def test_a_value_of_the_wrong_type_names_field_value_and_type(field, value, mess
 
 
 @pytest.mark.parametrize("overrides, message", [
-    ({"train.batch_size": 1}, "train.batch_size: 1 has no meaning; it must be >= 2: a contrastive batch needs two"),
+    ({"train.batch_size": 1}, "train.batch_size: 1 has no meaning; it must be in \\[2, 65536\\]: a contrastive batch "
+                              "needs two"),
     ({"train.batch_size": 0}, "train.batch_size: 0 has no meaning"),
     ({"train.batch_size": -8}, "train.batch_size: -8 has no meaning"),
-    ({"train.epochs": 0}, "train.epochs: 0 has no meaning; it must be >= 1"),
+    ({"train.epochs": 0}, "train.epochs: 0 has no meaning; it must be in \\[1, 100000\\]"),
     ({"data.train_length": 0}, "data.train_length: 0 has no meaning"),
     ({"data.image_size": -1}, "data.image_size: -1 has no meaning"),
     ({"data.num_workers": -1}, "data.num_workers: -1 has no meaning"),
     ({"audio.sample_rate": 0}, "audio.sample_rate: 0 has no meaning"),
-    ({"audio.clip_seconds": 0}, "audio.clip_seconds: 0.0 has no meaning; it must be > 0"),
+    ({"audio.clip_seconds": 0}, "audio.clip_seconds: 0.0 has no meaning; it must be in \\(0, 60\\]"),
     ({"audio.clip_seconds": 0.01}, "audio.clip_seconds: 0.01 s at 16000 Hz is 160 samples, shorter than one STFT"),
     ({"audio.frontend": "cqt"}, "audio.frontend: 'cqt' has no meaning; it must be one of 'linear', 'mel'"),
-    ({"train.lr": 0}, "train.lr: 0.0 has no meaning; it must be > 0"),
+    ({"train.lr": 0}, "train.lr: 0.0 has no meaning; it must be in \\(0, 10\\]"),
     ({"train.tau": 0}, "train.tau: 0.0 has no meaning"),
     ({"train.fg_threshold": 1.5}, "train.fg_threshold: 1.5 has no meaning"),
     ({"train.log_every": 0}, "train.log_every: 0 has no meaning"),
     ({"train.checkpoint_every": -1}, "train.checkpoint_every: -1 has no meaning"),
     ({"train.seed": -1}, "train.seed: -1 has no meaning"),
-    ({"train.amp": "sometimes"}, "train.amp: 'sometimes' has no meaning; it must be true, false or 'auto'"),
+    ({"train.amp": "sometimes"}, "train.amp: 'sometimes' has no meaning; it must be true or false or one of 'auto'"),
     ({"model.blocks": [2, 2]}, "model.blocks: \\(2, 2\\) has no meaning; it must be four stages"),
+    ({"data.image_size": 100000}, "data.image_size: 100000 has no meaning; it must be in \\[16, 2048\\]"),
+    ({"train.batch_size": 10**9}, "train.batch_size: 1000000000 has no meaning"),
     ({"model.output_stride": 4}, "model.output_stride: 4 has no meaning; it must be one of 8, 16, 32"),
     ({"model.visual_dropout": 1.0}, "model.visual_dropout: 1.0 has no meaning"),
     ({"data.image_size": 32, "model.output_stride": 32},
@@ -87,14 +90,6 @@ def test_a_value_with_no_meaning_is_refused_naming_the_field(overrides, message)
 def test_unknown_fields_suggest_the_nearest():
     with pytest.raises(ConfigError, match="unknown config field 'train.epoch'; did you mean train.epochs?"):
         apply_overrides(preset("ci"), {"train.epoch": 3})
-
-
-def test_a_config_changed_by_hand_is_checked_when_training_starts(tmp_path, tone_squares, ci_config):
-    ci_config.train.batch_size = 1  # a notebook may edit a preset's dataclass directly
-    with pytest.raises(ConfigError, match="train.batch_size: 1"):
-        training.Trainer(ci_config, tmp_path / "run", tone_squares(16))
-    ci_config.train.batch_size, ci_config.train.lr = 8, "1e-4"  # text becomes a number here too
-    assert training.Trainer(ci_config, tmp_path / "run", tone_squares(16)).config.train.lr == 1e-4
 
 
 @pytest.mark.parametrize("batch, processes, message", [
@@ -125,8 +120,8 @@ def test_reader_options_are_checked_against_the_reader(tmp_path):
                              "data.reader_options": {"image_size": 128}})
     with pytest.raises(ConfigError, match="\\['image_size'\\] come from the run's configuration"):
         factory.make_dataset(config, "test")
-    with pytest.raises(ConfigError, match="data.dataset: unknown dataset 'flikr'"):
-        factory.make_dataset(preset("ci", **{"data.dataset": "flikr"}), "test")
+    with pytest.raises(ConfigError, match="data.dataset: 'flikr' has no meaning; it must be one of 'objects'"):
+        preset("ci", **{"data.dataset": "flikr"})
 
 
 # ----------------------------------------------------------------------------- the command line
@@ -306,7 +301,7 @@ def test_checkpoints_that_cannot_resume_or_load_are_named(tmp_path, tone_squares
     with pytest.raises(CheckpointError, match="last.pt: holds no optimizer, .* it can be evaluated, not resumed"):
         training.train(preset("ci"), model_run, tone_squares(64), progress=False, resume=True)
     ci_config = apply_overrides(ci_config, {"train.checkpoint_every": 1})
-    training.train(ci_config, tmp_path / "a", tone_squares(64), progress=False, stop_after_steps=1)
+    training.train(ci_config, tmp_path / "a", tone_squares(64), progress=False, stop=training.after_steps(1))
     saved = load_checkpoint(tmp_path / "a" / "last.pt")
     saved["model"] = {key: value[:1] if value.ndim else value for key, value in saved["model"].items()}  # another model
     save_checkpoint(tmp_path / "a" / "last.pt", saved)

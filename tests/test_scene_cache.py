@@ -40,7 +40,7 @@ def test_training_on_the_scene_cache_gives_the_same_weights(configs, tmp_path):
     direct = training.train(plain_config, tmp_path / "direct", make_dataset(plain_config, "train"), progress=False)
     cached = training.train(cached_config, tmp_path / "cached", make_dataset(cached_config, "train"), progress=False)
     assert direct.state.history == cached.state.history
-    for a, b in zip(direct.model.parameters(), cached.model.parameters()):
+    for a, b in zip(direct.parts.model.parameters(), cached.parts.model.parameters()):
         assert torch.equal(a, b)
 
 

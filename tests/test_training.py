@@ -35,7 +35,7 @@ def test_a_run_killed_mid_epoch_resumes_to_the_same_weights(tmp_path, tone_squar
     training.train(config, tmp_path / "straight", data, val, progress=False)
 
     # Stop after 5 steps: the checkpoint at step 3 survives, steps 4-5 are lost as in a kill.
-    training.train(config, tmp_path / "killed", data, val, progress=False, stop_after_steps=5)
+    training.train(config, tmp_path / "killed", data, val, progress=False, stop=training.after_steps(5))
     assert load_checkpoint(tmp_path / "killed" / "last.pt")["global_step"] == 3
     training.train(config, tmp_path / "killed", data, val, progress=False, resume=True)
 
@@ -54,7 +54,7 @@ def test_a_finished_run_is_not_overwritten(tmp_path, tone_squares, ci_config):
 
 
 def test_resuming_with_another_configuration_is_refused(tmp_path, tone_squares, ci_config):
-    training.train(ci_config, tmp_path / "run", tone_squares(64), progress=False, stop_after_steps=8)
+    training.train(ci_config, tmp_path / "run", tone_squares(64), progress=False, stop=training.after_steps(8))
     other = apply_overrides(ci_config, {"train.lr": 0.5, "train.amp": True})
     with pytest.raises(ValueError, match="train.lr: 0.001 -> 0.5; train.amp: 'auto' -> True"):
         training.train(other, tmp_path / "run", tone_squares(64), progress=False, resume=True)
@@ -127,7 +127,7 @@ def test_a_training_set_smaller_than_a_batch_is_refused(tmp_path, tone_squares, 
 def test_methods_share_initial_weights_for_one_seed(tmp_path, tone_squares, ci_config):
     first = training.Trainer(apply_overrides(ci_config, {"train.method": "ezvsl"}), tmp_path / "a", tone_squares(64))
     second = training.Trainer(ci_config, tmp_path / "b", tone_squares(64))
-    for (name, a), b in zip(first.model.state_dict().items(), second.model.state_dict().values()):
+    for (name, a), b in zip(first.parts.model.state_dict().items(), second.parts.model.state_dict().values()):
         assert torch.equal(a, b), name
 
 

@@ -16,14 +16,15 @@ from .false_negatives import same_class_pairs
 
 
 def adjacency_matrices(
-    img_maps: torch.Tensor, aud_emb: torch.Tensor, tau: float = TAU, fg_threshold: float = FG_THRESHOLD
+    img_maps: torch.Tensor, aud_emb: torch.Tensor, tau: float = TAU, fg_threshold: float = FG_THRESHOLD,
+    fg_eps: float = 1e-8,
 ) -> dict[str, torch.Tensor]:
     """FNAC's three intra-modal adjacency matrices and the image-audio MIL logits, each (B, B)."""
     with torch.no_grad():
         return {
             "audio": audio_adjacency(aud_emb, tau),
             "visual": visual_adjacency(img_maps, tau),
-            "foreground": foreground_adjacency(img_maps, aud_emb, tau, fg_threshold),
+            "foreground": foreground_adjacency(img_maps, aud_emb, tau, fg_threshold, fg_eps),
             "image-audio logits": mil_logits(img_maps, aud_emb, tau),
         }
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from torch.utils.data import Dataset
 
 from ..config import RunConfig, apply_overrides
-from ..constants import METHODS
+from ..losses import METHODS
 from ..data.factory import DEFAULT_KINDS, make_dataset
 from ..runs import is_finished
 

@@ -11,7 +11,7 @@ from matplotlib.ticker import MaxNLocator
 from ..config import RunConfig, apply_overrides
 from ..data.default.scene_cache import remove_scene_cache
 from ..data.factory import DEFAULT_KINDS, scene_cache_path
-from ..losses import LossWeights
+from ..losses import OBJECTIVES
 from ..runs import train_or_load
 from ..step import LOGGED_TERMS
 from ..training import selection_score
@@ -91,11 +91,15 @@ def train_methods(base: RunConfig, methods, run_root, progress: bool = True) -> 
 def describe_method(config: RunConfig) -> str:
     """One line: which loss terms a run optimises, and from when."""
     train = config.train
-    weights = LossWeights.for_method(train.method, train.term_weight, train.warmup_epochs)
-    terms = [f"{w:g} x {name}" for name in ("fns_audio", "fns_visual", "tne") if (w := getattr(weights, name))]
+    objective = OBJECTIVES[train.method]
+    base = "base (EZ-VSL InfoNCE)" if objective.base == "infonce" else "base without same-class negatives (oracle)"
+    terms = [f"{train.term_weight:g} x {name}" for name in objective.terms] if train.term_weight else []
+    shuffled = " (adjacency shuffled)" if objective.adjacency == "shuffled" else ""
     if not terms:
-        return "base (EZ-VSL InfoNCE) only"
-    return f"base, then base + {' + '.join(terms)} from epoch {weights.warmup_epochs + 1}"
+        return f"{base} only"
+    start = f" from epoch {train.warmup_epochs + 1}" if objective.warmup else ""
+    return f"base, then base + {' + '.join(terms)}{shuffled}{start}" if objective.warmup else \
+        f"{base} + {' + '.join(terms)}{shuffled}"
 
 
 @legible

@@ -22,16 +22,13 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ...config import DataConfig
+from ...config import LABELS, DataConfig
 from ...errors import ConfigError
 from ..boxes import boxes_to_map
 from .bank import SAMPLE_RATE, load_bank
 from .build import ensure_default_bank
 from .render import Scene, render_scene
 from .scenes import KINDS, SPLITS, TEST_SPLITS, VARIANTS, SceneConfig, SceneSpec, make_pools, scene_spec, scene_specs
-
-LABELS = ("fine", "coarse")
-
 
 def default_length(split: str) -> int:
     """Scenes per epoch (train) or in the fixed list (val, test and its parts): ``DataConfig``'s defaults."""
@@ -59,7 +56,7 @@ class DefaultSceneDataset(Dataset):
         masks: bool | None = None,  # add the ``mask`` key; None: only for variant "mask"
         scene: SceneConfig = SceneConfig(),  # sizes, counts and jitter of the composed scenes
     ) -> None:
-        check_choices(kind, split, variant, labels, image_size, clip_seconds, length)
+        check_choices(kind, split, variant, labels)
         self.bank, self.scene_config = bank, scene
         self.kind, self.split, self.variant, self.label_granularity = kind, split, variant, labels
         self.image_size, self.clip_seconds, self.seed, self.eval_seed = image_size, clip_seconds, seed, eval_seed
@@ -142,17 +139,14 @@ class DefaultSceneDataset(Dataset):
                 f"labels over {self.num_classes} classes, {len(self.sound_classes)} can sound)")
 
 
-def check_choices(kind: str, split: str, variant: str, labels: str, image_size: int, clip_seconds: float,
-                  length: int | None) -> None:
-    """Raise ``ConfigError`` naming the first argument of a default dataset that has no meaning."""
+def check_choices(kind: str, split: str, variant: str, labels: str) -> None:
+    """Raise ``ConfigError`` naming the first argument of a default dataset that is none of its choices."""
     for name, value, allowed in (("kind", kind, KINDS), ("split", split, SPLITS),
                                  ("variant", variant, VARIANTS), ("labels", labels, LABELS)):
         if value not in allowed:
             raise ConfigError(f"{name} must be one of {allowed}, got {value!r}")
     if kind == "digits" and labels != "fine":
         raise ConfigError("digits have one label granularity (10 classes): use labels='fine'")
-    if image_size < 16 or clip_seconds <= 0 or (length is not None and length < 1):
-        raise ConfigError(f"bad sizes: image_size={image_size}, clip_seconds={clip_seconds}, length={length}")
 
 
 def bank_file(data_dir: Path | str | None = None, progress: bool = True) -> Path:
@@ -169,7 +163,7 @@ def make_default_dataset(
     scene: SceneConfig | None = None,
 ) -> DefaultSceneDataset:
     """The default dataset (building the asset bank first if ``data_dir`` has none)."""
-    check_choices(kind, split, variant, labels, image_size, clip_seconds, length)  # before a possibly long build
+    check_choices(kind, split, variant, labels)  # before a possibly long build
     bank = load_bank(bank_file(data_dir))
     return DefaultSceneDataset(bank, kind, split, variant, labels, image_size, clip_seconds, length,
                                seed, eval_seed, masks, scene or SceneConfig())

@@ -37,10 +37,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ...config import DEFAULT_DATA
 from .bank import TEST, TRAIN
 from .layout import place_boxes
 
-KINDS = ("objects", "digits")
+KINDS = DEFAULT_DATA  # config.DataConfig.dataset's default-data values
 SPLITS = ("train", "val", "test", "heard", "unheard")
 TEST_SPLITS = ("test", "heard", "unheard")  # held-out pictures; heard / unheard split the test classes
 VARIANTS = ("single", "multi", "open_set", "mask", "listening")
