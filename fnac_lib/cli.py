@@ -15,6 +15,7 @@ Examples::
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 import traceback
 from pathlib import Path
@@ -23,8 +24,8 @@ from .config import DEFAULT_DATA, apply_overrides, preset, preset_names
 from .constants import OGL_ALPHA
 from .data.default.scenes import VARIANTS
 from .errors import ConfigError, WorkbookError, printable
-from .cli_options import evaluation_data, fraction, parse_overrides, positive
-from .files import write_json
+from .cli_options import evaluation_data, fraction, parse_overrides, positive, refuse_empty_paths
+from .files import check_writable, write_json
 from .losses import METHODS
 from .model import OBJECTNESS_SOURCES
 
@@ -59,30 +60,41 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from .runs import checkpoint_path, load_model
 
     device = resolve_device(args.device, setting="--device")
-    model, config = load_model(checkpoint_path(Path(args.run_dir), args.checkpoint), device)
+    checkpoint = checkpoint_path(Path(args.run_dir), args.checkpoint)
+    model, config = load_model(checkpoint, device)
     config = apply_overrides(config, {**evaluation_data(config, args), **parse_overrides(args.set)})
     if config.data.dataset not in DEFAULT_DATA and (args.length is not None or args.variant != "single"):
         raise ConfigError(f"--length and --variant choose default-data test scenes; {config.data.dataset} has its "
                           "own test list (its open-set test: the reader option extended_csv)")
+    # The scores belong to the checkpoint scored: next to it, whichever run --run-dir names.
+    out = Path(args.out) if args.out else checkpoint.parent / f"test_metrics_{config.data.dataset}_{args.variant}.json"
+    check_writable(out)  # before the scoring, whose numbers a failed write would lose
     dataset = make_dataset(config, args.split, variant=args.variant)
 
     trunk = objectness_trunk(model, args.objectness, args.imagenet_weights)
     trunk = trunk.to(device) if trunk is not None else None
-    scores, _ = evaluate(model, dataset, batch_size=args.batch_size, device=device, objectness_trunk=trunk,
-                         alpha=args.ogl_alpha, num_workers=config.data.num_workers, progress=True, keep_maps=False,
-                         amp=config.eval.amp, settings=config.eval)
+    scores, preds = evaluate(model, dataset, batch_size=args.batch_size, device=device, objectness_trunk=trunk,
+                             alpha=args.ogl_alpha, num_workers=config.data.num_workers, progress=True,
+                             keep_maps=False, amp=config.eval.amp, settings=config.eval)
     if not scores:
         raise ConfigError(f"{config.data.dataset} {args.split}: no sample has a ground truth any protocol can score "
                           "(boxes, masks or silent pairs); evaluate on an annotated test set")
-    result = {"run_dir": str(args.run_dir), "dataset": config.data.dataset, "split": args.split,
-              "variant": args.variant, "eval": vars(config.eval), "reader_options": config.data.reader_options,
-              "skipped": [list(item) for item in getattr(dataset, "skipped", [])], "scores": scores}
-    out = Path(args.out) if args.out else Path(args.run_dir) / f"test_metrics_{config.data.dataset}_{args.variant}.json"
-    write_json(out, result)
-    for line in score_lines(scores):
+    empty = preds.empty_gt_ids()
+    result = {"run_dir": str(checkpoint.parent), "checkpoint": str(checkpoint), "dataset": config.data.dataset,
+              "split": args.split, "variant": args.variant, "eval": vars(config.eval),
+              "reader_options": config.data.reader_options,
+              "skipped": [list(item) for item in getattr(dataset, "skipped", [])],
+              "empty_gt": {"rule": config.eval.empty_gt, "ids": empty}, "scores": scores}
+    for line in score_lines(scores):  # printed first: a write that still fails loses no number
         print(line)
     if result["skipped"]:
         print(f"skipped {len(result['skipped'])} bad samples (listed in {out}); report that count with the numbers")
+    if empty:
+        fate = "left out of the cIoU counts" if config.eval.empty_gt == "drop" else "scored cIoU 0"
+        shown = ", ".join(empty[:5]) + (" ..." if len(empty) > 5 else "")
+        print(f"samples with an empty ground truth: {len(empty)}, {fate} (eval.empty_gt={config.eval.empty_gt}; "
+              f"listed in {out}): {shown}")
+    write_json(out, result)
     print(f"wrote {out}")
     return 0
 
@@ -143,7 +155,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate = commands.add_parser("evaluate", help="score a trained run on a test set")
     evaluate.add_argument("--run-dir", required=True)
-    evaluate.add_argument("--checkpoint", default="best", help="best, last, or a checkpoint file")
+    evaluate.add_argument("--checkpoint", default="best",
+                          help="best, last, or a checkpoint file (its scores are written next to it)")
     evaluate.add_argument("--benchmark", help="objects, digits, flickr, vggss, avsbench-s4, folder "
                                               "(default: the dataset the run trained on)")
     evaluate.add_argument("--data-root", help="root of a real benchmark")
@@ -195,6 +208,7 @@ def run(argv: list[str]) -> int:
         args.rest = rest
     elif rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    refuse_empty_paths(args, ("run_dir", "checkpoint", "data_root", "out", "imagenet_weights", "file"))
     return args.func(args)
 
 
@@ -209,8 +223,9 @@ def one_line(error: BaseException) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """The command line. A refusal of the workbook (``WorkbookError``), a file the system would not
-    read or write (``OSError``) or a full GPU prints one line naming the file or field and exits 1;
-    ``--debug`` shows the traceback instead. Anything else is a bug and keeps its traceback."""
+    read or write (``OSError``) or memory running out (GPU or CPU) prints one line naming the file or
+    setting and exits 1; ``--debug`` shows the traceback instead. Anything else is a bug and keeps
+    its traceback."""
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
     argv = [a for a in argv if a != "--debug"]
@@ -221,20 +236,49 @@ def main(argv: list[str] | None = None) -> int:
         hint = "; --resume continues from the last checkpoint" if command == "train" else ""
         print(f"python -m fnac_lib {command}: interrupted{hint}", file=sys.stderr)
         return 130
-    except (WorkbookError, OSError, _out_of_memory()) as error:
+    except Exception as error:  # noqa: BLE001 - sorted below: what is not the user's to fix is re-raised
+        if not isinstance(error, (WorkbookError, OSError, MemoryError)) and not _out_of_memory(error):
+            raise
         if debug:
             traceback.print_exc()
         else:
-            hint = " (lower train.batch_size or --batch-size)" if isinstance(error, _out_of_memory()) else ""
-            print(f"python -m fnac_lib {command}: error: {one_line(error)}{hint} [--debug shows the traceback]",
+            print(f"python -m fnac_lib {command}: error: {_explained(error, command)} [--debug shows the traceback]",
                   file=sys.stderr)
         return 1
 
 
-def _out_of_memory() -> type:
+def _explained(error: BaseException, command: str) -> str:
+    """``one_line(error)`` with what to do about the errors whose remedy is a setting: memory, disk."""
+    if _out_of_memory(error) == "device":
+        return f"{one_line(error)} (lower train.batch_size or --batch-size)"
+    if _out_of_memory(error) == "cpu":  # its text, from a loader worker, is a whole traceback: not shown
+        return f"out of memory on the CPU {_memory_hint(error, command)}"
+    if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT) and command == "train":
+        return f"{one_line(error)} (free some space; --resume then continues from the last whole checkpoint)"
+    return one_line(error)
+
+
+def _memory_hint(error: BaseException, command: str) -> str:
+    """The setting that most likely asked for the memory: the frame side when a frame was being
+    made (PIL, decoding, rendering), else the batch."""
+    batch = "--batch-size" if command == "evaluate" else "train.batch_size"
+    where = "".join(traceback.format_tb(error.__traceback__)) + str(error)  # a worker's traceback is its text
+    if any(place in where for place in ("PIL", "decoding.py", "render.py")):
+        return f"while making a frame: lower data.image_size (each frame is image_size x image_size pixels) or {batch}"
+    return f"(lower {batch}, data.image_size or data.num_workers)"
+
+
+def _out_of_memory(error: BaseException) -> str | None:
+    """"device" for a full GPU, "cpu" for host memory running out (Python's ``MemoryError``, or
+    torch's CPU allocator, which raises a ``RuntimeError``), else None."""
     import torch
 
-    return torch.cuda.OutOfMemoryError
+    if isinstance(error, torch.cuda.OutOfMemoryError):
+        return "device"
+    if isinstance(error, MemoryError) or (isinstance(error, RuntimeError) and
+                                          "DefaultCPUAllocator: can't allocate memory" in str(error)):
+        return "cpu"
+    return None
 
 
 if __name__ == "__main__":

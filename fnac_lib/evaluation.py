@@ -45,6 +45,7 @@ class SampleScores:
     frame_iou: dict[str, torch.Tensor] = field(default_factory=dict)  # map -> (N,) S4 IoU (sets with masks)
     fscore_curves: dict[str, torch.Tensor] = field(default_factory=dict)  # map -> (N, 255) S4 F-beta curves
     has_object: torch.Tensor | None = None  # (N,) frames whose mask is not empty (sets with masks)
+    empty_gt: torch.Tensor | None = None  # (N,) on screen with an empty gt map: dropped or scored 0 (empty_gt)
 
     @classmethod
     def concatenate(cls, parts: list["SampleScores"]) -> "SampleScores":
@@ -62,6 +63,7 @@ class SampleScores:
             frame_iou={k: join([p.frame_iou[k] for p in parts]) for k in first.frame_iou},
             fscore_curves={k: join([p.fscore_curves[k] for p in parts]) for k in first.fscore_curves},
             has_object=join([p.has_object for p in parts]) if first.has_object is not None else None,
+            empty_gt=join([p.empty_gt for p in parts]) if first.empty_gt is not None else None,
         )
 
 
@@ -94,12 +96,14 @@ def score_batch(
     """
     gt = gt.to(av_raw.device).float()
     on_screen = on_screen.to(av_raw.device).bool()
+    empty_gt = on_screen & (gt.flatten(1).sum(dim=1) == 0)  # (B,)
     scores = SampleScores(
         on_screen=on_screen,
-        annotated=on_screen if count_empty_gt else on_screen & (gt.flatten(1).sum(dim=1) > 0),
+        annotated=on_screen if count_empty_gt else on_screen & ~empty_gt,
         ciou={name: batch_ciou(m, gt) for name, m in maps.items()},
         pointing={name: pointing_game(m, gt) for name, m in maps.items()},
         confidence=open_set_confidence(av_raw),
+        empty_gt=empty_gt,
     )
     if masks is not None:
         masks = masks.to(av_raw.device)
@@ -180,6 +184,12 @@ class Predictions:
     def on_screen(self) -> torch.Tensor:
         """(N,) False for silent / off-screen pairs."""
         return self.scores.on_screen
+
+    def empty_gt_ids(self) -> list[str]:
+        """Ids of the on-screen samples whose ground truth is empty: left out of the cIoU counts or
+        scored 0 (``EvalConfig.empty_gt``), never silently."""
+        empty = self.scores.empty_gt
+        return [] if empty is None else [self.ids[i] for i in empty.nonzero().flatten().tolist()]
 
     def summary(self, protocols=None) -> dict:
         """``summarize_scores`` of these predictions."""

@@ -13,16 +13,23 @@ included. ``remove_stale`` deletes only temporaries whose lock it can take, so i
 what a live process is writing, whether that process is another run in the same folder or a
 concurrent ``prepare``. (On a network file system the rule holds where the file system honours
 locks across machines, as NFSv4 does.) Where ``fcntl`` is missing (Windows) nothing is removed.
+
+A file written here gets the mode a plain ``open`` would give it (0666 less the umask), and a
+failed write (a full disk, a read-only folder, a folder where a file should be) raises an
+``OSError`` naming the file asked for, never the temporary, which is gone.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import secrets
 import shutil
-import tempfile
 from contextlib import contextmanager
 from pathlib import Path
+
+from .errors import WorkbookError
 
 try:
     import fcntl
@@ -58,9 +65,17 @@ def _is_still(fd: int, path: str) -> bool:
 
 
 def _locked_temp(folder: Path, prefix: str, suffix: str) -> tuple[int, str]:
-    """A new file in ``folder`` (``prefix<random>suffix``), open and locked by this process."""
+    """A new file in ``folder`` (``prefix<random>suffix``), open and locked by this process.
+
+    Created as a plain ``open`` creates a file (0666 less the umask), not 0600 as ``mkstemp``'s:
+    it becomes a checkpoint, a score file or a frame that a group or teammate may need to read.
+    """
     while True:
-        fd, name = tempfile.mkstemp(dir=folder, prefix=prefix, suffix=suffix)
+        name = os.path.join(folder, f"{prefix}{secrets.token_hex(4)}{suffix}")
+        try:
+            fd = os.open(name, os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+        except FileExistsError:
+            continue
         _lock(fd, wait=True)  # a cleaner holds it only while it removes the file
         if _is_still(fd, name):
             return fd, name
@@ -68,19 +83,52 @@ def _locked_temp(folder: Path, prefix: str, suffix: str) -> tuple[int, str]:
 
 
 def atomic_write(path: Path, write) -> None:
-    """Call ``write(file)`` on a binary temporary file next to ``path``, then rename it into place."""
+    """Call ``write(file)`` on a binary temporary file next to ``path``, then rename it into place.
+
+    A write that fails for a reason of the system (``ENOSPC``, ``EACCES``, ``EISDIR``...) leaves
+    the previous file as it was, no temporary, and an ``OSError`` naming ``path``.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp_name = _locked_temp(path.parent, f".{path.name}.", TEMP_SUFFIX)
+    temp_name = None
     try:
+        handle, temp_name = _locked_temp(path.parent, f".{path.name}.", TEMP_SUFFIX)
         with os.fdopen(handle, "wb") as file:
             write(file)
             file.flush()
             os.fsync(file.fileno())
             os.replace(temp_name, path)  # still under the lock: closing the file releases it
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
+    except BaseException as error:
+        if temp_name is not None:
+            Path(temp_name).unlink(missing_ok=True)
+        cause = _system_cause(error)
+        if cause is None:
+            raise
+        raise OSError(cause.errno, cause.strerror or os.strerror(cause.errno), str(path)) from error
+
+
+def _system_cause(error: BaseException) -> OSError | None:
+    """The ``OSError`` behind a failed write: ``error`` itself, or the one torch's zip writer turned
+    into ``RuntimeError: [enforce fail ...] unexpected pos`` (a full disk), kept as its context.
+    None for anything else: an interrupt, a refusal of the workbook, a bug."""
+    if isinstance(error, RuntimeError) and not isinstance(error, WorkbookError):
+        error = error.__cause__ or error.__context__
+    return error if isinstance(error, OSError) and error.errno is not None else None
+
+
+def check_writable(path: Path) -> None:
+    """Refuse, before any long work, a file ``atomic_write`` could not write: a folder, or a
+    place where no file can be created (read-only, no permission); the ``OSError`` names ``path``."""
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(errno.EISDIR, "is a folder, not a file", str(path))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = _locked_temp(path.parent, f".{path.name}.", TEMP_SUFFIX)
+        os.unlink(name)  # under the lock, as every temporary leaves
+        os.close(fd)
+    except OSError as error:
+        raise OSError(error.errno, error.strerror or os.strerror(error.errno), str(path)) from error
 
 
 def write_bytes(path: Path, data: bytes) -> None:

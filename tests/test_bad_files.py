@@ -5,6 +5,7 @@ sample alone and lists it in ``dataset.skipped``."""
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -137,6 +138,54 @@ def test_a_mask_of_zeros_and_ones_is_refused_not_read_as_empty(s4_root):
         open_benchmark("avsbench-s4", s4_root, split="test", image_size=16)[0]
 
 
+def write_gradient(path: Path, mode: str) -> None:
+    """A left-to-right grey ramp 0..255 (mean 127.5) saved in ``mode``, at the mode's own range."""
+    ramp = np.tile(np.linspace(0, 255, 64), (32, 1))  # (H, W)
+    grey8 = ramp.round().astype(np.uint8)
+    if mode == "I;16":
+        image = Image.fromarray((grey8.astype(np.uint16) * 257))  # a 16-bit PNG: 0..65535
+    elif mode == "I;16B":
+        image = Image.frombytes("I;16B", (64, 32), (grey8.astype(">u2") * 257).tobytes())
+    elif mode == "I":
+        image = Image.fromarray(grey8.astype(np.int32) * 257)
+    elif mode == "1":
+        image = Image.fromarray(grey8 > 127)
+    elif mode == "P":
+        image = Image.fromarray(np.stack([grey8] * 3, -1)).convert("P", palette=Image.ADAPTIVE, colors=16)
+        image.info["transparency"] = bytes([0, 128] + [255] * 14)  # alpha per palette entry
+    elif mode == "CMYK":
+        image = Image.fromarray(np.stack([grey8] * 3, -1)).convert("CMYK")
+    elif mode == "LA":
+        image = Image.fromarray(np.stack([grey8, np.full_like(grey8, 128)], -1), "LA")
+    else:
+        image = Image.fromarray(grey8)
+    image.save(path, **({"transparency": image.info["transparency"]} if mode == "P" else {}))
+
+
+@pytest.mark.parametrize("mode, name", [
+    ("L", "grey.png"), ("I;16", "grey16.png"), ("I;16B", "grey16b.tiff"), ("I", "grey32.tiff"),
+    ("1", "bilevel.png"), ("P", "palette-alpha.png"), ("CMYK", "cmyk.jpg"), ("LA", "grey-alpha.png"),
+])
+def test_frames_of_every_mode_read_by_their_range(tmp_path, mode, name):
+    """A 16-bit frame read as 8-bit would be clipped to almost all white (mean 254.5)."""
+    write_gradient(tmp_path / name, mode)
+    with Image.open(tmp_path / name) as image:
+        assert image.mode == mode
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # e.g. PIL's "Palette images with Transparency ..."
+        frame = load_image(tmp_path / name, 32)
+    assert frame.shape == (3, 32, 32) and abs(frame.float().mean().item() - 127.5) < 3, frame.float().mean()
+
+
+def test_frames_without_a_range_to_read_are_refused(tmp_path):
+    Image.fromarray(np.full((8, 8), 0.5, np.float32)).save(tmp_path / "float.tiff")
+    with pytest.raises(DatasetError, match=r"float\.tiff: 32-bit float image: its range is unknown"):
+        load_image(tmp_path / "float.tiff", 8)
+    Image.fromarray(np.full((8, 8), 70000, np.int32)).save(tmp_path / "wide.tiff")
+    with pytest.raises(DatasetError, match=r"wide\.tiff: I image holds values 70000..70000, outside 16 bits"):
+        load_image(tmp_path / "wide.tiff", 8)
+
+
 def test_an_image_too_large_to_decode_is_named(tmp_path, monkeypatch):
     write_image(tmp_path / "huge.jpg", size=(64, 64))
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # 64 x 64 is then a "decompression bomb"
@@ -192,6 +241,27 @@ def test_non_finite_box_coordinates_are_refused(flickr_root, vggss_root):
     (vggss_root / "vggss.json").write_text(VGGSS_JSON.replace("[0.5, 0.5, 1.2, 1.0]", "[0.5, NaN, 1.2, 1.0]"))
     with pytest.raises(DatasetError, match=r"entry 1 \(bbb_000020\): 'bbox' must be a list of .* finite numbers"):
         open_benchmark("vggss", vggss_root, image_size=SIZE)
+
+
+def test_a_box_wholly_outside_its_frame_is_a_bad_sample(flickr_root, vggss_root):
+    """Clipped to [0, 1] it would mark nothing, and its sample would be dropped or scored 0 unnamed;
+    the public VGG-SS file's boxes without an area (ccc_000030's) stay valid."""
+    (flickr_root / "Annotations" / "222.xml").write_text(flickr_xml([(300, 300, 400, 400)]))  # a 256 px frame
+    with pytest.raises(DatasetError, match=r"222\.xml: box 0: \(300, 300, 400, 400\) lies wholly outside the "
+                                           r"256x256 frame \(annotation_size\)"):
+        open_benchmark("flickr", flickr_root, image_size=SIZE)
+    data = open_benchmark("flickr", flickr_root, image_size=SIZE, skip_bad=True)
+    assert data.ids == ["111"] and data.skipped[0][0] == "222" and "wholly outside" in data.skipped[0][1]
+    (flickr_root / "Annotations" / "222.xml").write_text(flickr_xml([(-50, 0, 100, 300)]))  # partly inside: clipped
+    assert open_benchmark("flickr", flickr_root, image_size=SIZE)[1]["gt_map"].sum() > 0
+
+    (vggss_root / "vggss.json").write_text(VGGSS_JSON.replace("[0.5, 0.5, 1.2, 1.0]", "[128, 128, 300, 200]"))
+    with pytest.raises(DatasetError, match=r"entry 1 \(bbb_000020\): box 0 \[128, 128, 300, 200\] lies wholly "
+                                           r"outside the frame .* in \[0, 1\]"):
+        open_benchmark("vggss", vggss_root, image_size=SIZE)
+    data = open_benchmark("vggss", vggss_root, image_size=SIZE, skip_bad=True)
+    assert data.ids == ["aaa_000010", "ccc_000030"] and data.skipped[0][0] == "bbb_000020"
+    assert data[1]["gt_map"].sum() == 0  # a zero-area box of the public file: valid, marks nothing
 
 
 # ----------------------------------------------------------------------------- empty sets

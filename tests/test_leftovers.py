@@ -3,6 +3,8 @@ nothing a live process is writing is ever touched (``files.remove_stale``: the f
 
 from __future__ import annotations
 
+import errno
+import io
 import os
 import signal
 import subprocess
@@ -21,7 +23,7 @@ from fnac_lib.data.benchmarks.prepare import prepare_videos
 from fnac_lib.data.cache import build_cache
 from fnac_lib.data.default.build import build_default_bank
 from fnac_lib.errors import AssetBuildError
-from fnac_lib.files import _locked_temp, remove_stale, staging_dir
+from fnac_lib.files import _locked_temp, atomic_write, remove_stale, staging_dir, write_json
 
 REPO = Path(__file__).resolve().parents[1]
 TESTS = Path(__file__).resolve().parent
@@ -184,3 +186,57 @@ def test_a_training_killed_mid_checkpoint_resumes_and_cleans_up(tmp_path, tone_s
     assert trainer.state.global_step == 4 and temporaries(run) == []
     assert torch.isfinite(next(iter(load_checkpoint(run / "last.pt")["model"].values())).float()).all()
     assert np.isfinite(trainer.state.history[-1]["loss"])
+
+
+class FullDisk(io.RawIOBase):
+    """A file on a disk with ``room`` bytes left: a write past them fails with ENOSPC, as write(2) does."""
+
+    def __init__(self, file, room: int) -> None:
+        self.file, self.room = file, room
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        if len(data) > self.room:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        self.room -= len(data)
+        return self.file.write(data)
+
+
+def test_a_full_disk_mid_checkpoint_names_the_file_and_keeps_the_previous_one(tmp_path, tone_squares, ci_config,
+                                                                              monkeypatch):
+    """torch's zip writer turns the ENOSPC into ``RuntimeError: [enforce fail ...] unexpected pos``."""
+    run = tmp_path / "run"
+    config = apply_overrides(ci_config, {"train.epochs": 1, "train.checkpoint_every": 1})
+    training.train(config, run, tone_squares(32), progress=False, stop=training.after_steps(1))
+    real_save = torch.save
+    monkeypatch.setattr(torch, "save", lambda state, file: real_save(state, io.BufferedWriter(FullDisk(file, 4096))))
+    with pytest.raises(OSError) as info:
+        training.train(config, run, tone_squares(32), progress=False, resume=True)
+    assert info.value.errno == errno.ENOSPC and info.value.filename == str(run / "last.pt")
+    assert load_checkpoint(run / "last.pt")["global_step"] == 1 and temporaries(run) == []
+
+
+def test_a_failed_write_names_the_file_asked_for_not_its_temporary(tmp_path, monkeypatch):
+    (tmp_path / "scores.json").write_text("{}")
+    monkeypatch.setattr(os, "fsync", lambda fd: (_ for _ in ()).throw(OSError(errno.ENOSPC, "No space left on device")))
+    with pytest.raises(OSError, match="No space left on device") as info:
+        write_json(tmp_path / "scores.json", {"cIoU": 0.5})
+    assert info.value.filename == str(tmp_path / "scores.json") and (tmp_path / "scores.json").read_text() == "{}"
+    monkeypatch.undo()
+    (tmp_path / "a-folder").mkdir()
+    with pytest.raises(IsADirectoryError) as info:
+        write_json(tmp_path / "a-folder", {})
+    assert info.value.filename == str(tmp_path / "a-folder") and temporaries(tmp_path) == []
+
+
+def test_files_written_atomically_honour_the_umask(tmp_path):
+    previous = os.umask(0o027)
+    try:
+        atomic_write(tmp_path / "last.pt", lambda file: file.write(b"weights"))
+        with staging_dir(tmp_path, "bank") as folder:
+            lock_mode = (folder.parent / (folder.name + ".lock")).stat().st_mode & 0o777
+    finally:
+        os.umask(previous)
+    assert (tmp_path / "last.pt").stat().st_mode & 0o777 == 0o640 and lock_mode == 0o640  # as a plain open

@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import csv
+import errno
 import fractions
 import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
 
 import av
 import numpy as np
@@ -117,3 +123,54 @@ def test_main_prepare_exit_code(video_dir, tmp_path, capsys):
     for name in ("broken.mp4", "mute.mp4"):
         (video_dir / name).unlink()
     assert main_prepare([str(video_dir), str(tmp_path / "cli"), "--workers", "1"]) == 0
+
+
+def test_prepare_refuses_an_output_folder_it_cannot_write_before_any_video(tmp_path, monkeypatch):
+    (tmp_path / "videos").mkdir()
+    (tmp_path / "videos" / "a.mp4").write_bytes(b"")
+    out = tmp_path / "out"
+    real_open = os.open
+
+    def read_only_open(path, flags, *args, **kwargs):  # open(2) in a folder without write permission
+        if flags & os.O_CREAT and Path(path).parent == out:
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), path)
+        return real_open(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", read_only_open)
+    with pytest.raises(PermissionError) as info:
+        prepare_videos(tmp_path / "videos", out, workers=1, progress=False)
+    assert info.value.filename == str(out / "prepare_report.json") and list(out.iterdir()) == []
+
+
+SLOW_WORKER = """
+import time
+
+
+def prepare_one(job):
+    print("ready", flush=True)
+    time.sleep(120)
+"""
+
+
+def test_ctrl_c_stops_the_workers_without_their_tracebacks(tmp_path):
+    """Ctrl-C reaches every process of the terminal; the workers leave it to the parent, which stops them."""
+    (tmp_path / "videos").mkdir()
+    for name in ("a", "b", "c"):
+        (tmp_path / "videos" / f"{name}.mp4").write_bytes(b"")  # never opened: the workers only sleep
+    (tmp_path / "slow_worker.py").write_text(SLOW_WORKER)
+    code = ("import sys; import fnac_lib.data.benchmarks.prepare as prepare, slow_worker; "
+            "prepare.prepare_one = slow_worker.prepare_one; from fnac_lib.cli import main; "
+            f"sys.exit(main(['prepare', {str(tmp_path / 'videos')!r}, {str(tmp_path / 'out')!r}, '--workers', '2']))")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[1]), str(tmp_path)])}
+    process = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, env=env, start_new_session=True)
+    try:
+        assert process.stdout.readline().strip() == "ready"  # a worker is at work, the other may still start
+        os.killpg(process.pid, signal.SIGINT)  # what the terminal's Ctrl-C does
+        _, err = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.communicate()
+    assert process.returncode == 130 and err.endswith("python -m fnac_lib prepare: interrupted\n")
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err

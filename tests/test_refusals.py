@@ -3,7 +3,10 @@ directories that cannot hold a run, and the one line the command line prints for
 
 from __future__ import annotations
 
+import errno
 import json
+import os
+from pathlib import Path
 
 import pytest
 import torch
@@ -337,3 +340,145 @@ def test_an_interrupted_command_says_so_in_one_line(monkeypatch, capsys):
     monkeypatch.setattr(cli, "cmd_train", interrupted)
     code, err = run_cli(capsys, "train", "--run-dir", "r")
     assert code == 130 and err == "python -m fnac_lib train: interrupted; --resume continues from the last checkpoint\n"
+
+
+def test_an_empty_path_is_refused_not_read_as_the_current_folder(capsys, tmp_path, monkeypatch, no_datasets):
+    """``--run-dir "$RUN"`` with ``RUN`` unset would train into the current folder."""
+    monkeypatch.chdir(tmp_path)
+    for argv, flag in [(["train", "--preset", "ci", "--run-dir", ""], "--run-dir"),
+                       (["evaluate", "--run-dir", "run", "--data-root", ""], "--data-root"),
+                       (["evaluate", "--run-dir", "run", "--out", ""], "--out"),
+                       (["prepare", "", "out"], "VIDEO_DIR"),
+                       (["build-data", "--data-dir", ""], "--data-dir")]:
+        code, err = run_cli(capsys, *argv)
+        assert code == 1 and err.count("\n") == 1, err
+        assert f"{flag}: empty path (an unset shell variable?); it would mean the current folder" in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_out_of_memory_on_the_cpu_is_one_line_naming_the_likely_setting(capsys, tmp_path, model_run,
+                                                                           monkeypatch):
+    from PIL import Image
+
+    from test_readers import tone, write_image, write_wav
+
+    write_image(tmp_path / "flickr" / "frames" / "111.jpg")
+    write_wav(tmp_path / "flickr" / "audio" / "111.wav", tone(1.0, 16000, 300), 16000)
+    (tmp_path / "flickr" / "Annotations").mkdir()
+    (tmp_path / "flickr" / "Annotations" / "111.xml").write_text(
+        "<annotation><bbox><xmin>0</xmin><ymin>0</ymin><xmax>128</xmax><ymax>128</ymax></bbox></annotation>")
+    (tmp_path / "flickr" / "flickr_test.csv").write_text("111\n")
+
+    def resize(self, *args, **kwargs):  # what PIL raises when a frame of data.image_size=100000 cannot be held
+        raise MemoryError
+
+    monkeypatch.setattr(Image.Image, "resize", resize)
+    code, err = run_cli(capsys, "evaluate", "--run-dir", str(model_run), "--benchmark", "flickr",
+                        "--data-root", str(tmp_path / "flickr"), "--device", "cpu")
+    assert code == 1 and err.count("\n") == 1 and "Traceback" not in err
+    assert "out of memory on the CPU while making a frame: lower data.image_size" in err
+
+    def train(args):
+        torch.empty(1 << 50, dtype=torch.uint8)  # 1 PiB: torch's CPU allocator raises a RuntimeError
+
+    monkeypatch.setattr(cli, "cmd_train", train)
+    code, err = run_cli(capsys, "train", "--run-dir", str(tmp_path / "run"))
+    assert code == 1 and err.count("\n") == 1 and "out of memory on the CPU (lower train.batch_size" in err
+
+
+def test_a_full_disk_while_training_is_one_line_naming_the_file(capsys, tmp_path, monkeypatch):
+    def train(args):  # how files.atomic_write reports a full disk (tests/test_leftovers.py)
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(tmp_path / "run" / "last.pt"))
+
+    monkeypatch.setattr(cli, "cmd_train", train)
+    code, err = run_cli(capsys, "train", "--run-dir", str(tmp_path / "run"))
+    assert code == 1 and err == (f"python -m fnac_lib train: error: {tmp_path}/run/last.pt: No space left on device "
+                                 "(free some space; --resume then continues from the last whole checkpoint) "
+                                 "[--debug shows the traceback]\n")
+
+
+# ----------------------------------------------------------------------------- where evaluate writes
+@pytest.fixture
+def vggss_data(tmp_path):
+    """A VGG-SS test root of three entries; ccc_000030's only box has no area, as in the public file."""
+    from test_readers import VGGSS_JSON, tone, write_image, write_wav
+
+    root = tmp_path / "VGGSS"
+    for sample_id in ("aaa_000010", "bbb_000020", "ccc_000030"):
+        write_image(root / "frames" / f"{sample_id}.jpg", colour=(20, 200, 20))
+        write_wav(root / "audio" / f"{sample_id}.wav", tone(3.0, 16000, 440), 16000)
+    (root / "vggss.json").write_text(VGGSS_JSON)
+    return root
+
+
+def evaluate_args(run, data, *more) -> list[str]:
+    return ["evaluate", "--run-dir", str(run), "--benchmark", "vggss", "--data-root", str(data), "--device", "cpu",
+            *more]
+
+
+@pytest.mark.parametrize("rule, n, fate", [("drop", 2, "left out of the cIoU counts"),
+                                           ("score-zero", 3, "scored cIoU 0")])
+def test_evaluate_names_every_sample_with_an_empty_ground_truth(capsys, model_run, vggss_data, rule, n, fate):
+    code = cli.main(evaluate_args(model_run, vggss_data, "--set", f"eval.empty_gt={rule}"))
+    out = capsys.readouterr().out
+    assert code == 0 and f"(n={n})" in out
+    assert f"samples with an empty ground truth: 1, {fate} (eval.empty_gt={rule}; listed in " in out
+    assert out.rstrip().splitlines()[-2].endswith(": ccc_000030")
+    result = json.loads((model_run / "test_metrics_vggss_single.json").read_text())
+    assert result["empty_gt"] == {"rule": rule, "ids": ["ccc_000030"]}
+
+
+def test_evaluate_writes_the_scores_next_to_the_checkpoint_it_scored(capsys, tmp_path, model_run, vggss_data):
+    own = tmp_path / "own-run"
+    own.mkdir()
+    (own / "test_metrics_vggss_single.json").write_text('{"scores": "own-run\'s"}')
+    code = cli.main(evaluate_args(own, vggss_data, "--checkpoint", str(model_run / "last.pt")))
+    assert code == 0 and f"wrote {model_run / 'test_metrics_vggss_single.json'}" in capsys.readouterr().out
+    assert (own / "test_metrics_vggss_single.json").read_text() == '{"scores": "own-run\'s"}'
+    result = json.loads((model_run / "test_metrics_vggss_single.json").read_text())
+    assert result["checkpoint"] == str(model_run / "last.pt") and result["run_dir"] == str(model_run)
+
+
+@pytest.fixture
+def read_only(monkeypatch):
+    """Folders where open(2) refuses to create a file, as for a user without write permission (root,
+    who runs some test machines, ignores chmod): call it with each folder."""
+    real_open, folders = os.open, []
+
+    def refusing_open(path, flags, *args, **kwargs):
+        if flags & os.O_CREAT and Path(path).parent in folders:
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), path)
+        return real_open(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", refusing_open)
+    return folders.append
+
+
+def test_evaluate_checks_where_it_will_write_before_scoring(capsys, tmp_path, model_run, vggss_data, read_only,
+                                                            monkeypatch):
+    read_only(model_run)
+    monkeypatch.setattr(factory, "make_dataset", lambda *args, **kwargs: pytest.fail("scored before the refusal"))
+    code, err = run_cli(capsys, *evaluate_args(model_run, vggss_data))
+    assert code == 1 and err.count("\n") == 1
+    assert f"error: {model_run / 'test_metrics_vggss_single.json'}: Permission denied" in err
+    (tmp_path / "out-folder").mkdir()
+    code, err = run_cli(capsys, *evaluate_args(model_run, vggss_data, "--out", str(tmp_path / "out-folder")))
+    assert code == 1 and f"error: {tmp_path / 'out-folder'}: is a folder, not a file" in err
+    assert ".tmp" not in err and not list(model_run.glob("test_metrics*"))
+
+
+def test_evaluate_prints_the_scores_before_a_write_that_fails(capsys, model_run, vggss_data, monkeypatch):
+    real_fsync = os.fsync
+    monkeypatch.setattr(cli, "check_writable", lambda path: None)  # the disk fills up while scoring
+
+    def fsync(fd):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    code = cli.main(evaluate_args(model_run, vggss_data))
+    monkeypatch.setattr(os, "fsync", real_fsync)
+    captured = capsys.readouterr()
+    assert code == 1 and "av       cIoU" in captured.out and "(n=2)" in captured.out
+    assert captured.err.count("\n") == 1
+    assert f"{model_run / 'test_metrics_vggss_single.json'}: No space left on device" in captured.err
+    assert [p.name for p in model_run.iterdir() if p.name.startswith(".") and p.name.endswith(".tmp")] == []

@@ -88,8 +88,23 @@ def _xml_box(element: ET.Element, path: Path, index: int, size: float) -> tuple[
         raise DatasetError(path, f"box {index}: non-numeric coordinate ({error})") from error
     if not all(math.isfinite(v) for v in values):
         raise DatasetError(path, f"box {index}: coordinates {texts} are not all finite numbers")
-    x1, y1, x2, y2 = (min(max(v / size, 0.0), 1.0) for v in values)
-    return (x1, y1, x2, y2)
+    box = clip_box([v / size for v in values])
+    if box is None:
+        raise DatasetError(path, f"box {index}: ({', '.join(t.strip() for t in texts)}) lies wholly outside the "
+                                 f"{size:g}x{size:g} frame (annotation_size) and would mark nothing")
+    return box
+
+
+def clip_box(box) -> tuple[float, float, float, float] | None:
+    """A normalised ``x1, y1, x2, y2`` box clipped to the frame, [0, 1], as upstream clips it; None
+    when the box has an area but none of it lies in the frame: misread coordinates (pixels in a
+    normalised file, another frame size), whose empty ground truth would be scored without a word.
+    A box without an area (an edge, a point, or inverted: the public VGG-SS file holds a few) stays
+    a valid box that marks nothing."""
+    x1, y1, x2, y2 = (float(v) for v in box)
+    clipped = tuple(min(max(v, 0.0), 1.0) for v in (x1, y1, x2, y2))
+    has_area, shows_area = x2 > x1 and y2 > y1, clipped[2] > clipped[0] and clipped[3] > clipped[1]
+    return None if has_area and not shows_area else clipped
 
 
 def parse_flickr_xml(path, annotation_size: float = FLICKR_ANNOTATION_SIZE) -> tuple[tuple[float, ...], ...]:
@@ -112,8 +127,9 @@ def parse_flickr_xml(path, annotation_size: float = FLICKR_ANNOTATION_SIZE) -> t
 def parse_vggss_json(path) -> tuple[dict[str, tuple[str, tuple]], list[tuple[str, DatasetError]]]:
     """VGG-SS annotations: ``{file: (class name, boxes)}`` plus per-entry problems.
 
-    Boxes are normalised ``[x1, y1, x2, y2]``, clipped to [0, 1] as upstream does. The public file
-    holds a few degenerate (zero-area) boxes; they are valid and simply mark nothing.
+    Boxes are normalised ``[x1, y1, x2, y2]``, clipped to [0, 1] as upstream does (``clip_box``).
+    The public file holds a few degenerate (zero-area) boxes; they are valid and simply mark nothing.
+    A box with an area wholly outside the frame is a problem of its entry.
     """
     path = _require_file(Path(path))
     try:
@@ -136,10 +152,14 @@ def parse_vggss_json(path) -> tuple[dict[str, tuple[str, tuple]], list[tuple[str
                 isinstance(b, list) and len(b) == 4 and all(_finite_number(v) for v in b) for b in boxes
             ):
                 raise DatasetError(path, f"{where}: 'bbox' must be a list of [x1, y1, x2, y2] finite numbers")
+            clipped = tuple(clip_box(box) for box in boxes)
+            if None in clipped:
+                k = clipped.index(None)
+                raise DatasetError(path, f"{where}: box {k} {boxes[k]} lies wholly outside the frame and would mark "
+                                         "nothing (VGG-SS boxes are fractions of the frame, in [0, 1])")
         except DatasetError as error:
             problems.append((_strip_media_suffix(name) if isinstance(name, str) and name else where, error))
             continue
-        clipped = tuple(tuple(min(max(float(v), 0.0), 1.0) for v in box) for box in boxes)
         annotations[_strip_media_suffix(name)] = (entry["class"], clipped)
     return annotations, problems
 

@@ -44,9 +44,36 @@ def _read_rgb(path: Path) -> Image.Image:
         raise DatasetError(path, "missing file")
     try:
         with Image.open(path) as image:
-            return image.convert("RGB")  # forces the full decode: truncated files fail here
+            return as_rgb(image, path)  # forces the full decode: truncated files fail here
+    except DatasetError:
+        raise
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
         raise DatasetError(path, f"unreadable image ({error})") from error
+
+
+SIXTEEN_BIT = ("I;16", "I;16L", "I;16B", "I;16N")  # PIL's modes of 16-bit greyscale (PNG, TIFF)
+
+
+def as_rgb(image: Image.Image, path: Path) -> Image.Image:
+    """An 8-bit RGB frame of any mode, by the range the mode holds.
+
+    PIL's ``convert("RGB")`` clips 16-bit greyscale (0..65535) at 255, so a 16-bit PNG reads as
+    almost all white; it is scaled to 8 bits instead (``I``, 32-bit integers, as 16-bit when its
+    values fit). Palette images with transparency go through RGBA, and alpha is dropped as for
+    RGBA and LA. Float images (``F``) carry no range to scale by and are refused.
+    """
+    if image.mode in SIXTEEN_BIT or image.mode == "I":
+        values = np.asarray(image).astype(np.int64)  # (H, W)
+        if values.size and (values.min() < 0 or values.max() > 65535):
+            raise DatasetError(path, f"{image.mode} image holds values {values.min()}..{values.max()}, outside "
+                                     "16 bits; save the frame as an 8- or 16-bit PNG or a JPEG")
+        return Image.fromarray(((values * 255 + 32767) // 65535).astype(np.uint8), "L").convert("RGB")
+    if image.mode == "F":
+        raise DatasetError(path, "32-bit float image: its range is unknown; save the frame as an 8- or 16-bit PNG "
+                                 "or a JPEG")
+    if image.mode == "PA" or image.mode == "P" and "transparency" in image.info:
+        image = image.convert("RGBA")
+    return image.convert("RGB")
 
 
 def _as_tensor(image: Image.Image) -> torch.Tensor:

@@ -22,6 +22,9 @@ import csv
 import io
 import multiprocessing as mp
 import os
+import signal
+import threading
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -32,7 +35,8 @@ import soundfile as sf
 from ...progress import track
 
 from ...errors import ConfigError, DatasetError, printable
-from ...files import atomic_write, remove_stale, write_json, write_text
+from ...cli_options import refuse_empty_paths
+from ...files import atomic_write, check_writable, remove_stale, write_json, write_text
 from .decoding import check_finite_audio
 
 VIDEO_EXTENSIONS = (".mp4", ".mkv", ".webm", ".avi", ".mov", ".m4v", ".flv", ".mpg", ".mpeg")
@@ -165,6 +169,26 @@ def prepare_one(job: PrepareJob) -> dict:
     return result
 
 
+def _ignore_interrupts() -> None:
+    """A pool worker's start: Ctrl-C is the parent's to handle (it terminates the pool), so a
+    worker prints no ``KeyboardInterrupt`` traceback of its own."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@contextmanager
+def _interrupts_ignored():
+    """Ignore Ctrl-C while the pool starts its workers, so that they are born ignoring it (a new
+    interpreter keeps an ignored SIGINT ignored) before ``_ignore_interrupts`` runs in them."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread handles signals
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def _check_settings(sample_rate: int, frame_time, num_frames: int, workers: int | None) -> None:
     """Refuse settings with no meaning before any video is opened."""
     if num_frames < 1:
@@ -231,6 +255,7 @@ def prepare_videos(
         raise DatasetError(video_dir, "no such video directory")
     _check_settings(sample_rate, frame_time, num_frames, workers)
     out_root.mkdir(parents=True, exist_ok=True)
+    check_writable(out_root / REPORT_JSON)  # a read-only root: one line now, not one failure per video
     remove_stale(out_root, depth=2)  # temporaries of killed runs in frames/, frames/<id>/, audio/ and here
     settings = {"sample_rate": sample_rate, "frame_time": frame_time, "num_frames": num_frames,
                 "recursive": recursive, "jpeg_quality": jpeg_quality}
@@ -262,8 +287,11 @@ def prepare_videos(
     if workers <= 1:
         results = [prepare_one(job) for job in track(jobs, **bar)]
     else:
-        # spawn: a fresh interpreter per worker, safe next to torch's threads in the parent
-        with mp.get_context("spawn").Pool(workers) as pool:
+        # spawn: a fresh interpreter per worker, safe next to torch's threads in the parent. Ctrl-C
+        # reaches every process of the terminal; the workers ignore it and the parent stops them.
+        with _interrupts_ignored():
+            pool = mp.get_context("spawn").Pool(workers, initializer=_ignore_interrupts)
+        with pool:
             results = list(track(pool.imap_unordered(prepare_one, jobs), **bar))
     for result in sorted(results, key=lambda r: r["id"]):
         if result["status"] == "prepared":
@@ -288,6 +316,7 @@ def main_prepare(argv: list[str] | None = None) -> int:
     parser.add_argument("--recursive", action="store_true", help="also look in subfolders")
     parser.add_argument("--overwrite", action="store_true", help="redo videos whose outputs already exist")
     args = parser.parse_args(argv)
+    refuse_empty_paths(args, ("video_dir", "out_root"))
     report = prepare_videos(args.video_dir, args.out_root, sample_rate=args.sample_rate, frame_time=args.frame_time,
                             num_frames=args.num_frames, workers=args.workers, recursive=args.recursive,
                             overwrite=args.overwrite)

