@@ -5,7 +5,7 @@ Layers, bottom to top; a module may import only from its own layer or below:
 0. ``constants``, ``errors``, ``files``, ``progress``: facts and plumbing, no fnac_lib imports but each other
 1. ``config``, ``config_checks``, ``device``, ``distributed``
 2. ``audio``, ``augment``, ``losses``, ``checkpoint``, ``efficientnet``, and the ``data`` package
-3. ``model``, ``localization``, ``metrics``, ``protocols``, ``step``
+3. ``model``, ``localization``, ``metrics``, ``protocols``, ``step``, ``shared_features``
 4. ``evaluation``
 5. ``training``
 6. ``runs``, ``official`` (run directories, trained or imported)
@@ -26,7 +26,7 @@ LAYERS = [
     ("constants", "errors", "files", "progress"),
     ("config", "config_checks", "device", "distributed"),
     ("audio", "augment", "losses", "checkpoint", "data", "efficientnet"),
-    ("model", "localization", "metrics", "protocols", "step"),
+    ("model", "localization", "metrics", "protocols", "step", "shared_features"),
     ("evaluation",),
     ("training",),
     ("runs", "official"),
