@@ -260,13 +260,13 @@ def predict_together(jobs: list[ScoredModel], loader: DataLoader, device: torch.
     embeddings are those of a pass of its own, bit for bit. Without, every model runs whole.
     """
     device = torch.device(device)
+    for job in jobs:
+        job.model.eval()
     bf16 = [use_on(job.amp, device, "amp") for job in jobs]
     keys, digests = [(None, None)] * len(jobs), {}
     if share_features:
         keys = [feature_keys(job.model, job.objectness_trunk, on, digests) for job, on in zip(jobs, bf16)]
     collected = [_Collected(job) for job in jobs]
-    for job in jobs:
-        job.model.eval()
     for batch in track(loader, "evaluating", enabled=progress, leave=False, unit="batches"):
         images = batch["image"].to(device, non_blocking=True)  # (b, 3, H, W) uint8
         waves = batch["audio"].to(device, non_blocking=True)  # (b, T)

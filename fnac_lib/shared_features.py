@@ -2,8 +2,8 @@
 
 Runs trained with a frozen visual trunk keep the ImageNet weights they started from, and every run
 of a notebook reads one objectness network: on a test batch their trunks compute the same
-features. ``feature_keys`` names each model's features by what determines them (the trunk's layers
-and weights, the autocast state, the input's memory layout); ``encode`` and ``objectness_once``
+features. ``feature_keys`` names each model's features by what determines them (the trunk's layers,
+their settings and weights, the autocast state, the input's memory layout); ``encode`` and ``objectness_once``
 compute the features of a key once per batch, in a dict the caller empties for the next batch,
 and every model reads them through ``VisualEncoder.embed``: the same operations on the same
 inputs as its own forward pass, so the same numbers, bit for bit.
@@ -23,12 +23,20 @@ from .model import AVModel
 Key = tuple[str, bool, bool]  # (weights_digest, autocast on, channels-last input)
 
 
+SETTINGS = (bool, int, float, str, tuple, type(None))  # the plain attributes that shape what a layer computes
+
+
 def weights_digest(module: nn.Module) -> str:
-    """A hash of a module's layers (its ``repr``: kinds, sizes, strides) and of its parameters and
-    buffers: equal digests, equal functions."""
-    digest = hashlib.sha1(repr(module).encode())
+    """A hash of what a module computes: each layer's class and plain settings (strides, paddings,
+    which stages a trunk taps: not all of them show in its ``repr``) and every parameter and buffer.
+    Equal digests, equal functions: two slices of one network with the same weights but other
+    outputs differ."""
+    digest = hashlib.sha1()
+    for name, layer in module.named_modules():
+        settings = sorted((k, repr(v)) for k, v in vars(layer).items() if isinstance(v, SETTINGS))
+        digest.update(f"{name}:{type(layer).__module__}.{type(layer).__qualname__}:{settings}".encode())
     for name, tensor in module.state_dict().items():
-        digest.update(name.encode())
+        digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)}".encode())
         digest.update(tensor.detach().cpu().reshape(-1).view(torch.uint8).numpy().tobytes())
     return digest.hexdigest()
 

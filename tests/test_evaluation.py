@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from fnac_lib.data.cache import CachedDataset, build_cache
+from fnac_lib.efficientnet import TappedTrunk
 from fnac_lib.evaluation import (ScoredModel, clip_index, eval_loader, evaluate, predict, predict_together,
                                  summarize_scores)
 from fnac_lib.localization import object_guided
@@ -137,6 +138,12 @@ def test_a_weights_digest_tells_trunks_apart_by_weights_and_by_layers(model):
     strided = copy.deepcopy(trunk)
     strided[0].stride = (1, 1)  # the same weights, another function
     assert weights_digest(strided) != weights_digest(trunk)
+    # one network's stages, read at the last stage or at the last two side by side: same weights and
+    # repr (the visual trunk and the objectness network of the CPU demo), other features
+    stages = TappedTrunk(torch.nn.Conv2d(3, 4, 1), torch.nn.Conv2d(4, 4, 1), taps=1)
+    tapped = copy.deepcopy(stages)
+    tapped.taps = 2
+    assert repr(tapped) == repr(stages) and weights_digest(tapped) != weights_digest(stages)
     changed = copy.deepcopy(trunk)
     with torch.no_grad():
         changed[0].weight[0, 0, 0, 0] += 1
