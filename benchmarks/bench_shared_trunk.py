@@ -5,7 +5,8 @@
 
 Runs trained with ``model.freeze_visual`` (the CPU demo's ImageNet EfficientNet-Lite0) keep the trunk
 they started from, so on a test set its features are the same for all of them. ``evaluate_runs``
-computes them once per test set and hands them to every run (``scoring.SharedTrunk``). This script
+scores every run in one pass over a test set, computes each batch's trunk features and objectness maps
+once and hands them to every run (``evaluation.predict_together``). This script
 trains the runs briefly (the scores do not matter, only the work of scoring them), then scores them
 on the heard objects test both ways in this process, prints each one's wall time and the ratio, and
 checks that the two gave the same maps and scores.
@@ -21,10 +22,11 @@ from pathlib import Path
 
 import torch
 
+from fnac_lib import scoring
 from fnac_lib.config import apply_overrides, preset
+from fnac_lib.data import test_sets
 from fnac_lib.data.factory import make_dataset
 from fnac_lib.training import train
-from fnac_lib.workbook import scoring, test_sets
 
 
 def score(runs: dict[str, Path], test: test_sets.TestSet, share: bool) -> tuple[float, list[dict], dict]:
@@ -60,11 +62,12 @@ def main() -> None:
     finally:
         shutil.rmtree(root, ignore_errors=True)
     same = separate_rows == shared_rows and all(
-        torch.equal(separate_preds[key].av, shared_preds[key].av) for key in separate_preds)
+        torch.equal(getattr(separate_preds[key], field), getattr(shared_preds[key], field))
+        for key in separate_preds for field in ("av", "objectness", "img_emb", "aud_emb"))
     print(f"preset {args.preset}, {torch.get_num_threads()} threads: {len(runs)} runs ({', '.join(runs)}) "
           f"scored on {args.scenes} heard test scenes")
-    print(f"  every run through its own trunk:     {separate:6.1f} s")
-    print(f"  one shared trunk pass per batch:     {shared:6.1f} s")
+    print(f"  every run on its own:                {separate:6.1f} s")
+    print(f"  one pass, shared trunk per batch:    {shared:6.1f} s")
     print(f"  speed-up: {separate / shared:.2f}x; same maps and scores: {same}")
 
 

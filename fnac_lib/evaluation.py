@@ -6,6 +6,8 @@ SLAVC's open-set confidence, AVSBench's frame IoU and F-beta curves), per-sample
 the device, and they cross to the host once, at the end. Maps travel to the host only when a
 caller keeps them for figures (``keep_maps``). ``summarize_scores`` turns per-sample scores into
 the benchmark numbers; the CLI, the trainer's validation and the notebooks' tables all use it.
+``predict_together`` scores several models in one pass over a test set, computing the features of
+a trunk they share once per batch (``shared_features``).
 """
 
 from __future__ import annotations
@@ -16,20 +18,21 @@ import torch
 import torch.nn as nn
 from torch.utils.data import DataLoader, Dataset
 
-from .augment import normalize_images
 from .config import EvalConfig
 from .constants import OGL_ALPHA
 from .data.sample import clip_names, collate
 from .device import use_on
-from .localization import object_guided, objectness_maps, raw_av_maps
+from .localization import object_guided, raw_av_maps
 from .losses import normalize_maps
 from .metrics import batch_ciou, pointing_game, summarize
 from .model import AVModel
 from .progress import track
+from .shared_features import encode, feature_keys, objectness_once
 from .protocols import (fscore_from_curves, localisation_to_mask_logits, open_set_confidence, open_set_pr,
                         s4_frame_iou, s4_fscore_curves)
 
 PROTOCOLS = ("localization", "open_set", "segmentation")
+MAPS = ("av", "obj", "av_ogl")  # the maps an evaluation scores: AV, and with objectness OBJ and AV+OGL
 SEGMENTED_MAPS = ("av", "av_ogl")  # the maps AVSBench's S4 scores (objectness alone knows no sound)
 
 
@@ -221,6 +224,18 @@ def clip_index(dataset: Dataset) -> torch.Tensor | None:
     return torch.tensor([order.setdefault(name, len(order)) for name in names])
 
 
+@dataclass
+class ScoredModel:
+    """One model of an evaluation pass and how it is scored (``predict``'s settings)."""
+
+    model: AVModel
+    objectness_trunk: nn.Module | None = None  # OGL's objectness network; None: the AV map alone
+    alpha: float = OGL_ALPHA
+    amp: bool | str = "auto"  # bf16 autocast for the encoders ("auto": on CUDA only)
+    keep_maps: bool = True
+    settings: EvalConfig = field(default_factory=EvalConfig)
+
+
 @torch.no_grad()
 def predict(
     model: AVModel,
@@ -239,31 +254,67 @@ def predict(
     ``keep_maps=False`` keeps only scores and embeddings, for evaluations that need no figures.
     ``settings``: how maps are upsampled and empty gts counted (default ``EvalConfig()``).
     """
-    device, settings = torch.device(device), settings or EvalConfig()
-    model.eval()
-    autocast = torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_on(amp, device, "amp"))
-    scored: list[SampleScores] = []
-    parts: dict[str, list] = {k: [] for k in ("labels", "img_emb", "aud_emb", "av", "av_raw", "gt", "obj", "masks")}
-    ids: list[str] = []
+    job = ScoredModel(model, objectness_trunk, alpha, amp, keep_maps, settings or EvalConfig())
+    return predict_together([job], loader, device, progress, share_features=False)[0]
+
+
+@torch.no_grad()
+def predict_together(jobs: list[ScoredModel], loader: DataLoader, device: torch.device | str = "cpu",
+                     progress: bool = False, share_features: bool = True) -> list[Predictions]:
+    """``predict`` of several models in one pass over ``loader``: one ``Predictions`` per job.
+
+    With ``share_features``, each batch's trunk features are computed once per group of trunks
+    that hold the same weights and take the same input (``shared_features``): the frozen visual
+    trunk of runs that kept their ImageNet weights, and an objectness network several jobs read.
+    Each model reads its group's features through ``VisualEncoder.embed``, so its maps, scores and
+    embeddings are those of a pass of its own, bit for bit. Without, every model runs whole.
+    """
+    device = torch.device(device)
+    for job in jobs:
+        job.model.eval()
+    bf16 = [use_on(job.amp, device, "amp") for job in jobs]
+    keys, digests = [(None, None)] * len(jobs), {}
+    if share_features:
+        keys = [feature_keys(job.model, job.objectness_trunk, on, digests) for job, on in zip(jobs, bf16)]
+    collected = [_Collected(job) for job in jobs]
     for batch in track(loader, "evaluating", enabled=progress, leave=False, unit="batches"):
         images = batch["image"].to(device, non_blocking=True)  # (b, 3, H, W) uint8
         waves = batch["audio"].to(device, non_blocking=True)  # (b, T)
-        with autocast:
-            img_maps, aud_emb = model(images, waves)  # float32 (b, D, h, w), (b, D)
-        raw = raw_av_maps(img_maps, aud_emb, tuple(images.shape[2:]), mode=settings.av_upsample)  # (b, H, W)
-        objectness = None
-        if objectness_trunk is not None:
-            with autocast:
-                objectness = objectness_maps(objectness_trunk, normalize_images(images),
-                                             settings.objectness_upsample).float()  # (b, H, W)
         gt = batch["gt_map"].to(device, non_blocking=True)
         masks = batch["mask"].to(device, non_blocking=True) if "mask" in batch else None
-        maps = localisation_maps(raw, objectness, alpha)
-        scored.append(score_batch(maps, raw, gt, batch["on_screen"], masks, settings.empty_gt == "score-zero"))
+        computed: dict[tuple, torch.Tensor] = {}  # this batch's shared features and objectness maps
+        for job, on, (visual_key, objectness_key), out in zip(jobs, bf16, keys, collected):
+            with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=on):
+                img_maps, aud_emb = encode(job.model, images, waves, computed, visual_key)  # (b, D, h, w), (b, D)
+                objectness = None
+                if job.objectness_trunk is not None:
+                    objectness = objectness_once(job.objectness_trunk, images, job.settings.objectness_upsample,
+                                                 computed, objectness_key)  # (b, H, W)
+            out.add(batch, images, gt, masks, img_maps, aud_emb, objectness)
+    return [out.predictions(loader.dataset) for out in collected]
+
+
+class _Collected:
+    """What one job's evaluation gathers batch by batch: scores, embeddings and kept maps."""
+
+    def __init__(self, job: ScoredModel) -> None:
+        self.job = job
+        self.scored: list[SampleScores] = []
+        self.parts: dict[str, list] = {k: [] for k in ("labels", "img_emb", "aud_emb", "av", "av_raw", "gt", "obj",
+                                                       "masks")}
+        self.ids: list[str] = []
+
+    def add(self, batch: dict, images: torch.Tensor, gt: torch.Tensor, masks: torch.Tensor | None,
+            img_maps: torch.Tensor, aud_emb: torch.Tensor, objectness: torch.Tensor | None) -> None:
+        """Score one batch's features where they lie and keep what the predictions hold."""
+        settings, parts = self.job.settings, self.parts
+        raw = raw_av_maps(img_maps, aud_emb, tuple(images.shape[2:]), mode=settings.av_upsample)  # (b, H, W)
+        maps = localisation_maps(raw, objectness, self.job.alpha)
+        self.scored.append(score_batch(maps, raw, gt, batch["on_screen"], masks, settings.empty_gt == "score-zero"))
         parts["img_emb"].append(img_maps.mean(dim=(2, 3)))
         parts["aud_emb"].append(aud_emb)
         parts["labels"].append(batch["label"])
-        if keep_maps:  # the host copy waits for the batch: only for callers that draw the maps
+        if self.job.keep_maps:  # the host copy waits for the batch: only for callers that draw the maps
             parts["av"].append(maps["av"].cpu())
             parts["av_raw"].append(raw.cpu())
             parts["gt"].append(batch["gt_map"])
@@ -271,16 +322,19 @@ def predict(
                 parts["obj"].append(objectness.cpu())
             if masks is not None:
                 parts["masks"].append(batch["mask"])
-        ids.extend(batch["id"])
-    if not ids:
-        raise ValueError("the evaluation loader yielded no samples")
-    joined = {k: torch.cat(v).cpu() if v else None for k, v in parts.items()}
-    return Predictions(
-        scores=SampleScores.concatenate(scored), labels=joined["labels"],
-        img_emb=joined["img_emb"], aud_emb=joined["aud_emb"], ids=ids, clips=clip_index(loader.dataset),
-        av=joined["av"], av_raw=joined["av_raw"], gt=joined["gt"],
-        objectness=joined["obj"], masks=joined["masks"], alpha=alpha,
-    )
+        self.ids.extend(batch["id"])
+
+    def predictions(self, dataset: Dataset) -> Predictions:
+        """Everything gathered, joined on the CPU."""
+        if not self.ids:
+            raise ValueError("the evaluation loader yielded no samples")
+        joined = {k: torch.cat(v).cpu() if v else None for k, v in self.parts.items()}
+        return Predictions(
+            scores=SampleScores.concatenate(self.scored), labels=joined["labels"],
+            img_emb=joined["img_emb"], aud_emb=joined["aud_emb"], ids=self.ids, clips=clip_index(dataset),
+            av=joined["av"], av_raw=joined["av_raw"], gt=joined["gt"],
+            objectness=joined["obj"], masks=joined["masks"], alpha=self.job.alpha,
+        )
 
 
 def evaluate(

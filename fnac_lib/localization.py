@@ -37,8 +37,12 @@ def raw_av_maps(img_maps: torch.Tensor, aud_emb: torch.Tensor, size: tuple[int, 
 @torch.no_grad()
 def objectness_maps(trunk: nn.Module, images: torch.Tensor, mode: str = "bilinear") -> torch.Tensor:
     """Mean |activation| over channels of a frozen trunk, upsampled and normalised: (B, H, W)."""
-    features = trunk(images)  # (B, C, h, w)
-    return normalize_maps(upsample(features.abs().mean(dim=1), tuple(images.shape[2:]), mode))
+    return objectness_of(trunk(images), tuple(images.shape[2:]), mode)
+
+
+def objectness_of(features: torch.Tensor, size: tuple[int, int], mode: str = "bilinear") -> torch.Tensor:
+    """``objectness_maps`` of trunk features (B, C, h, w) computed already, at image ``size``: (B, H, W)."""
+    return normalize_maps(upsample(features.abs().mean(dim=1), size, mode))
 
 
 def object_guided(av: torch.Tensor, objectness: torch.Tensor, alpha: float = OGL_ALPHA) -> torch.Tensor:

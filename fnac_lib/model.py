@@ -168,7 +168,9 @@ class VisualEncoder(nn.Module):
         return self.embed(self.trunk(images))  # (B, D, h, w)
 
     def embed(self, features: torch.Tensor) -> torch.Tensor:
-        """The trunk's features (B, C, h, w) to unit vectors (B, D, h, w): dropout, 1x1 projection."""
+        """The trunk's features (B, C, h, w) to unit maps (B, D, h, w): dropout, projection,
+        normalisation. Evaluation feeds it features computed once for every model whose frozen
+        trunk holds the same weights (``evaluation.predict_together``)."""
         maps = self.projection(self.dropout(features))  # (B, D, h, w)
         return F.normalize(maps, dim=1)
 

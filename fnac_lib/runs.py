@@ -1,7 +1,8 @@
 """Run directories: train a configuration once, then load it ("load if present, else train").
 
 A finished run directory holds ``config.json``, ``metrics.json``, ``last.pt`` and, when it had
-a validation set, ``best.pt``; ``evaluate`` adds ``test_metrics.json``.
+a validation set, ``best.pt``; ``evaluate`` adds ``test_metrics.json``. ``train_methods`` trains
+one run per method side by side (``run_root/<method>``) and ``find_runs`` finds finished runs.
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ from pathlib import Path
 import torch
 
 from .checkpoint import checkpoint_config, load_checkpoint, load_into
-from .config import RunConfig, check_resumable
-from .data.factory import make_dataset, make_validation_set
+from .config import RunConfig, apply_overrides, check_resumable
+from .losses import METHODS
+from .data.default.scene_cache import remove_scene_cache
+from .data.factory import DEFAULT_KINDS, make_dataset, make_validation_set, scene_cache_path
 from .errors import CheckpointError
 from .model import AVModel
 from .training import train
@@ -73,6 +76,34 @@ def train_or_load(config: RunConfig, run_dir: Path, progress: bool = True) -> tu
         train(config, run_dir, train_set, val_set, resume=resume, progress=progress)
     model, saved_config = load_model(checkpoint_path(run_dir, "best"))
     return model, saved_config, read_metrics(run_dir)
+
+
+def train_methods(base: RunConfig, methods, run_root, progress: bool = True) -> dict[str, dict]:
+    """``train_or_load`` one run per method into ``run_root/<method>``, everything else equal
+    (seed, data, initial weights): the metrics of each run by method.
+
+    With ``data.cache_dir`` set on the default data, the methods read one scene cache
+    (``data.default.scene_cache``: the very scenes each would render), deleted after the last run.
+    """
+    metrics = {}
+    for method in methods:
+        _, _, metrics[method] = train_or_load(apply_overrides(base, {"train.method": method}),
+                                              Path(run_root) / method, progress=progress)
+    if base.data.cache_dir is not None and base.data.dataset in DEFAULT_KINDS:
+        remove_scene_cache(scene_cache_path(base))
+    return metrics
+
+
+def find_runs(run_root) -> dict[str, Path]:
+    """Finished run directories under ``run_root`` by name (path relative to it), methods in order."""
+    run_root = Path(run_root)
+    found = {}
+    for config_file in sorted(run_root.rglob("config.json")):
+        run_dir = config_file.parent
+        if is_finished(run_dir):
+            found[run_dir.relative_to(run_root).as_posix()] = run_dir
+    order = {m: i for i, m in enumerate(METHODS)}
+    return dict(sorted(found.items(), key=lambda item: (order.get(item[0].split("/")[-1], len(order)), item[0])))
 
 
 def read_metrics(run_dir: Path) -> dict:

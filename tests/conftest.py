@@ -55,11 +55,11 @@ def ci_config():
 
 @pytest.fixture
 def assert_legible():
-    """Check a workbook figure as a student sees it: within ``figure_style.MAX_WIDTH`` inches (shown
+    """Check a workbook figure as a student sees it: within ``common.MAX_WIDTH`` inches (shown
     unscaled at 100 px per inch) and no visible text under 8 pt (11 px)."""
     from matplotlib.text import Text
 
-    from fnac_lib.workbook.figure_style import MAX_WIDTH
+    from fnac_lib.workbook.common import MAX_WIDTH
 
     def check(fig) -> None:
         fig.draw_without_rendering()  # lays the figure out as saving it would

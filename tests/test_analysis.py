@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from fnac_lib.workbook import adjacency, false_negatives
+from fnac_lib.workbook import adjacency, common, false_negatives
 from fnac_lib.losses import mil_logits, symmetric_infonce
 
 LABELS = np.array([0, 0, 1, 2, 2, 2, -1])  # class 0 twice, 1 once, 2 three times, one unknown
@@ -16,16 +16,16 @@ LABELS = np.array([0, 0, 1, 2, 2, 2, -1])  # class 0 twice, 1 once, 2 three time
 
 def test_same_class_negatives_by_hand():
     # Anchor of class 0: one partner; class 1: none; class 2: two; the unknown label pairs with nothing.
-    assert false_negatives.same_class_negatives(LABELS).tolist() == [1, 1, 0, 2, 2, 2, 0]
-    assert false_negatives.false_negative_rate(LABELS) == pytest.approx(8 / (7 * 6))
-    assert not false_negatives.same_class_pairs(LABELS).diagonal().any()
+    assert common.same_class_negatives(LABELS).tolist() == [1, 1, 0, 2, 2, 2, 0]
+    assert common.false_negative_rate(LABELS) == pytest.approx(8 / (7 * 6))
+    assert not common.same_class_pairs(LABELS).diagonal().any()
 
 
 def test_expected_count_matches_brute_force():
     probs = np.array([0.5, 0.3, 0.2])
     for batch in (2, 3, 5):
         # Average the per-anchor count over every possible batch, weighted by its probability.
-        brute = sum(np.prod(probs[list(batch_labels)]) * false_negatives.same_class_negatives(batch_labels).mean()
+        brute = sum(np.prod(probs[list(batch_labels)]) * common.same_class_negatives(batch_labels).mean()
                     for batch_labels in itertools.product(range(3), repeat=batch))
         assert false_negatives.expected_same_class_negatives(batch, probs) == pytest.approx(brute)
     assert false_negatives.expected_same_class_negatives([1, 11], [0.25] * 4).tolist() == [0.0, 2.5]
@@ -42,7 +42,7 @@ def test_measured_count_approaches_expected():
 
 
 def test_sampled_batches_have_no_repeats():
-    rows = false_negatives.sample_batches(50, 20, 30, seed=1)
+    rows = common.sample_batches(50, 20, 30, seed=1)
     assert rows.shape == (30, 20)
     assert all(len(set(row)) == 20 for row in rows)
 
@@ -98,7 +98,7 @@ def test_gradient_split_sums_to_total():
     symmetric_infonce(mil_logits(maps_, aud_, 0.03)).backward()
     torch.testing.assert_close(parts["total"][1], aud_.grad, atol=1e-5, rtol=1e-5)
     summary = false_negatives.gradient_split_summary(maps, aud, labels)
-    assert summary["fn_rate"] == pytest.approx(false_negatives.false_negative_rate(labels))
+    assert summary["fn_rate"] == pytest.approx(common.false_negative_rate(labels))
     assert 0 < summary["fn_push_share"] < 1
 
 
@@ -128,7 +128,7 @@ def test_roc_by_hand():
 
 def test_pair_detection_and_ordering():
     labels = np.array([1, 0, 1, 0, 2])
-    same = false_negatives.same_class_pairs(labels).astype(float)
+    same = common.same_class_pairs(labels).astype(float)
     scores = adjacency.pair_detection(same, labels)
     assert scores["auroc"] == 1.0 and scores["r_precision"] == 1.0
     assert scores["positive_rate"] == pytest.approx(4 / 20)

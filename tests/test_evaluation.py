@@ -4,15 +4,20 @@
 tests compute every protocol the plain way, from the full set of maps at once, and compare.
 """
 
+import copy
+
 import pytest
 import torch
 
 from fnac_lib.data.cache import CachedDataset, build_cache
-from fnac_lib.evaluation import clip_index, evaluate, summarize_scores
+from fnac_lib.efficientnet import TappedTrunk
+from fnac_lib.evaluation import (ScoredModel, clip_index, eval_loader, evaluate, predict, predict_together,
+                                 summarize_scores)
 from fnac_lib.localization import object_guided
 from fnac_lib.metrics import batch_ciou, pointing_game, summarize
 from fnac_lib.model import AVModel
 from fnac_lib.protocols import fscore_from_curves, localisation_to_mask_logits, open_set_scores, s4_fscore, s4_miou
+from fnac_lib.shared_features import weights_digest
 
 FRAMES_PER_CLIP = 3
 
@@ -106,3 +111,40 @@ def test_localisation_is_summarised_only_where_every_pair_is_on_screen(model, to
     assert summarize_scores(preds.scores, protocols=("localization",)) == {}
     with pytest.raises(ValueError, match="unknown protocols"):
         summarize_scores(preds.scores, protocols=("cIoU",))
+
+
+def test_models_that_share_a_trunk_compute_its_features_once_per_batch_and_score_as_alone(ci_config, tone_squares):
+    torch.manual_seed(0)
+    first, second = (AVModel(ci_config.model, ci_config.audio).eval() for _ in range(2))
+    second.visual.trunk.load_state_dict(first.visual.trunk.state_dict())  # one frozen trunk, two heads
+    network = torch.nn.Conv2d(3, 6, kernel_size=4, stride=4).eval()  # an objectness network both read
+    calls = []
+    for name, module in (("first", first.visual.trunk), ("second", second.visual.trunk), ("objectness", network)):
+        module.register_forward_hook(lambda *_, name=name: calls.append(name))
+    loader = eval_loader(ScoredSquares(tone_squares(12)), batch_size=4)  # three batches
+    shared = predict_together([ScoredModel(model, network, alpha=0.3) for model in (first, second)], loader)
+    assert sorted(calls) == ["first"] * 3 + ["objectness"] * 3
+    for model, preds in zip((first, second), shared):
+        alone = predict(model, loader, objectness_trunk=network, alpha=0.3)
+        for field in ("av", "av_raw", "objectness", "img_emb", "aud_emb", "masks"):
+            assert torch.equal(getattr(preds, field), getattr(alone, field)), field
+        assert preds.summary() == alone.summary()
+    assert not torch.equal(shared[0].av, shared[1].av)  # the heads differ: only the trunk is shared
+
+
+def test_a_weights_digest_tells_trunks_apart_by_weights_and_by_layers(model):
+    trunk = model.visual.trunk
+    assert weights_digest(copy.deepcopy(trunk)) == weights_digest(trunk)
+    strided = copy.deepcopy(trunk)
+    strided[0].stride = (1, 1)  # the same weights, another function
+    assert weights_digest(strided) != weights_digest(trunk)
+    # one network's stages, read at the last stage or at the last two side by side: same weights and
+    # repr (the visual trunk and the objectness network of the CPU demo), other features
+    stages = TappedTrunk(torch.nn.Conv2d(3, 4, 1), torch.nn.Conv2d(4, 4, 1), taps=1)
+    tapped = copy.deepcopy(stages)
+    tapped.taps = 2
+    assert repr(tapped) == repr(stages) and weights_digest(tapped) != weights_digest(stages)
+    changed = copy.deepcopy(trunk)
+    with torch.no_grad():
+        changed[0].weight[0, 0, 0, 0] += 1
+    assert weights_digest(changed) != weights_digest(trunk)

@@ -122,7 +122,7 @@ def test_the_widget_follows_the_slider():
 
 def test_sounds_are_named_with_whether_training_heard_them():
     from fnac_lib.data.default import make_default_dataset
-    from fnac_lib.workbook.labels import sound_names
+    from fnac_lib.workbook.common import sound_names
 
     test = make_default_dataset("objects", "test", variant="open_set", length=8)
     heard = set(test.heard_classes)

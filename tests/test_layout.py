@@ -6,17 +6,20 @@ Layers, bottom to top; a module may import only from its own layer or below:
 1. ``config``, ``config_checks``, ``losses`` (its table of objectives names ``train.method``'s values),
    ``efficientnet`` (its stages' strides check ``model.visual_taps``), ``device``, ``distributed``
 2. ``audio``, ``augment``, ``checkpoint``, and the ``data`` package
-3. ``model``, ``localization``, ``metrics``, ``protocols``, ``step``
+3. ``model``, ``localization``, ``metrics``, ``protocols``, ``step``, ``statistics``, ``shared_features``
 4. ``evaluation``
 5. ``training``
-6. ``runs``, ``official`` (run directories, trained or imported)
-7. the ``workbook`` package (the notebooks' helpers)
+6. ``runs``, ``official`` (run directories, trained or imported), ``scoring`` (runs on test sets)
+7. the ``workbook`` package (one module per notebook)
 8. ``cli``, ``cli_options`` and ``__main__``
+
+The README's library tables and the workbook's docstring name every module there is, and only those.
 """
 
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -27,10 +30,10 @@ LAYERS = [
     ("constants", "errors", "files", "progress"),
     ("config", "config_checks", "losses", "efficientnet", "device", "distributed"),
     ("audio", "augment", "checkpoint", "data"),
-    ("model", "localization", "metrics", "protocols", "step"),
+    ("model", "localization", "metrics", "protocols", "step", "statistics", "shared_features"),
     ("evaluation",),
     ("training",),
-    ("runs", "official"),
+    ("runs", "official", "scoring"),
     ("workbook",),
     ("cli", "cli_options", "__main__"),
 ]
@@ -112,3 +115,44 @@ def test_the_import_graph_has_no_cycles():
         if start not in state:
             visit(start, [start])
     assert cycles == []
+
+
+def library_tables() -> dict[str, set[str]]:
+    """The modules README.md's "The library" names: ``{"": top-level modules, package: its modules}``."""
+    readme = (PACKAGE.parent / "README.md").read_text()
+    section = readme.split("\n## The library\n", 1)[1].split("\n## ", 1)[0]
+    tables: dict[str, set[str]] = {}
+    for line in section.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if not line.startswith("| `") or len(cells) != 2:
+            continue
+        names = re.findall(r"`([\w.]+)`", cells[0])
+        if names[0] in packages():  # a package's row: its modules, descriptions in parentheses left out
+            listed = re.findall(r"`(\w+)`", re.sub(r"\([^()]*\)", "", cells[1]))
+            tables[names[0]] = set(listed)
+        else:
+            tables.setdefault("", set()).update(names)
+    return tables
+
+
+def packages() -> dict[str, set[str]]:
+    """Every package (``data``, ``data.default``...) and the top level (``""``) with their modules."""
+    found: dict[str, set[str]] = {}
+    for path in PACKAGE.rglob("*.py"):
+        package = ".".join(path.parent.relative_to(PACKAGE).parts)
+        if path.stem not in ("__init__", "__main__"):
+            found.setdefault(package, set()).add(path.stem)
+    return found
+
+
+def test_the_readme_names_every_module_and_only_modules_there_are():
+    assert library_tables() == packages()
+
+
+def test_the_workbook_docstring_names_its_modules_and_the_library_modules_it_points_to():
+    workbook = PACKAGE / "workbook"
+    named = set(re.findall(r"``([\w.]+)``", ast.get_docstring(ast.parse((workbook / "__init__.py").read_text()))))
+    assert packages()["workbook"] <= named
+    missing = [name for name in named if not (workbook / f"{name}.py").exists()
+               and not PACKAGE.joinpath(*name.split(".")).with_suffix(".py").exists()]
+    assert missing == []

@@ -1,4 +1,4 @@
-"""Where a map peaks: on the sounding object, a silent one, or the background (workbook.peaks)."""
+"""Where a map peaks: on the sounding object, a silent one, or the background (workbook.benchmark)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import torch
 
 from fnac_lib.data.default import make_default_dataset
 from fnac_lib.evaluation import Predictions
-from fnac_lib.workbook import peaks
-from fnac_lib.workbook.test_sets import TestSet
+from fnac_lib.data.test_sets import TestSet
+from fnac_lib.workbook import benchmark
 from fixtures_data import build_fixture_bank
 
 
@@ -36,9 +36,9 @@ def _maps_peaking_on(dataset, region: str) -> torch.Tensor:
 
 def test_each_peak_is_counted_in_its_region(bank_path):
     dataset = make_default_dataset("objects", "heard", image_size=48, clip_seconds=0.25, length=8, data_dir=bank_path)
-    assert peaks.peak_regions(_maps_peaking_on(dataset, "sounding object"), dataset)["sounding object"] == 1.0
-    assert peaks.peak_regions(_maps_peaking_on(dataset, "background"), dataset)["background"] == 1.0
-    shares = peaks.peak_regions(_maps_peaking_on(dataset, "silent object"), dataset)
+    assert benchmark.peak_regions(_maps_peaking_on(dataset, "sounding object"), dataset)["sounding object"] == 1.0
+    assert benchmark.peak_regions(_maps_peaking_on(dataset, "background"), dataset)["background"] == 1.0
+    shares = benchmark.peak_regions(_maps_peaking_on(dataset, "silent object"), dataset)
     assert abs(sum(shares.values()) - 1.0) < 1e-9 and shares["sounding object"] < 1.0
 
 
@@ -48,7 +48,7 @@ def test_the_table_names_runs_and_skips_data_without_objects(bank_path):
     gt = torch.stack([dataset[i]["gt_map"] for i in range(len(dataset))])
     preds = Predictions.from_maps(maps, gt, torch.ones(len(gt), dtype=torch.bool))
     test = TestSet("objects-heard", dataset, (48, 16000, 0.25))
-    table = peaks.peak_table({("fnac", "objects-heard"): preds, ("fnac", "digits"): preds}, test)
+    table = benchmark.peak_table({("fnac", "objects-heard"): preds, ("fnac", "digits"): preds}, test)
     assert list(table) == ["FNAC"] and table["FNAC"]["sounding object"] == 1.0
-    assert "| FNAC | 100.0 | 0.0 | 0.0 |" in peaks.peak_markdown(table)
-    assert peaks.peak_regions(maps, object()) is None  # a real benchmark knows no objects
+    assert "| FNAC | 100.0 | 0.0 | 0.0 |" in benchmark.peak_markdown(table)
+    assert benchmark.peak_regions(maps, object()) is None  # a real benchmark knows no objects

@@ -11,7 +11,10 @@ from fnac_lib.evaluation import Predictions
 from fnac_lib.step import LOGGED_TERMS
 from fnac_lib.training import train
 from fnac_lib.metrics import median_rule_ceiling
-from fnac_lib.workbook import figure_style, labels, published, result_plots, scoring, tables, test_sets, training_report
+from fnac_lib import runs as fnac_runs
+from fnac_lib import scoring
+from fnac_lib.data import test_sets
+from fnac_lib.workbook import benchmark, common, false_negatives, training_runs
 
 
 def fake_metrics(method, offset=0.0):
@@ -39,9 +42,9 @@ def square_predictions(n=4, size=16, off_screen=0, masks=False):
 
 def test_loss_and_validation_curves_have_a_panel_per_term_and_a_line_per_run(assert_legible):
     metrics = {"ezvsl": fake_metrics("ezvsl"), "fnac": fake_metrics("fnac", 0.5), "tne": fake_metrics("tne")}
-    fig = training_report.loss_curves(metrics, warmup_epochs=1, batch_size=8)
+    fig = training_runs.loss_curves(metrics, warmup_epochs=1, batch_size=8)
     panels, legend_cell = fig.axes[:len(LOGGED_TERMS)], fig.axes[-1]
-    assert len(fig.axes) == len(LOGGED_TERMS) + 1 and fig.get_figwidth() <= figure_style.MAX_WIDTH
+    assert len(fig.axes) == len(LOGGED_TERMS) + 1 and fig.get_figwidth() <= common.MAX_WIDTH
     assert all(ax.get_ylabel() for ax in panels)  # every panel says what its y axis is
     # EZ-VSL and TNE only log identical curves: one line says so; FNAC has its own; plus the warm-up marker
     assert [line.get_label() for line in panels[0].get_lines()] == ["EZ-VSL = TNE only", "FNAC", "end of warm-up"]
@@ -49,14 +52,14 @@ def test_loss_and_validation_curves_have_a_panel_per_term_and_a_line_per_run(ass
     assert [t.get_text() for t in legend_cell.get_legend().get_texts()] == [
         "EZ-VSL", "FNAC", "TNE only", "end of warm-up", "chance, 2 ln 8"]
     assert_legible(fig)
-    fig = training_report.validation_curves(metrics)
+    fig = training_runs.validation_curves(metrics)
     assert_legible(fig)
     assert [ax.get_title() for ax in fig.axes[:2]] == ["validation cIoU", "validation AUC"]
     np.testing.assert_allclose(fig.axes[0].get_lines()[0].get_ydata(), [20, 50, 50])
 
 
 def test_final_validation_reports_the_last_epoch_and_the_kept_one():
-    scores = training_report.final_validation({"fnac": fake_metrics("fnac")})["fnac"]
+    scores = training_runs.final_validation({"fnac": fake_metrics("fnac")})["fnac"]
     assert scores["final"]["epoch"] == 2 and scores["best"]["epoch"] == 1 and scores["steps"] == 6
 
 
@@ -111,19 +114,19 @@ def test_tables_pivot_runs_and_sit_beside_the_published_gaps():
              "metric": metric, "value": value, "n": 8}
             for run, scores in (("ezvsl", (0.40, 0.30)), ("fnac", (0.45, 0.32)))
             for metric, value in zip(("cIoU", "AUC"), scores)]
-    table = tables.results_markdown(rows)
+    table = benchmark.results_markdown(rows)
     assert table.splitlines()[0] == "**Localisation, AV map: cIoU / AUC (%)**"
     assert "| test set | EZ-VSL | FNAC |" in table and "| objects | 40.0 / 30.0 | 45.0 / 32.0 |" in table
-    lines = tables.comparison_rows(rows)
+    lines = benchmark.comparison_rows(rows)
     measured = [line for line in lines if line["source"] == "this workbook"]
     assert [round(line["gap"], 6) for line in measured] == [5.0, 2.0]
     gaps = {(line["train_set"], line["metric"]): line["gap"] for line in lines if line["test"] == "vggss"}
     assert gaps["VGG-Sound 10k", "cIoU"] == pytest.approx(37.29 - 37.18)
     # no gap across sources (a leaderboard FNAC number against the paper's EZ-VSL)
     assert not any(line["test"] == "flickr" for line in lines)
-    assert "SLAVC" in tables.published_markdown()
-    assert all(r["source"] for r in published.PUBLISHED)
-    assert not any("leaderboard" in r["source"] for r in published.PUBLISHED)  # papers' own tables only
+    assert "SLAVC" in benchmark.published_markdown()
+    assert all(r["source"] for r in benchmark.PUBLISHED)
+    assert not any("leaderboard" in r["source"] for r in benchmark.PUBLISHED)  # papers' own tables only
 
 
 def test_results_tables_merge_identical_runs_and_keep_the_references_apart():
@@ -135,7 +138,7 @@ def test_results_tables_merge_identical_runs_and_keep_the_references_apart():
     rows += [row(ref, test, "localization", metric, value) for ref in (scoring.RANDOM_MAP, scoring.PERFECT_MAP)
              for test in ("objects", "digits") for metric, value in (("cIoU", 0.1), ("AUC", 0.3))]
     rows += [row(run, "objects/open_set", "open_set", metric, 0.5) for run in ("ezvsl", "fnac") for metric in ("AP", "max_F1")]
-    (title, table), (open_title, open_table) = tables.results_tables(rows)
+    (title, table), (open_title, open_table) = benchmark.results_tables(rows)
     assert title == "Localisation, AV map: cIoU / AUC (%)"
     # identical runs share a column; a reference equal to them stays its own column
     assert table.splitlines()[0] == "| test set | EZ-VSL = FNAC | TNE only | random map | perfect map |"
@@ -146,12 +149,12 @@ def test_results_tables_merge_identical_runs_and_keep_the_references_apart():
 def test_the_gradient_split_reads_as_a_table():
     split = {"loss": 6.9, "floor": 0.4, "fn_rate": 0.02, "fn_push_share": 0.5, "emb_grad_false_negative": 1.0,
              "emb_grad_positive": 1.2, "emb_grad_total": 0.4}
-    table = tables.gradient_split_markdown({"objects fine, trained": split}, chance=6.93)
+    table = false_negatives.gradient_split_markdown({"objects fine, trained": split}, chance=6.93)
     assert table.splitlines()[2] == "| objects fine, trained | 6.90 | 0.40 | 6.93 | 2.0% | 50.0% | 1.00 | 1.20 | 0.40 |"
 
 
 def test_success_curves_and_heatmap_grid_have_the_expected_axes(assert_legible):
-    fig = result_plots.success_curves({"EZ-VSL": np.array([0.2, 0.6]), "FNAC": np.array([0.7, 0.9]),
+    fig = benchmark.success_curves({"EZ-VSL": np.array([0.2, 0.6]), "FNAC": np.array([0.7, 0.9]),
                                        "TNE only": np.array([0.2, 0.6])})
     assert_legible(fig)
     (ax,) = fig.axes
@@ -163,9 +166,9 @@ def test_success_curves_and_heatmap_grid_have_the_expected_axes(assert_legible):
     preds = square_predictions(n=2)
     samples = [{"image": torch.zeros(3, 16, 16, dtype=torch.uint8), "gt_map": preds.gt[i],
                 "boxes": torch.tensor([[0.25, 0.25, 0.75, 0.75]]), "id": f"s{i}"} for i in range(2)]
-    columns = {labels.MAP_LABELS[k]: v for k, v in scoring.map_columns(preds).items()}
+    columns = {common.MAP_LABELS[k]: v for k, v in benchmark.map_columns(preds).items()}
     columns["copy of AV"] = columns["AV"].clone()
-    fig = result_plots.heatmap_grid(samples, columns, names=["zebra (unheard)", "cow (heard)"])
+    fig = benchmark.heatmap_grid(samples, columns, names=["zebra (unheard)", "cow (heard)"])
     assert len(fig.axes) == 2 * 4 + 1  # the copy shares the AV column; a colour bar
     assert fig.axes[0].get_title() == "zebra (unheard)" and fig.axes[4].get_title() == "cow (heard)"
     # the median rule predicts half the image, twice the quarter-image square
@@ -182,7 +185,7 @@ def test_evaluate_runs_scores_every_finished_run_on_every_test_set(tmp_path, ton
               tone_squares(8, seed=1), progress=False)
     (tmp_path / "unfinished").mkdir()
     (tmp_path / "unfinished" / "config.json").write_text(json.dumps(config.to_dict()))
-    runs = test_sets.find_runs(tmp_path)
+    runs = fnac_runs.find_runs(tmp_path)
     assert list(runs) == ["ezvsl", "fnac"]
 
     test = test_sets.TestSet("tones", tone_squares(8, seed=2), inputs=(32, 16000, 1.0))
@@ -204,25 +207,28 @@ def test_runs_with_one_frozen_trunk_share_its_features_and_score_as_they_would_a
                             ("other-seed", {"train.method": "ezvsl", "train.seed": 1})):
         train(apply_overrides(config, overrides), tmp_path / name, tone_squares(16), tone_squares(8, seed=1),
               progress=False)
-    runs = test_sets.find_runs(tmp_path)
+    runs = fnac_runs.find_runs(tmp_path)
     test = test_sets.TestSet("tones", tone_squares(16, seed=2), inputs=(32, 16000, 1.0))
-    passes, init = [], scoring.SharedTrunk.__init__
+    passes, load_model = [], scoring.load_model
 
-    def counting(self, trunk):
-        init(self, trunk)
-        trunk.register_forward_hook(lambda *_: passes.append(id(self)))
+    def counting(path, device):
+        model, config = load_model(path, device)
+        model.visual.trunk.register_forward_hook(lambda *_: passes.append(path.parent.name))
+        return model, config
 
-    monkeypatch.setattr(scoring.SharedTrunk, "__init__", counting)
+    monkeypatch.setattr(scoring, "load_model", counting)
     rows, preds = scoring.evaluate_runs(runs, [test], objectness="model", batch_size=8, progress=False)
     # 16 scenes in batches of 8: EZ-VSL and FNAC (seed 0) share one trunk, two passes in all, though
     # each also reads it for its objectness map; the seed-1 run has its own trunk and passes.
-    assert len(passes) == 4 and len(set(passes)) == 2
-    for run in runs:
-        alone = scoring.evaluate_runs({run: runs[run]}, [test], objectness="model", batch_size=8,
-                                      progress=False)[1][(run, "tones")]
-        shared = preds[(run, "tones")]
-        assert torch.equal(shared.av, alone.av) and torch.equal(shared.objectness, alone.objectness)
-        assert torch.equal(shared.img_emb, alone.img_emb), run
+    assert sorted(passes) == ["ezvsl", "ezvsl", "other-seed", "other-seed"]
+    passes.clear()
+    alone_rows, alone = scoring.evaluate_runs(runs, [test], objectness="model", batch_size=8, progress=False,
+                                              share_trunks=False)
+    assert len(passes) == 3 * 2 * 2  # each run's own forward pass and objectness map, per batch
+    assert alone_rows == rows
+    for key, shared in preds.items():
+        for field in ("av", "av_raw", "objectness", "img_emb", "aud_emb"):
+            assert torch.equal(getattr(shared, field), getattr(alone[key], field)), (key, field)
 
 
 def test_the_methods_of_one_notebook_share_a_scene_cache_deleted_after_the_last(tmp_path, monkeypatch):
@@ -231,14 +237,14 @@ def test_the_methods_of_one_notebook_share_a_scene_cache_deleted_after_the_last(
     cache_dir = tmp_path / "scene-cache"
     base = preset("ci", **{"data.image_size": 32, "data.train_length": 16, "train.batch_size": 8, "train.epochs": 1,
                            "data.cache_dir": str(cache_dir)})
-    caches_at_start, train_or_load = [], training_report.train_or_load
+    caches_at_start, train_or_load = [], fnac_runs.train_or_load
 
     def recording(config, run_dir, progress=True):
         caches_at_start.append(len(list(cache_dir.glob("*"))))
         return train_or_load(config, run_dir, progress)
 
-    monkeypatch.setattr(training_report, "train_or_load", recording)
-    metrics = training_report.train_methods(base, ["ezvsl", "fnac"], tmp_path / "runs", progress=False)
+    monkeypatch.setattr(fnac_runs, "train_or_load", recording)
+    metrics = fnac_runs.train_methods(base, ["ezvsl", "fnac"], tmp_path / "runs", progress=False)
     # the first method renders the scenes, the second reads them, and none are left behind
     assert caches_at_start == [0, 1] and not any(cache_dir.iterdir())
     assert [m["global_step"] for m in metrics.values()] == [2, 2]

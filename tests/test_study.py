@@ -14,7 +14,9 @@ from fnac_lib.data.default import make_default_dataset
 from fnac_lib.data.default.bank import TEST, TRAIN
 from fnac_lib.evaluation import Predictions
 from fnac_lib.metrics import summarize
-from fnac_lib.workbook import scoring, statistics, study, study_plots, summary, tables, test_sets
+from fnac_lib import scoring, statistics
+from fnac_lib.data import test_sets
+from fnac_lib.workbook import study
 from fixtures_data import REAL_BANK, build_fixture_bank
 
 
@@ -164,20 +166,20 @@ def test_study_statistics_have_the_demo_shape_and_the_paired_comparisons():
     assert worse["recovered"]["fnac / oracle"]["digits"]["AUC"]["exceeds"] == "no oracle gain"
     sentence = study.verdict(worse, "digits", "AUC")  # not "exceeds half" of a loss
     assert "does not beat EZ-VSL (-10.0" in sentence and "FNAC - EZ-VSL: +3.0" in sentence
-    table = tables.study_markdown(stats["summary"], ("AUC",))
+    table = study.study_markdown(stats["summary"], ("AUC",))
     assert table.splitlines()[0].startswith("| test set | metric | EZ-VSL | FNAC |")
-    assert "share fnac / oracle" in tables.differences_markdown(stats["differences"], stats["recovered"], ("AUC",))
+    assert "share fnac / oracle" in study.differences_markdown(stats["differences"], stats["recovered"], ("AUC",))
 
 
 def test_study_figures_draw_an_interval_per_entry():
     stats = study.study_statistics(fake_values(), ["ezvsl", "fnac", "oracle", "fnac_shuffled"], n_boot=100)
-    fig = study_plots.difference_forest(stats["differences"], "AUC", ["digits", "objects-heard"])
+    fig = study.difference_forest(stats["differences"], "AUC", ["digits", "objects-heard"])
     assert len(fig.axes) == 2 and fig.axes[0].get_title() == "digits"
     assert [t.get_text() for t in fig.axes[1].get_yticklabels()][-1] == "FNAC - EZ-VSL"  # top row
     assert len(fig.axes[0].get_lines()) < len(fig.axes[1].get_lines())  # digits has no coarse-label oracle
-    fig = study_plots.method_forest(stats["summary"], "AUC", ["digits"])
+    fig = study.method_forest(stats["summary"], "AUC", ["digits"])
     assert len(fig.axes[0].get_yticklabels()) == len(stats["summary"])
-    assert study_plots.recovered_forest(stats["recovered"], "AUC", ["digits", "objects-heard"]).axes
+    assert study.recovered_forest(stats["recovered"], "AUC", ["digits", "objects-heard"]).axes
 
 
 # ----------------------------------------------------------------------------- test sets, references, summaries
@@ -270,38 +272,18 @@ def test_summary_from_rows_has_one_entry_per_method_test_set_and_metric(tmp_path
             row("ezvsl", "objects-heard", "AUC", 0.33, "obj"), row("fnac", "objects-heard", "AUC", 0.33, "obj"),
             row("fnac", "objects-heard", "AUC", 0.5, "av_ogl"), row("fnac", "objects-open_set", "AP", 0.2),
             row(scoring.RANDOM_MAP, "objects-heard", "AUC", 0.2), row(scoring.LARGEST_OBJECT, "digits", "cIoU", 0.1)]
-    found = summary.summary_from_rows(rows)
+    found = scoring.summary_from_rows(rows)
     assert found == {"ezvsl": {"objects-heard": {"AUC": 0.4}},
                      "fnac": {"objects-heard": {"pointing_game": 0.8}, "objects-listening": {"listening": 0.9}},
                      "random": {"objects-heard": {"AUC": 0.2}}, "largest-object": {"digits": {"cIoU": 0.1}},
                      "objectness": {"objects-heard": {"AUC": 0.33}}}
     rows.append(row("tne", "objects-heard", "AUC", 0.1, "obj"))  # a trunk that was trained: its own objectness
-    assert "objectness (tne)" in summary.summary_from_rows(rows)
+    assert "objectness (tne)" in scoring.summary_from_rows(rows)
     source = tmp_path / "04.json"
     source.write_text('{"rows": []}')
-    assert summary.main([str(source), str(tmp_path / "summary.json")]) == 0
+    assert scoring.main([str(source), str(tmp_path / "summary.json")]) == 0
     assert (tmp_path / "summary.json").read_text().strip() == "{}"
-    assert summary.main([str(tmp_path / "absent.json"), str(tmp_path / "x.json")]) == 1
-
-
-def test_a_shared_objectness_network_runs_once_per_batch_and_gives_the_same_maps():
-    from fnac_lib.localization import objectness_maps
-
-    calls = []
-
-    class Trunk(torch.nn.Module):
-        def forward(self, x):
-            calls.append(1)
-            return torch.cat([x, -2 * x], dim=1)[:, :, ::4, ::4]  # (B, 6, h, w)
-
-    images = torch.randn(2, 3, 16, 16)
-    shared = scoring.SharedObjectness(Trunk())
-    first = objectness_maps(shared, images)
-    torch.testing.assert_close(first, objectness_maps(Trunk(), images))
-    torch.testing.assert_close(objectness_maps(shared, images.clone()), first)
-    assert len(calls) == 2  # the plain trunk once, the shared one once for two calls
-    objectness_maps(shared, images + 1)
-    assert len(calls) == 3
+    assert scoring.main([str(tmp_path / "absent.json"), str(tmp_path / "x.json")]) == 1
 
 
 # ----------------------------------------------------------------------------- why digits stay at chance on a CPU

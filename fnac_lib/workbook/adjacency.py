@@ -1,18 +1,24 @@
-"""How well FNAC's adjacency matrices find the pairs that truly share a class (notebook 02).
+"""Notebook 02: how well FNAC's adjacency matrices find the pairs that truly share a class.
 
 Each (B, B) matrix scores every off-diagonal pair of a batch; with the labels known, it is a
-detector of same-class pairs, scored by ROC, precision-recall and R-precision. No sklearn: the
-ROC / precision-recall code is plain numpy.
+detector of same-class pairs, scored by ROC, precision-recall and R-precision (plain numpy, no
+sklearn), on one batch and averaged over real batches; then the heatmaps and detector curves.
 """
 
 from __future__ import annotations
 
+import matplotlib.pyplot as plt
 import numpy as np
+import seaborn as sns
 import torch
+from matplotlib.figure import Figure
+from torch.utils.data import Dataset
 
 from ..constants import FG_THRESHOLD, TAU
 from ..losses import audio_adjacency, foreground_adjacency, mil_logits, visual_adjacency
-from .false_negatives import same_class_pairs
+from ..model import AVModel
+from .common import (HEATMAP_STYLE, MAX_WIDTH, STYLE, as_numpy, batch_features, class_name, false_negative_rate,
+                     legible, random_batches, same_class_pairs)
 
 
 def adjacency_matrices(
@@ -130,3 +136,110 @@ def detection_rows(detection: dict[str, dict[str, dict[str, dict[str, float]]]])
             for model, by_labels in detection.items()
             for labels, by_matrix in by_labels.items()
             for matrix, values in by_matrix.items()]
+
+
+def adjacency_detection(model: AVModel, dataset: Dataset, label_sets: dict[str, np.ndarray], batch_size: int,
+                        num_batches: int, seed: int = 0, tau: float = TAU, device: torch.device | str = "cpu",
+                        progress: bool = True) -> dict[str, dict[str, dict[str, float]]]:
+    """``pair_detection`` of every ``adjacency_matrices`` entry, averaged over real batches:
+    {label set: {matrix: {auroc, average_precision, r_precision, positive_rate, batches}}}.
+
+    A batch whose labelling has no same-class pair cannot score a detector and is skipped for that
+    labelling; ``batches`` counts the ones used.
+    """
+    scores: dict[str, dict[str, list[dict]]] = {name: {} for name in label_sets}
+    for indices, batch in random_batches(dataset, batch_size, num_batches, seed, progress, "pair detection"):
+        matrices = adjacency_matrices(*batch_features(model, batch, device), tau)
+        for name, labels in label_sets.items():
+            batch_labels = np.asarray(labels)[indices]
+            if not 0 < false_negative_rate(batch_labels) < 1:
+                continue
+            for matrix_name, matrix in matrices.items():
+                scores[name].setdefault(matrix_name, []).append(pair_detection(matrix.cpu().numpy(), batch_labels))
+    return {name: {matrix_name: {key: float(np.mean([r[key] for r in rows])) for key in rows[0]} | {"batches": len(rows)}
+                   for matrix_name, rows in per_matrix.items()}
+            for name, per_matrix in scores.items()}
+
+
+# ---------------------------------------------------------------------------------------------
+# Figures.
+
+
+def _class_ticks(labels_sorted: np.ndarray, boundaries: np.ndarray, class_names, max_labels: int) -> list:
+    """(centre, name) of the class blocks to label, skipping a name that would overlap the previous one."""
+    starts = np.r_[0, boundaries]
+    centres = (starts + np.r_[boundaries, len(labels_sorted)] - 1) / 2
+    gap, shown, last = len(labels_sorted) / max_labels, [], -np.inf
+    for start, centre in zip(starts, centres):
+        if centre - last >= gap:
+            shown.append((centre, class_name(class_names, int(labels_sorted[start]))))
+            last = centre
+    return shown
+
+
+MATRIX_TITLES = {"audio": "audio-audio $A_{aud}$", "visual": "image-image $A_{img}$",
+                 "foreground": "sounding region $A_{fg}$", "image-audio logits": "image-audio logits $L$"}
+
+
+@legible
+def plot_adjacency(matrices: dict, labels, class_names=None, rows=("raw", "row softmax"), title: str | None = None,
+                   size: float = 3.9) -> Figure:
+    """(B, B) matrices as heatmaps with the batch ordered by class and lines at class boundaries:
+    same-class pairs are the blocks on the diagonal, named along both axes. One row per matrix;
+    columns ``raw`` and/or ``row softmax`` (what FNAC compares, row by row, with the image-audio
+    logits). Colours span the off-diagonal entries; the diagonal saturates."""
+    order, boundaries = order_by_class(labels)
+    labels_sorted = as_numpy(labels)[order]
+    ticks = _class_ticks(labels_sorted, boundaries, class_names, max_labels=int(size * 6))  # ~one per 12 px
+    with sns.axes_style(HEATMAP_STYLE):
+        fig, axes = plt.subplots(len(matrices), len(rows), figsize=(MAX_WIDTH, (size + 1.0) * len(matrices)),
+                                 squeeze=False, layout="constrained")
+    for r, (name, matrix) in enumerate(matrices.items()):
+        for c, kind in enumerate(rows):
+            values = as_numpy(matrix).astype(float)
+            values = row_softmax(values) if kind == "row softmax" else values
+            values = values[np.ix_(order, order)]  # (B, B), grouped by class
+            # Self-similarity (1 / tau for unit vectors) would swamp the scale: fit it to the
+            # off-diagonal pairs, where the false negatives are, and let the diagonal saturate.
+            rest = off_diagonal(values)
+            ax = axes[r, c]
+            image = ax.imshow(values, cmap="rocket" if kind == "raw" else "mako", interpolation="nearest",
+                              vmin=rest.min(), vmax=rest.max())
+            bar = fig.colorbar(image, ax=ax, fraction=0.05, pad=0.02, extend="max")
+            bar.set_label("similarity / tau" if kind == "raw" else "softmax of the row")
+            for b in boundaries:
+                ax.axhline(b - 0.5, color="white", lw=0.8)
+                ax.axvline(b - 0.5, color="white", lw=0.8)
+            ax.set_xticks([t for t, _ in ticks], [n for _, n in ticks], rotation=90, fontsize=8)
+            ax.set_yticks([t for t, _ in ticks], [n for _, n in ticks] if c == 0 else [], fontsize=8)
+            label = MATRIX_TITLES.get(name, name)
+            ax.set_title(label if kind == "raw" else f"row softmax of {label}")
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+@legible
+def plot_detector_roc(matrices: dict, labels, title: str | None = None) -> Figure:
+    """ROC (left) and precision-recall (right) of each matrix's off-diagonal entries as a detector
+    of same-class pairs, AUROC and average precision in the legends."""
+    targets = off_diagonal(same_class_pairs(labels))
+    with sns.axes_style(STYLE):
+        fig, (left, right) = plt.subplots(1, 2, figsize=(MAX_WIDTH, 4.6))
+    for colour, (name, matrix) in zip(sns.color_palette("deep"), matrices.items()):
+        scores = off_diagonal(as_numpy(matrix))
+        fpr, tpr, _ = roc_curve(scores, targets)
+        precision, recall, _ = precision_recall_curve(scores, targets)
+        left.plot(fpr, tpr, color=colour, label=f"{name} (AUROC {auroc(scores, targets):.2f})")
+        right.step(recall, precision, where="post", color=colour,
+                   label=f"{name} (AP {average_precision(scores, targets):.2f})")
+    left.plot([0, 1], [0, 1], "k:", label="chance")
+    right.axhline(targets.mean(), color="k", ls=":", label=f"chance ({targets.mean():.2f})")
+    left.set(xlabel="false-positive rate", ylabel="true-positive rate", title="same-class pair detection: ROC")
+    right.set(xlabel="recall", ylabel="precision", ylim=(0, 1.02), title="precision-recall")
+    left.legend(loc="lower right")
+    right.legend(loc="upper right")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig

@@ -1,4 +1,4 @@
-"""A sample explorer: hear a test clip, compare baseline and FNAC maps, move the cIoU threshold.
+"""Notebook 05, a sample explorer: hear a test clip, compare baseline and FNAC maps, move the cIoU threshold.
 
 The protocol thresholds every map at its own median (``metrics.batch_ciou``); the explorer lets a
 reader pick any threshold instead and watch cIoU follow, which shows how much of a score is the
@@ -24,10 +24,8 @@ from ..device import resolve_device
 from ..evaluation import evaluate
 from ..metrics import ciou_at_threshold, ciou_of_masks, median_rule_ceiling, median_threshold_masks
 from ..runs import checkpoint_path, load_model
-from .figure_style import (GT_COLOUR, MAX_WIDTH, coinciding, colours, draw_map, draw_runs, identical_note, joined,
-                           legible, map_colorbar, map_legend, run_handles)
-from .labels import method_label, sound_names
-from .plots import draw_boxes
+from .common import (GT_COLOUR, MAX_WIDTH, coinciding, colours, draw_boxes, draw_map, draw_runs, identical_note,
+                     joined, legible, map_colorbar, map_legend, method_label, run_handles, sound_names)
 
 THRESHOLDS = np.linspace(0.0, 1.0, 101)  # the slider's range: maps are min-max normalised to [0, 1]
 

@@ -1,41 +1,33 @@
-"""False negatives in contrastive batches, and what they do to InfoNCE (notebook 01).
+"""Notebook 01: false negatives in contrastive batches, and what they do to InfoNCE.
 
 A *false negative* is an off-diagonal pair (i, j), i != j, of a contrastive batch whose items
 share a class: InfoNCE treats audio j as a negative for image i although it may sound just like
 i's own clip. The default data knows every label, so the problem is measured exactly.
 
-Everything is a pure, vectorised function of arrays or tensors; a label < 0 means "unknown" and
-never forms a same-class pair.
+The measurements are pure, vectorised functions of arrays or tensors (a label < 0 means "unknown"
+and never forms a same-class pair: ``common.same_class_pairs``), then their figures (each returns a
+matplotlib Figure; the notebook decides whether to show or save it) and the gradient-split table.
 """
 
 from __future__ import annotations
 
+import matplotlib.pyplot as plt
 import numpy as np
+import seaborn as sns
 import torch
 import torch.nn.functional as F
+from matplotlib.figure import Figure
 from scipy.stats import binom
+from torch.utils.data import Dataset
 
 from ..constants import TAU
 from ..losses import mil_logits, symmetric_infonce
+from ..model import AVModel
+from .common import (HEATMAP_STYLE, MAX_WIDTH, STYLE, as_numpy, batch_features, class_name, draw_boxes, legible,
+                     markdown_table, random_batches, sample_batches, same_class_negatives, same_class_pairs)
 
-
-def same_class_pairs(labels) -> np.ndarray:
-    """(B, B) bool: True where i != j and both items carry the same known class."""
-    labels = np.asarray(labels).ravel()
-    same = (labels[:, None] == labels[None, :]) & (labels[:, None] >= 0)  # (B, B)
-    np.fill_diagonal(same, False)
-    return same
-
-
-def same_class_negatives(labels) -> np.ndarray:
-    """(B,) int: how many of each anchor's B - 1 negatives share its class (false negatives)."""
-    return same_class_pairs(labels).sum(axis=1)
-
-
-def false_negative_rate(labels) -> float:
-    """Fraction of the B (B - 1) negative pairs of a batch that share the anchor's class."""
-    batch = len(np.asarray(labels).ravel())
-    return float(same_class_negatives(labels).sum() / (batch * (batch - 1)))
+# ---------------------------------------------------------------------------------------------
+# How many negatives share the anchor's class.
 
 
 def class_distribution(labels, num_classes: int | None = None) -> np.ndarray:
@@ -61,15 +53,6 @@ def expected_same_class_negatives(batch_sizes, class_probs) -> np.ndarray:
     """
     probs = np.asarray(class_probs, dtype=float)
     return (np.asarray(batch_sizes, dtype=float) - 1) * np.sum(probs**2)
-
-
-def sample_batches(num_items: int, batch_size: int, num_batches: int, seed: int = 0) -> np.ndarray:
-    """(num_batches, batch_size) indices: each row a batch without repeats, as a shuffled loader draws."""
-    if batch_size > num_items:
-        raise ValueError(f"batch size {batch_size} exceeds the {num_items} items available")
-    rng = np.random.default_rng(seed)
-    keys = rng.random((num_batches, num_items))  # (n, N): one random order per batch
-    return np.argpartition(keys, batch_size - 1, axis=1)[:, :batch_size]  # (n, B)
 
 
 def measured_same_class_negatives(labels, batch_sizes, num_batches: int = 200, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -139,6 +122,10 @@ def expected_infonce_floor(batch_sizes, class_probs) -> np.ndarray:
 def chance_infonce(batch_sizes) -> np.ndarray:
     """Symmetric InfoNCE of uniform logits, 2 log B: where an untrained model starts."""
     return 2 * np.log(np.asarray(batch_sizes, dtype=float))
+
+
+# ---------------------------------------------------------------------------------------------
+# Where InfoNCE's push apart goes.
 
 
 def logit_gradient(logits: torch.Tensor) -> torch.Tensor:
@@ -243,3 +230,142 @@ def class_aware_gradient_splits(label_sets: dict[str, np.ndarray], batch_size: i
                                             np.asarray(labels)[row], tau) for n, row in enumerate(rows)]
         splits[name] = {key: float(np.mean([s[key] for s in summaries])) for key in summaries[0]}
     return splits
+
+
+def gradient_splits(model: AVModel, dataset: Dataset, label_sets: dict[str, np.ndarray], batch_size: int,
+                    num_batches: int, seed: int = 0, tau: float = TAU, device: torch.device | str = "cpu",
+                    progress: bool = True) -> dict[str, dict[str, float]]:
+    """``gradient_split_summary`` averaged over real batches of ``dataset``, once per label set.
+
+    ``label_sets`` maps a name to (N,) labels of the dataset's items (e.g. fine and coarse labels
+    of the same scenes): the features of a batch are computed once and every labelling splits them.
+    """
+    summaries: dict[str, list[dict]] = {name: [] for name in label_sets}
+    for indices, batch in random_batches(dataset, batch_size, num_batches, seed, progress, "gradient split"):
+        img_maps, aud_emb = batch_features(model, batch, device)
+        for name, labels in label_sets.items():
+            summaries[name].append(gradient_split_summary(img_maps, aud_emb, np.asarray(labels)[indices], tau))
+    return {name: {key: float(np.mean([r[key] for r in rows])) for key in rows[0]} for name, rows in summaries.items()}
+
+
+# ---------------------------------------------------------------------------------------------
+# Figures and the table.
+
+
+@legible
+def sample_gallery(samples: list[dict], class_names=None, ncols: int = 3, size: float = 3.3) -> Figure:
+    """Pictures of a few samples with their sounding boxes, the sounding class as the title and
+    every object's class underneath."""
+    ncols = min(ncols, len(samples))
+    nrows = -(-len(samples) // ncols)
+    with sns.axes_style(HEATMAP_STYLE):
+        fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, (size + 0.8) * nrows), squeeze=False)
+    for ax in axes.flat[len(samples):]:
+        fig.delaxes(ax)
+    for ax, sample in zip(axes.flat, samples):
+        image = as_numpy(sample["image"]).transpose(1, 2, 0)  # (H, W, 3)
+        height, width = image.shape[:2]
+        ax.imshow(image)
+        draw_boxes(ax, as_numpy(sample["boxes"]), (height, width), color="yellow", lw=2)
+        sounding = class_name(class_names, int(sample["label"]))
+        ax.set_title(f"sounds: {sounding}" if sample.get("on_screen", True) else f"{sounding} (off screen)")
+        scene = ", ".join(class_name(class_names, int(c)) for c in as_numpy(sample["classes"]).ravel())
+        ax.set_xlabel(f"in the picture: {scene}", wrap=True)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.tight_layout()
+    return fig
+
+
+@legible
+def plot_same_class_negatives(batch_sizes, curves: dict[str, dict],
+                              panels: dict[str, list[str]] | None = None) -> Figure:
+    """False negatives per anchor against batch size: lines are (B - 1) sum_c p_c^2, markers the
+    mean (+- std) over sampled batches, one colour per label set.
+
+    ``curves``: {label set: {"expected": (n,), "measured": (n,), "std": (n,)}} as
+    ``false_negative_curves`` returns; ``panels``: {title: [label sets]} (default: one panel).
+    """
+    sizes = as_numpy(batch_sizes)
+    panels = panels or {"": list(curves)}
+    colours = dict(zip(curves, sns.color_palette("deep")))
+    with sns.axes_style(STYLE):
+        fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 3.8), squeeze=False, sharey=True)
+    for ax, (title, names) in zip(axes.flat, panels.items()):
+        for name in names:
+            values = curves[name]
+            ax.plot(sizes, values["expected"], color=colours[name], label=f"{name}: expected")
+            if "measured" in values:
+                ax.errorbar(sizes, values["measured"], yerr=values.get("std"), fmt="o", color=colours[name], ms=4,
+                            capsize=2, label=f"{name}: measured")
+        ax.set(xscale="log", yscale="log", title=title, xlabel="batch size B")
+        ax.set_xticks(sizes, [str(s) for s in sizes])
+        ax.minorticks_off()
+        ax.legend(loc="lower right")  # the counts rise to the upper right: this corner stays empty
+    axes.flat[0].set_ylabel("same-class negatives per anchor")
+    fig.tight_layout()
+    return fig
+
+
+@legible
+def plot_infonce_floor(batch_sizes, floors: dict[str, np.ndarray]) -> Figure:
+    """Left: the expected symmetric-InfoNCE floor per label set against the chance loss 2 log B.
+    Right: the floor as a fraction of the chance loss, the part training can never remove."""
+    sizes = as_numpy(batch_sizes)
+    chance = chance_infonce(sizes)
+    with sns.axes_style(STYLE):
+        fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
+    left.plot(sizes, chance, "k--", label="chance, 2 log B")
+    for colour, (name, floor) in zip(sns.color_palette("deep"), floors.items()):
+        left.plot(sizes, as_numpy(floor), "o-", color=colour, ms=4, label=name)
+        right.plot(sizes, as_numpy(floor) / chance, "o-", color=colour, ms=4, label=name)
+    left.set(xscale="log", xlabel="batch size B", ylabel="symmetric InfoNCE", title="lowest reachable loss")
+    right.set(xscale="log", xlabel="batch size B", ylabel="floor / chance", ylim=(0, 1),
+              title="share of the starting loss that cannot go")
+    for ax in (left, right):
+        ax.set_xticks(sizes, [str(s) for s in sizes])
+        ax.minorticks_off()
+        ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+@legible
+def plot_gradient_split(summaries: dict[str, dict]) -> Figure:
+    """Where InfoNCE's push apart goes, per condition (``gradient_split_summary``).
+
+    Left: two shares per condition, of the negative pairs that are same-class and of the push
+    that lands on them. Right: the mean push on one same-class pair against one true-negative pair.
+    """
+    names = list(summaries)
+    y = np.arange(len(names))
+    palette = sns.color_palette("deep")
+    with sns.axes_style(STYLE):
+        fig, (left, right) = plt.subplots(1, 2, figsize=(MAX_WIDTH, 1.2 + 0.5 * len(names)), sharey=True)
+    left.barh(y - 0.2, [summaries[n]["fn_rate"] for n in names], 0.4, color=palette[7],
+              label="same-class share of the negative pairs")
+    left.barh(y + 0.2, [summaries[n]["fn_push_share"] for n in names], 0.4, color=palette[3],
+              label="same-class share of the push")
+    left.set(xlabel="share (0 to 1)", xlim=(0, 1), title="how much of the push hits same-class pairs")
+    right.barh(y - 0.2, [summaries[n]["push_per_tn_pair"] for n in names], 0.4, color=palette[0],
+               label="one true negative")
+    right.barh(y + 0.2, [summaries[n]["push_per_fn_pair"] for n in names], 0.4, color=palette[3],
+               label="one same-class negative")
+    right.set(xlabel="dL / dL_ij, mean per pair", title="push on one pair")
+    left.set_yticks(y, names)
+    left.invert_yaxis()  # first condition on top
+    for ax in (left, right):
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12 - 0.6 / len(names)), ncol=1, frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def gradient_split_markdown(splits: dict[str, dict], chance: float) -> str:
+    """Notebook 01's gradient split per condition (``gradient_splits``): the loss beside its
+    floor and the chance level, where the push on negatives goes, and the feature-gradient norms."""
+    header = ["condition", "loss", "floor", "chance 2 ln B", "same-class share of negatives", "share of the push",
+              "gradient norm: false negatives", "positives", "total"]
+    body = [[name, f"{s['loss']:.2f}", f"{s['floor']:.2f}", f"{chance:.2f}", f"{s['fn_rate']:.1%}",
+             f"{s['fn_push_share']:.1%}", f"{s['emb_grad_false_negative']:.2f}", f"{s['emb_grad_positive']:.2f}",
+             f"{s['emb_grad_total']:.2f}"] for name, s in splits.items()]
+    return markdown_table(header, body)

@@ -1,5 +1,5 @@
-"""The multi-seed study (notebook 06): which runs it trains, how each is scored, and the tables
-and summaries of its statistics (``statistics``).
+"""Notebook 06, the multi-seed study: which runs it trains, how each is scored, and the tables,
+figures and verdicts of its statistics (``fnac_lib.statistics``).
 
 A *setting* is what a run trains on: ``objects-fine`` and ``objects-coarse`` (the same scenes, fine
 or coarse labels) and ``digits``. Labels decide what counts as a false negative, not what the
@@ -19,18 +19,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
+from matplotlib.figure import Figure
 
+from .. import statistics
 from ..config import RunConfig, apply_overrides
 from ..data.default.scene_cache import remove_scene_cache
 from ..data.factory import scene_cache_path
+from ..data.test_sets import TestSet, default_test_set
 from ..device import resolve_device
 from ..evaluation import evaluate
 from ..progress import Progress
-from ..runs import train_or_load
-from . import statistics
-from .scoring import LISTENING
-from .summary import REFERENCE_NAMES
-from .test_sets import TestSet, default_test_set
+from ..runs import checkpoint_path, load_model, train_or_load
+from ..scoring import LISTENING, REFERENCE_NAMES, reference_sample_scores
+from .common import markdown_table, method_label
 
 SETTINGS = {"objects-fine": ("objects", "fine"), "objects-coarse": ("objects", "coarse"), "digits": ("digits", "fine")}
 LABEL_READERS = ("oracle",)  # methods whose training reads the labels (the others are blind to them)
@@ -126,8 +128,6 @@ def score_runs(runs: list[StudyRun], sets: dict[str, list[TestSet]], batch_size:
     Returns ``{(method key, test set): {metric: (seeds, samples) array}}`` (seeds in increasing
     order) and, per test set, the first run's predictions with their maps (for the references).
     """
-    from ..runs import checkpoint_path, load_model
-
     device = resolve_device(device)
     found: dict[tuple, dict[int, dict]] = {}
     kept = {}
@@ -151,10 +151,6 @@ def reference_values(sets: dict[str, list[TestSet]], predictions: dict, seed: in
     """``{(reference, test set): {metric: (1, samples) array}}`` of the reference maps (named as in
     the demo's summary: ``random``, ``perfect``, ``largest-object``), from the predictions
     ``score_runs`` kept (their ground truth) per test set."""
-    import torch
-
-    from .scoring import reference_sample_scores
-
     generator = torch.Generator().manual_seed(seed)
     values = {}
     for dataset, tests in sets.items():
@@ -237,3 +233,112 @@ def _points(estimate: dict) -> str:
 def _difference(stats: dict, method: str, test: str, metric: str) -> dict | None:
     """The paired difference ``method`` - EZ-VSL on one test set and metric, or None if not measured."""
     return stats["differences"].get(f"{method} - {BASELINE}", {}).get(test, {}).get(metric)
+
+
+# ---------------------------------------------------------------------------------------------
+# Tables and figures: means and paired differences with their intervals.
+
+
+def _interval(value: dict) -> str:
+    return f"{100 * value['mean']:.1f} [{100 * value['ci_low']:.1f}, {100 * value['ci_high']:.1f}]"
+
+
+def study_markdown(summary: dict, metrics=("AUC", "pointing_game", "listening")) -> str:
+    """A study's means with 95% intervals in percent: a line per (test set, metric), a column per method."""
+    tests = list(dict.fromkeys(test for by_test in summary.values() for test in by_test))
+    body = [[test, metric, *(_interval(summary[m][test][metric]) if metric in summary[m].get(test, {}) else None
+                             for m in summary)]
+            for test in tests for metric in metrics if any(metric in summary[m].get(test, {}) for m in summary)]
+    return markdown_table(["test set", "metric", *map(method_label, summary)], body)
+
+
+def differences_markdown(differences: dict, recovered: dict, metrics=("AUC", "pointing_game", "listening")) -> str:
+    """Paired differences (percentage points, 95% interval, seeds where it is positive) and the share
+    of the oracle's gain FNAC recovers with the verdict on "more than half"."""
+    body = []
+    for name, by_test in differences.items():
+        for test, values in by_test.items():
+            for metric in (m for m in metrics if m in values):
+                v = values[metric]
+                body.append([name, test, metric, _interval(v), f"{v['seeds_positive']}/{v['seeds']}"])
+    for name, by_test in recovered.items():
+        for test, values in by_test.items():
+            for metric in (m for m in metrics if m in values):
+                v = values[metric]
+                share = f"{v['mean']:.2f} [{v['ci_low']:.2f}, {v['ci_high']:.2f}]"
+                body.append([f"share {name}", test, metric, share, f"> {v['threshold']:g}? {v['exceeds']}"])
+    return markdown_table(["comparison", "test set", "metric", "value [95% interval]", "seeds > 0 / verdict"], body)
+
+
+REFERENCE_COLOURS = {"random": "0.55", "perfect": "0.2", "largest-object": "tab:brown"}
+MISSING = {"mean": np.nan, "ci_low": np.nan, "ci_high": np.nan}  # a row a panel has no value for
+
+
+def _label(key: str) -> str:
+    """``fnac - ezvsl`` -> ``FNAC - EZ-VSL``; ``oracle (coarse labels)`` keeps its note."""
+    parts = [p.strip() for p in key.split(" - ")]
+    named = []
+    for part in parts:
+        base, _, note = part.partition(" (")
+        named.append(method_label(base) + (f" ({note}" if note else ""))
+    return " - ".join(named)
+
+
+def _forest(ax, entries: list[tuple[str, dict]], colours: dict[str, str] | None = None) -> None:
+    """One horizontal interval per entry, top to bottom: (label, {mean, ci_low, ci_high})."""
+    for row, (label, value) in enumerate(entries):
+        y = len(entries) - 1 - row
+        colour = (colours or {}).get(label, "tab:blue")
+        if not np.isfinite(value["mean"]):
+            continue
+        # a ratio's point estimate can sit just outside its percentile interval: never a negative bar
+        below, above = max(value["mean"] - value["ci_low"], 0.0), max(value["ci_high"] - value["mean"], 0.0)
+        ax.errorbar(value["mean"], y, xerr=[[below], [above]], fmt="o", color=colour, capsize=3, ms=5)
+    ax.set_yticks(range(len(entries)), [label for label, _ in reversed(entries)], fontsize=8)
+
+
+def difference_forest(differences: dict, metric: str, tests: list[str], title: str = "") -> Figure:
+    """One panel per test set: each paired difference (method - EZ-VSL, seed by seed) with its
+    95% interval; an interval clear of the dashed zero line is a difference the seeds and test
+    scenes resolve."""
+    fig = Figure(figsize=(3.6 * len(tests), 0.5 * max(len(differences), 2) + 1.2), layout="constrained")
+    axes = fig.subplots(1, len(tests), squeeze=False)[0]
+    for ax, test in zip(axes, tests):
+        entries = [(_label(name), by_test.get(test, {}).get(metric, MISSING)) for name, by_test in differences.items()]
+        _forest(ax, entries)
+        ax.axvline(0.0, color="grey", ls="--", lw=1)
+        ax.set_title(test, fontsize=9)
+        ax.set_xlabel(f"difference in {metric}")
+    fig.suptitle(title or f"paired differences in {metric} (mean and 95% interval over seeds and test scenes)",
+                 fontsize=10)
+    return fig
+
+
+def method_forest(summary: dict, metric: str, tests: list[str], title: str = "") -> Figure:
+    """One panel per test set: each method's mean with its 95% interval, beside the reference maps
+    (random, perfect, largest object) in grey."""
+    fig = Figure(figsize=(3.6 * len(tests), 0.4 * max(len(summary), 2) + 1.2), layout="constrained")
+    axes = fig.subplots(1, len(tests), squeeze=False)[0]
+    names = list(summary)
+    for ax, test in zip(axes, tests):
+        entries = [(_label(name), summary[name].get(test, {}).get(metric, MISSING)) for name in names]
+        _forest(ax, entries, REFERENCE_COLOURS)
+        ax.set_title(test, fontsize=9)
+        ax.set_xlabel(metric)
+        ax.set_xlim(-0.02, 1.02)
+    fig.suptitle(title or f"{metric}: mean and 95% interval over seeds and test scenes", fontsize=10)
+    return fig
+
+
+def recovered_forest(recovered: dict, metric: str, tests: list[str]) -> Figure:
+    """Share of the oracle's gain over EZ-VSL that FNAC recovers, per test set, with the half-way
+    line the study's question asks about (an interval of a ratio: wide when the oracle gains little)."""
+    fig = Figure(figsize=(5.5, 0.5 * max(len(tests) * len(recovered), 2) + 1.2), layout="constrained")
+    ax = fig.subplots()
+    entries = [(f"{test}: {_label(name.replace(' / ', ' - '))}", shares[test][metric])
+               for name, shares in recovered.items() for test in tests if test in shares and metric in shares[test]]
+    _forest(ax, entries)
+    for x, style in ((0.0, "--"), (0.5, ":"), (1.0, "--")):
+        ax.axvline(x, color="grey", ls=style, lw=1)
+    ax.set_xlabel(f"share of the oracle's gain in {metric} that FNAC recovers")
+    return fig

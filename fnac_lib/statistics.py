@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..metrics import AUC_THRESHOLDS
+from .metrics import AUC_THRESHOLDS
 
 CONFIDENCE = 0.95  # level of every interval
 N_BOOTSTRAP = 2000  # bootstrap replicates

@@ -1,23 +1,18 @@
-"""Training runs side by side (notebook 03): train each method once, then its curves and summaries."""
+"""Notebook 03: training runs side by side (``runs.train_methods`` trains them), their loss and
+validation curves, and the table of what each run kept."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from ..config import RunConfig, apply_overrides
-from ..data.default.scene_cache import remove_scene_cache
-from ..data.factory import DEFAULT_KINDS, scene_cache_path
+from ..config import RunConfig
 from ..losses import OBJECTIVES
-from ..runs import train_or_load
 from ..step import LOGGED_TERMS
 from ..training import selection_score
-from .figure_style import MAX_WIDTH, colours, draw_runs, identical_note, legible, run_handles
-from .labels import method_label
-
+from .common import (MAX_WIDTH, colours, draw_runs, identical_note, legible, markdown_table, method_label, percent,
+                     run_handles)
 
 TERM_TITLES = {"loss": "total loss (what each run optimises)", "base": "base: EZ-VSL InfoNCE",
                "fns_audio": "FNS-audio term", "fns_visual": "FNS-visual term", "tne": "TNE term"}
@@ -72,22 +67,6 @@ def _first_step_of_epoch(history: list[dict], epoch: int) -> int | None:
     return max(before) if before and any(entry["epoch"] >= epoch for entry in history) else None
 
 
-def train_methods(base: RunConfig, methods, run_root, progress: bool = True) -> dict[str, dict]:
-    """``runs.train_or_load`` one run per method into ``run_root/<method>``, everything else equal
-    (seed, data, initial weights): the metrics of each run by method.
-
-    With ``data.cache_dir`` set on the default data, the methods read one scene cache
-    (``data.default.scene_cache``: the very scenes each would render), deleted after the last run.
-    """
-    metrics = {}
-    for method in methods:
-        _, _, metrics[method] = train_or_load(apply_overrides(base, {"train.method": method}),
-                                              Path(run_root) / method, progress=progress)
-    if base.data.cache_dir is not None and base.data.dataset in DEFAULT_KINDS:
-        remove_scene_cache(scene_cache_path(base))
-    return metrics
-
-
 def describe_method(config: RunConfig) -> str:
     """One line: which loss terms a run optimises, and from when."""
     train = config.train
@@ -132,3 +111,12 @@ def final_validation(metrics: dict[str, dict]) -> dict[str, dict]:
         best = max(validation, key=selection_score)  # as the trainer keeps best.pt
         result[name] = {"final": dict(validation[-1]), "best": dict(best), "steps": run["global_step"]}
     return result
+
+
+def validation_markdown(final: dict[str, dict]) -> str:
+    """``final_validation`` as a table in percent: the last epoch and the kept (best) epoch."""
+    body = [[method_label(name), scores["steps"], percent(scores["final"]["cIoU"]), percent(scores["final"]["AUC"]),
+             scores["best"]["epoch"] + 1, percent(scores["best"]["cIoU"]), percent(scores["best"]["AUC"])]
+            for name, scores in final.items()]
+    header = ["run", "steps", "final cIoU", "final AUC", "kept epoch", "kept cIoU", "kept AUC"]
+    return markdown_table(header, body)

@@ -1,16 +1,14 @@
-"""Test sets and trained runs (notebooks 04 and 05): what is scored, and with which inputs."""
+"""Test sets: what runs are scored on (the default data's variants and splits, the real benchmarks),
+and the inputs each was built for."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 from torch.utils.data import Dataset
 
 from ..config import RunConfig, apply_overrides
-from ..losses import METHODS
-from ..data.factory import DEFAULT_KINDS, make_dataset
-from ..runs import is_finished
+from .factory import DEFAULT_KINDS, make_dataset
 
 # "mask": AVSBench-style pixel masks; "listening": one picture, two objects that can sound, each heard in turn
 DEFAULT_VARIANTS = ("single", "listening", "multi", "open_set", "mask")
@@ -28,10 +26,11 @@ class TestSet:
     dataset: Dataset
     inputs: tuple[int, int, float]  # (image_size, sample_rate, clip_seconds)
     protocols: tuple[str, ...] | None = None  # None: every protocol the samples allow (summarize_scores)
-    listening: bool = False  # the listening test: scored by where each map peaks (scoring.LISTENING)
+    listening: bool = False  # the listening test: scored by where each map peaks (``scoring.LISTENING``)
 
 
-def _inputs(config: RunConfig) -> tuple[int, int, float]:
+def config_inputs(config: RunConfig) -> tuple[int, int, float]:
+    """(image_size, sample_rate, clip_seconds): the inputs a run takes and a test set is built for."""
     return config.data.image_size, config.audio.sample_rate, config.audio.clip_seconds
 
 
@@ -57,7 +56,7 @@ def default_test_set(config: RunConfig, kind: str = "objects", variant: str = "s
     built = make_dataset(apply_overrides(config, {"data.dataset": kind, "data.data_root": None}), split,
                          variant=variant, length=length)
     # The mask variant's scenes are scored on their masks; their boxes repeat the single-source test.
-    return TestSet(test_set_name(kind, variant, split), built, _inputs(config),
+    return TestSet(test_set_name(kind, variant, split), built, config_inputs(config),
                    protocols=("segmentation",) if variant == "mask" else
                    ("localization",) if variant == "listening" else None, listening=variant == "listening")
 
@@ -75,11 +74,11 @@ def default_test_sets(config: RunConfig, kind: str, variant: str, length: int | 
 
 def benchmark_test_set(config: RunConfig, name: str, data_root, **options) -> TestSet:
     """The test split of a real benchmark (``readers.open_benchmark``) for ``config``'s inputs."""
-    from ..data.benchmarks import open_benchmark
-    from ..data.factory import benchmark_inputs
+    from .benchmarks import open_benchmark
+    from .factory import benchmark_inputs
 
     built = open_benchmark(name, data_root, split="test", **benchmark_inputs(config, "test"), **options)
-    return TestSet(name, built, _inputs(config))
+    return TestSet(name, built, config_inputs(config))
 
 
 def available_test_sets(config: RunConfig, kinds=DEFAULT_KINDS, variants=DEFAULT_VARIANTS,
@@ -90,22 +89,10 @@ def available_test_sets(config: RunConfig, kinds=DEFAULT_KINDS, variants=DEFAULT
 
     ``data_roots`` maps ``flickr`` / ``vggss`` / ``avsbench-s4`` to a directory or None (skipped);
     ``benchmark_options`` passes reader keywords per benchmark (e.g. ``extended_csv`` for the
-    open-set Flickr test). Masks, where a set has them, are scored by ``evaluate_runs`` too.
+    open-set Flickr test). Masks, where a set has them, are scored by ``scoring.evaluate_runs`` too.
     """
     found = [test for kind in kinds for variant in variants for test in default_test_sets(config, kind, variant, length)]
     for name, root in (data_roots or {}).items():
         if root is not None:
             found.append(benchmark_test_set(config, name, root, **(benchmark_options or {}).get(name, {})))
     return found
-
-
-def find_runs(run_root) -> dict[str, Path]:
-    """Finished run directories under ``run_root`` by name (path relative to it), methods in order."""
-    run_root = Path(run_root)
-    found = {}
-    for config_file in sorted(run_root.rglob("config.json")):
-        run_dir = config_file.parent
-        if is_finished(run_dir):
-            found[run_dir.relative_to(run_root).as_posix()] = run_dir
-    order = {m: i for i, m in enumerate(METHODS)}
-    return dict(sorted(found.items(), key=lambda item: (order.get(item[0].split("/")[-1], len(order)), item[0])))
