@@ -233,11 +233,13 @@ def workbook_train(config: RunConfig, cache: CachedDataset, run_dir: Path, optio
     return Phase(clock.wall, clock.cpu, options.steps * options.batch_size, losses)
 
 
-def workbook_eval(model: AVModel, cache: CachedDataset, options: BenchOptions) -> Phase:
+def workbook_eval(model: AVModel, cache: CachedDataset, tau: float, options: BenchOptions) -> Phase:
     """``evaluation.evaluate`` over the cached test set, timed after one untimed pass."""
     device = torch.device(options.device)
+
     def run() -> None:  # scores only, as the CLI's evaluate: no maps copied to the host
-        evaluate(model, cache, batch_size=options.batch_size, device=device, keep_maps=False, amp=options.amp)
+        evaluate(model, cache, tau=tau, batch_size=options.batch_size, device=device, keep_maps=False,
+                 amp=options.amp)
 
     run()
     sync(device)
@@ -383,7 +385,7 @@ def run_pipelines(config: RunConfig, options: BenchOptions, work: Path, device: 
         reset_peak_memory(device)
         runs["workbook_train"].append(workbook_train(config, train_cache, work / f"run-{round_}", options))
         memory["workbook_train_mib"] = peak_memory_mib(device)
-        runs["workbook_eval"].append(workbook_eval(model, test_cache, options))
+        runs["workbook_eval"].append(workbook_eval(model, test_cache, config.train.tau, options))
         print(f"round {round_ + 1}/{options.repeats} (load {os.getloadavg()[0]:.1f}): "
               + ", ".join(f"{k} {v[-1].rate:.1f}/s" for k, v in runs.items()), flush=True)
 

@@ -24,8 +24,8 @@ from .config import DEFAULT_DATA, apply_overrides, preset, preset_names
 from .constants import OGL_ALPHA
 from .data.default.scenes import VARIANTS
 from .errors import ConfigError, WorkbookError, printable
-from .cli_options import evaluation_data, fraction, parse_overrides, positive, refuse_empty_paths
-from .files import check_writable, write_json
+from .cli_options import evaluation_data, fraction, parse_overrides, positive
+from .files import check_writable, refuse_empty_paths, write_json
 from .losses import METHODS
 from .model import OBJECTNESS_SOURCES
 
@@ -73,7 +73,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     trunk = objectness_trunk(model, args.objectness, args.imagenet_weights)
     trunk = trunk.to(device) if trunk is not None else None
-    scores, preds = evaluate(model, dataset, batch_size=args.batch_size, device=device, objectness_trunk=trunk,
+    scores, preds = evaluate(model, dataset, tau=config.train.tau, batch_size=args.batch_size, device=device, objectness_trunk=trunk,
                              alpha=args.ogl_alpha, num_workers=config.data.num_workers, progress=True,
                              keep_maps=False, amp=config.eval.amp, settings=config.eval)
     if not scores:

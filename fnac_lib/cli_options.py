@@ -68,16 +68,6 @@ def evaluation_data(config, args: argparse.Namespace) -> dict:
     return overrides
 
 
-def refuse_empty_paths(args: argparse.Namespace, names) -> None:
-    """Refuse an empty path (``--run-dir "$RUN"`` with ``RUN`` unset): it would mean the current
-    folder, so a run would train into it, or a default silently take its place."""
-    for name in names:
-        if getattr(args, name, None) == "":
-            flag = name.upper() if name in ("file", "video_dir", "out_root") else "--" + name.replace("_", "-")
-            raise ConfigError(f"{flag}: empty path (an unset shell variable?); it would mean the current folder, "
-                              "so name one")
-
-
 def positive(kind):
     def parse(text: str):
         value = kind(text)

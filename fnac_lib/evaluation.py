@@ -28,7 +28,7 @@ from .metrics import batch_ciou, pointing_game, summarize
 from .model import AVModel
 from .progress import track
 from .shared_features import encode, feature_keys, objectness_once
-from .protocols import (fscore_from_curves, localisation_to_mask_logits, open_set_confidence, open_set_pr,
+from .protocols import (av_value_range, fscore_from_curves, localisation_to_mask_logits, open_set_confidence, open_set_pr,
                         s4_frame_iou, s4_fscore_curves)
 
 PROTOCOLS = ("localization", "open_set", "segmentation")
@@ -86,11 +86,12 @@ def score_batch(
     av_raw: torch.Tensor,
     gt: torch.Tensor,
     on_screen: torch.Tensor,
+    tau: float,
     masks: torch.Tensor | None = None,
     count_empty_gt: bool = False,
 ) -> SampleScores:
-    """Score one batch where it lies: ``localisation_maps`` of raw AV maps S[i, i] (B, H, W)
-    against gt maps (B, H, W).
+    """Score one batch where it lies: ``localisation_maps`` of raw AV maps S[i, i] = cos / tau
+    (B, H, W) against gt maps (B, H, W).
 
     ``masks`` (B, H', W') adds AVSBench's per-frame IoU and F-beta curves. The open-set cIoU is
     the AV map's: min-max normalisation is increasing per sample, so the median rule picks the
@@ -105,7 +106,7 @@ def score_batch(
         annotated=on_screen if count_empty_gt else on_screen & ~empty_gt,
         ciou={name: batch_ciou(m, gt) for name, m in maps.items()},
         pointing={name: pointing_game(m, gt) for name, m in maps.items()},
-        confidence=open_set_confidence(av_raw),
+        confidence=open_set_confidence(av_raw, av_value_range(tau)),
         empty_gt=empty_gt,
     )
     if masks is not None:
@@ -170,14 +171,14 @@ class Predictions:
     alpha: float = OGL_ALPHA  # the OGL weight the ``av_ogl`` scores used
 
     @classmethod
-    def from_maps(cls, av_raw: torch.Tensor, gt: torch.Tensor, on_screen: torch.Tensor, *,
+    def from_maps(cls, av_raw: torch.Tensor, gt: torch.Tensor, on_screen: torch.Tensor, *, tau: float,
                   objectness: torch.Tensor | None = None, masks: torch.Tensor | None = None,
                   alpha: float = OGL_ALPHA, ids: list[str] | None = None, clips: torch.Tensor | None = None,
                   labels: torch.Tensor | None = None, count_empty_gt: bool = False) -> "Predictions":
         """Predictions of maps made elsewhere (reference maps, tests), scored as ``predict`` does."""
         n = av_raw.shape[0]
         maps = localisation_maps(av_raw, objectness, alpha)
-        scores = SampleScores.concatenate([score_batch(maps, av_raw, gt, on_screen, masks, count_empty_gt)])
+        scores = SampleScores.concatenate([score_batch(maps, av_raw, gt, on_screen, tau, masks, count_empty_gt)])
         return cls(scores=scores, labels=labels if labels is not None else torch.zeros(n, dtype=torch.long),
                    img_emb=torch.zeros(n, 0), aud_emb=torch.zeros(n, 0),
                    ids=ids if ids is not None else [str(i) for i in range(n)], clips=clips,
@@ -229,6 +230,7 @@ class ScoredModel:
     """One model of an evaluation pass and how it is scored (``predict``'s settings)."""
 
     model: AVModel
+    tau: float  # the run's train.tau: its maps are S = cos / tau
     objectness_trunk: nn.Module | None = None  # OGL's objectness network; None: the AV map alone
     alpha: float = OGL_ALPHA
     amp: bool | str = "auto"  # bf16 autocast for the encoders ("auto": on CUDA only)
@@ -240,6 +242,8 @@ class ScoredModel:
 def predict(
     model: AVModel,
     loader: DataLoader,
+    *,
+    tau: float,
     device: torch.device | str = "cpu",
     objectness_trunk: nn.Module | None = None,
     alpha: float = OGL_ALPHA,
@@ -248,13 +252,14 @@ def predict(
     keep_maps: bool = True,
     settings: EvalConfig | None = None,
 ) -> Predictions:
-    """Run ``model`` over ``loader``, scoring each batch on the device (no per-sample Python).
+    """Run ``model`` (trained at ``tau``) over ``loader``, scoring each batch on the device (no
+    per-sample Python).
 
     ``amp``: bf16 autocast for the encoders ("auto": on CUDA only); maps and scores stay fp32.
     ``keep_maps=False`` keeps only scores and embeddings, for evaluations that need no figures.
     ``settings``: how maps are upsampled and empty gts counted (default ``EvalConfig()``).
     """
-    job = ScoredModel(model, objectness_trunk, alpha, amp, keep_maps, settings or EvalConfig())
+    job = ScoredModel(model, tau, objectness_trunk, alpha, amp, keep_maps, settings or EvalConfig())
     return predict_together([job], loader, device, progress, share_features=False)[0]
 
 
@@ -308,9 +313,10 @@ class _Collected:
             img_maps: torch.Tensor, aud_emb: torch.Tensor, objectness: torch.Tensor | None) -> None:
         """Score one batch's features where they lie and keep what the predictions hold."""
         settings, parts = self.job.settings, self.parts
-        raw = raw_av_maps(img_maps, aud_emb, tuple(images.shape[2:]), mode=settings.av_upsample)  # (b, H, W)
+        raw = raw_av_maps(img_maps, aud_emb, tuple(images.shape[2:]), self.job.tau, settings.av_upsample)  # (b, H, W)
         maps = localisation_maps(raw, objectness, self.job.alpha)
-        self.scored.append(score_batch(maps, raw, gt, batch["on_screen"], masks, settings.empty_gt == "score-zero"))
+        self.scored.append(score_batch(maps, raw, gt, batch["on_screen"], self.job.tau, masks,
+                                       settings.empty_gt == "score-zero"))
         parts["img_emb"].append(img_maps.mean(dim=(2, 3)))
         parts["aud_emb"].append(aud_emb)
         parts["labels"].append(batch["label"])
@@ -340,6 +346,8 @@ class _Collected:
 def evaluate(
     model: AVModel,
     dataset: Dataset,
+    *,
+    tau: float,
     batch_size: int = 64,
     device: torch.device | str = "cpu",
     objectness_trunk: nn.Module | None = None,
@@ -351,9 +359,9 @@ def evaluate(
     amp: bool | str = "auto",
     settings: EvalConfig | None = None,
 ) -> tuple[dict, Predictions]:
-    """Score a model on a test set: ``summarize_scores`` of AV (and OBJ and AV+OGL with a
-    trunk), and the predictions behind it; ``settings`` as ``predict`` (a run's ``config.eval``)."""
+    """Score a model trained at ``tau`` on a test set: ``summarize_scores`` of AV (and OBJ and AV+OGL
+    with a trunk), and the predictions behind it; ``settings`` as ``predict`` (a run's ``config.eval``)."""
     loader = eval_loader(dataset, batch_size, num_workers, pin_memory=torch.device(device).type == "cuda")
-    preds = predict(model, loader, device, objectness_trunk, alpha, amp=amp, progress=progress, keep_maps=keep_maps,
-                    settings=settings)
+    preds = predict(model, loader, tau=tau, device=device, objectness_trunk=objectness_trunk, alpha=alpha, amp=amp,
+                    progress=progress, keep_maps=keep_maps, settings=settings)
     return preds.summary(protocols), preds

@@ -29,7 +29,7 @@ import shutil
 from contextlib import contextmanager
 from pathlib import Path
 
-from .errors import WorkbookError
+from .errors import ConfigError, WorkbookError
 
 try:
     import fcntl
@@ -229,3 +229,13 @@ def remove_stale(folder: Path, depth: int = 0, aside: bool = False) -> list[Path
     for path in inside:
         removed += remove_stale(path, depth - 1, aside)
     return removed
+
+
+def refuse_empty_paths(args, names) -> None:
+    """Refuse an empty path (``--run-dir "$RUN"`` with ``RUN`` unset): it would mean the current
+    folder, so a run would train into it, or a default silently take its place."""
+    for name in names:
+        if getattr(args, name, None) == "":
+            flag = name.upper() if name in ("file", "video_dir", "out_root") else "--" + name.replace("_", "-")
+            raise ConfigError(f"{flag}: empty path (an unset shell variable?); it would mean the current folder, "
+                              "so name one")

@@ -11,7 +11,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .constants import OGL_ALPHA, TAU
+from .constants import OGL_ALPHA
 from .losses import normalize_maps, own_pair_maps
 
 
@@ -28,7 +28,7 @@ def upsample(maps: torch.Tensor, size: tuple[int, int], mode: str = "bilinear") 
     return F.interpolate(maps.unsqueeze(1).float(), size=size, mode=kind, align_corners=aligned).squeeze(1)
 
 
-def raw_av_maps(img_maps: torch.Tensor, aud_emb: torch.Tensor, size: tuple[int, int], tau: float = TAU,
+def raw_av_maps(img_maps: torch.Tensor, aud_emb: torch.Tensor, size: tuple[int, int], tau: float,
                 mode: str = "bilinear") -> torch.Tensor:
     """S[i, i] = cos / tau upsampled to the image size, not normalised (open-set confidence): (B, H, W)."""
     return upsample(own_pair_maps(img_maps, aud_emb, tau), size, mode)

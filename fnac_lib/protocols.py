@@ -14,9 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from . import metrics
-from .constants import TAU
 
-AV_VALUE_RANGE = (-1.0 / TAU, 1.0 / TAU)  # S = cos / tau lies in [-1/tau, 1/tau]
 OBJECTNESS_VALUE_RANGE = (0.0, 2.5)  # SLAVC's fixed range for the ResNet-18 objectness map
 
 
@@ -40,15 +38,20 @@ def fixed_range_normalize(maps: torch.Tensor, value_range: tuple[float, float]) 
     return (maps - low) / (high - low)
 
 
+def av_value_range(tau: float) -> tuple[float, float]:
+    """The range of the audio-visual map S = cos / tau of a run trained at ``tau``: [-1/tau, 1/tau]."""
+    return -1.0 / tau, 1.0 / tau
+
+
 def open_set_confidence(
-    maps: torch.Tensor, value_range: tuple[float, float] = AV_VALUE_RANGE, top_fraction: float = 0.25
+    maps: torch.Tensor, value_range: tuple[float, float], top_fraction: float = 0.25
 ) -> torch.Tensor:
     """SLAVC's detection confidence: the mean of the top ``top_fraction`` of each map after the
     fixed-range normalisation. Returns (B,).
 
     Pass *raw* maps with the range they live in: for the audio-visual map S = cos / tau that is
-    ``AV_VALUE_RANGE`` (+-1/tau, tau = 0.03, so the score is (cos + 1) / 2); for SLAVC's
-    objectness map ``OBJECTNESS_VALUE_RANGE``; for a combination of normalised maps ``(0, 1)``.
+    ``av_value_range(tau)`` (so the score is (cos + 1) / 2); for SLAVC's objectness map
+    ``OBJECTNESS_VALUE_RANGE``; for a combination of normalised maps ``(0, 1)``.
     """
     flat = fixed_range_normalize(_as_bhw(maps, "maps").flatten(1).float(), value_range)  # (B, N)
     k = max(1, math.ceil(flat.shape[1] * top_fraction))  # SLAVC: sorted[-N // 4:], i.e. ceil(N / 4) values
@@ -103,7 +106,7 @@ def open_set_scores(
     maps: torch.Tensor,
     gt_maps: torch.Tensor,
     on_screen: torch.Tensor,
-    value_range: tuple[float, float] = AV_VALUE_RANGE,
+    value_range: tuple[float, float],
     top_fraction: float = 0.25,
     ciou_threshold: float = 0.5,
 ) -> dict:

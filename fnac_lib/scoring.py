@@ -78,7 +78,7 @@ def evaluate_runs(
     for run, run_dir in runs.items():
         model, configs[run] = load_model(checkpoint_path(run_dir, checkpoint), device)
         trunk = network or objectness_trunk(model, objectness, imagenet_weights)
-        jobs[run] = ScoredModel(model, trunk.to(device) if trunk is not None else None, alpha,
+        jobs[run] = ScoredModel(model, configs[run].train.tau, trunk.to(device) if trunk is not None else None, alpha,
                                 configs[run].eval.amp, settings=configs[run].eval)
     bar = Progress(len(runs) * len(sets), "scoring runs", progress)
     for test in sets:
@@ -169,8 +169,8 @@ def _reference_maps_rows(preds: Predictions, test: TestSet, generator: torch.Gen
     noise = torch.rand(truth.shape, generator=generator)  # (N, H, W) in [0, 1)
     rows = []
     for name, unit in ((PERFECT_MAP, truth.clamp(0, 1) + 1e-3 * noise), (RANDOM_MAP, noise)):
-        raw = (2 * unit.clamp(0, 1) - 1) / TAU  # (N, H, W) in the AV map's range +-1/tau
-        reference = Predictions.from_maps(raw, preds.gt, preds.on_screen, masks=preds.masks, clips=preds.clips)
+        raw = (2 * unit.clamp(0, 1) - 1) / TAU  # (N, H, W) in the range of an AV map at the published tau
+        reference = Predictions.from_maps(raw, preds.gt, preds.on_screen, tau=TAU, masks=preds.masks, clips=preds.clips)
         rows.extend({"run": name, "method": name, "trained_on": "-", **row}
                     for row in score_predictions(reference, test) if row["map"] == "av")
     return rows

@@ -271,7 +271,8 @@ class Trainer:
     def end_epoch(self, epoch: int) -> None:
         """Validate (keeping ``best.pt``), checkpoint, and print the epoch's line."""
         if self.val_set is not None and self.parts.info.is_main:
-            scores, _ = evaluate(self.parts.model, self.val_set, batch_size=self.parts.local_batch,
+            scores, _ = evaluate(self.parts.model, self.val_set, tau=self.config.train.tau,
+                                 batch_size=self.parts.local_batch,
                                  device=self.parts.device, keep_maps=False, protocols=("localization",),
                                  amp=self.config.train.amp, settings=self.config.eval)
             if "av" not in scores:

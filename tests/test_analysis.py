@@ -89,7 +89,7 @@ def test_gradient_split_sums_to_total():
     maps = F.normalize(torch.randn(8, 16, 3, 3, generator=gen), dim=1)
     aud = F.normalize(torch.randn(8, 16, generator=gen), dim=1)
     labels = [0, 0, 1, 2, 2, 2, 3, 1]
-    parts = false_negatives.embedding_gradient_split(maps, aud, labels)
+    parts = false_negatives.embedding_gradient_split(maps, aud, labels, 0.03)
     for which in (0, 1):
         summed = sum(parts[name][which] for name in ("positive", "false_negative", "true_negative"))
         torch.testing.assert_close(summed, parts["total"][which], atol=1e-5, rtol=1e-5)
@@ -97,7 +97,7 @@ def test_gradient_split_sums_to_total():
     maps_, aud_ = maps.clone().requires_grad_(True), aud.clone().requires_grad_(True)
     symmetric_infonce(mil_logits(maps_, aud_, 0.03)).backward()
     torch.testing.assert_close(parts["total"][1], aud_.grad, atol=1e-5, rtol=1e-5)
-    summary = false_negatives.gradient_split_summary(maps, aud, labels)
+    summary = false_negatives.gradient_split_summary(maps, aud, labels, 0.03)
     assert summary["fn_rate"] == pytest.approx(common.false_negative_rate(labels))
     assert 0 < summary["fn_push_share"] < 1
 
@@ -142,7 +142,7 @@ def test_adjacency_matrices_shapes():
     gen = torch.Generator().manual_seed(0)
     maps = F.normalize(torch.randn(5, 8, 4, 4, generator=gen), dim=1)
     aud = F.normalize(torch.randn(5, 8, generator=gen), dim=1)
-    matrices = adjacency.adjacency_matrices(maps, aud)
+    matrices = adjacency.adjacency_matrices(maps, aud, 0.03, 0.6, 1e-8)
     assert set(matrices) == {"audio", "visual", "foreground", "image-audio logits"}
     assert all(m.shape == (5, 5) for m in matrices.values())
 
@@ -160,6 +160,7 @@ def test_class_aware_features():
 
 def test_class_aware_push_lands_on_false_negatives():
     labels = np.random.default_rng(0).integers(0, 5, size=400)
-    split = false_negatives.class_aware_gradient_splits({"five classes": labels}, batch_size=32, num_batches=3)["five classes"]
+    split = false_negatives.class_aware_gradient_splits({"five classes": labels}, batch_size=32, num_batches=3, seed=0,
+                                                        tau=0.03)["five classes"]
     assert split["fn_rate"] == pytest.approx(0.2, abs=0.05)
     assert split["fn_push_share"] > 0.95  # the model sees same-class items as alike: they take the push

@@ -55,7 +55,7 @@ def test_a_broken_config_file_is_named(tmp_path):
 def test_av_maps_are_normalised_at_the_image_size():
     img = torch.nn.functional.normalize(torch.randn(3, 8, 4, 4), dim=1)
     aud = torch.nn.functional.normalize(torch.randn(3, 8), dim=1)
-    maps = normalize_maps(raw_av_maps(img, aud, (32, 32)))
+    maps = normalize_maps(raw_av_maps(img, aud, (32, 32), 0.03))
     assert maps.shape == (3, 32, 32)
     assert torch.allclose(maps.amin(dim=(1, 2)), torch.zeros(3)) and torch.allclose(maps.amax(dim=(1, 2)), torch.ones(3), atol=1e-6)
 
@@ -84,7 +84,7 @@ def test_objectness_is_the_mean_absolute_activation():
 def test_evaluate_scores_av_objectness_and_ogl_in_batches(tone_squares, ci_config):
     torch.manual_seed(0)
     model = AVModel(ci_config.model, ci_config.audio)
-    scores, preds = evaluate(model, tone_squares(20), batch_size=8, objectness_trunk=model.visual.trunk)
+    scores, preds = evaluate(model, tone_squares(20), tau=0.03, batch_size=8, objectness_trunk=model.visual.trunk)
     assert set(scores) == {"av", "obj", "av_ogl"}
     assert scores["av"]["n"] == 20 and preds.av.shape == (20, 32, 32) and len(preds.ids) == 20
     assert 0.0 <= scores["av_ogl"]["AUC"] <= 1.0

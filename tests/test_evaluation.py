@@ -16,7 +16,8 @@ from fnac_lib.evaluation import (ScoredModel, clip_index, eval_loader, evaluate,
 from fnac_lib.localization import object_guided
 from fnac_lib.metrics import batch_ciou, pointing_game, summarize
 from fnac_lib.model import AVModel
-from fnac_lib.protocols import fscore_from_curves, localisation_to_mask_logits, open_set_scores, s4_fscore, s4_miou
+from fnac_lib.protocols import (av_value_range, fscore_from_curves, localisation_to_mask_logits, open_set_scores,
+                                s4_fscore, s4_miou)
 from fnac_lib.shared_features import weights_digest
 
 FRAMES_PER_CLIP = 3
@@ -60,7 +61,7 @@ def whole_set_scores(preds) -> dict:
             result[name] = {**summarize(batch_ciou(m, preds.gt).numpy()),
                             "pointing_game": float(pointing_game(m, preds.gt).mean())}
     else:
-        plain = open_set_scores(preds.av_raw, preds.gt, preds.on_screen)
+        plain = open_set_scores(preds.av_raw, preds.gt, preds.on_screen, av_value_range(0.03))
         result["open_set"] = {"AP": plain["AP"], "max_F1": plain["max_F1"], "n": len(preds.ids)}
     if preds.masks is not None:
         result["s4"] = {}
@@ -74,7 +75,7 @@ def whole_set_scores(preds) -> dict:
 @pytest.mark.parametrize("silent_every", [0, 4])
 def test_batch_by_batch_scores_equal_the_whole_set_computation(model, tone_squares, silent_every):
     data = ScoredSquares(tone_squares(15), silent_every)
-    scores, preds = evaluate(model, data, batch_size=4, objectness_trunk=model.visual.trunk, alpha=0.3)
+    scores, preds = evaluate(model, data, tau=0.03, batch_size=4, objectness_trunk=model.visual.trunk, alpha=0.3)
     expected = whole_set_scores(preds)
     assert set(scores) == set(expected)
     for key, values in expected.items():
@@ -84,7 +85,7 @@ def test_batch_by_batch_scores_equal_the_whole_set_computation(model, tone_squar
         else:
             assert scores[key] == pytest.approx(values, rel=1e-6, abs=1e-9), key
     # the batch size changes nothing, and neither does dropping the maps
-    again, lean = evaluate(model, data, batch_size=15, objectness_trunk=model.visual.trunk, alpha=0.3, keep_maps=False)
+    again, lean = evaluate(model, data, tau=0.03, batch_size=15, objectness_trunk=model.visual.trunk, alpha=0.3, keep_maps=False)
     assert again == scores
     assert lean.av is None and lean.gt is None and lean.objectness is None and lean.masks is None
     assert lean.img_emb.shape == preds.img_emb.shape and lean.ids == preds.ids
@@ -106,7 +107,7 @@ def test_clips_come_from_the_dataset_and_group_frames_wherever_they_sit(tone_squ
 
 
 def test_localisation_is_summarised_only_where_every_pair_is_on_screen(model, tone_squares):
-    _, preds = evaluate(model, ScoredSquares(tone_squares(8), silent_every=2), batch_size=8)
+    _, preds = evaluate(model, ScoredSquares(tone_squares(8), silent_every=2), tau=0.03, batch_size=8)
     assert set(summarize_scores(preds.scores)) == {"open_set"}
     assert summarize_scores(preds.scores, protocols=("localization",)) == {}
     with pytest.raises(ValueError, match="unknown protocols"):
@@ -122,10 +123,10 @@ def test_models_that_share_a_trunk_compute_its_features_once_per_batch_and_score
     for name, module in (("first", first.visual.trunk), ("second", second.visual.trunk), ("objectness", network)):
         module.register_forward_hook(lambda *_, name=name: calls.append(name))
     loader = eval_loader(ScoredSquares(tone_squares(12)), batch_size=4)  # three batches
-    shared = predict_together([ScoredModel(model, network, alpha=0.3) for model in (first, second)], loader)
+    shared = predict_together([ScoredModel(model, 0.03, network, alpha=0.3) for model in (first, second)], loader)
     assert sorted(calls) == ["first"] * 3 + ["objectness"] * 3
     for model, preds in zip((first, second), shared):
-        alone = predict(model, loader, objectness_trunk=network, alpha=0.3)
+        alone = predict(model, loader, tau=0.03, objectness_trunk=network, alpha=0.3)
         for field in ("av", "av_raw", "objectness", "img_emb", "aud_emb", "masks"):
             assert torch.equal(getattr(preds, field), getattr(alone, field)), field
         assert preds.summary() == alone.summary()

@@ -259,12 +259,12 @@ def test_evaluation_maps_and_scores_equal_test_py_validate():
     raw = upsample(av7, (224, 224), settings.av_upsample)
     objectness = localisation_maps(upsample(obj7, (224, 224), settings.objectness_upsample))["av"]
     maps = localisation_maps(raw, objectness)
-    scores = score_batch(maps, raw, gts, torch.ones(6, dtype=torch.bool), count_empty_gt=True)
+    scores = score_batch(maps, raw, gts, torch.ones(6, dtype=torch.bool), 0.03, count_empty_gt=True)
     for name in ("av", "obj", "av_ogl"):
         np.testing.assert_allclose(scores.ciou[name].numpy(), want[name], atol=1e-6)
-    preds = Predictions.from_maps(raw, gts, torch.ones(6, dtype=torch.bool), objectness=objectness)
+    preds = Predictions.from_maps(raw, gts, torch.ones(6, dtype=torch.bool), tau=0.03, objectness=objectness)
     assert preds.summary()["av"]["n"] == 5  # the workbook's "drop" leaves the empty gt out ...
-    counted = Predictions.from_maps(raw, gts, torch.ones(6, dtype=torch.bool), objectness=objectness,
+    counted = Predictions.from_maps(raw, gts, torch.ones(6, dtype=torch.bool), tau=0.03, objectness=objectness,
                                     count_empty_gt=True).summary()
     assert counted["av"]["n"] == 6 and want["av"][5] == 0.0  # ... the published count keeps it at 0
     for name in ("av", "obj", "av_ogl"):

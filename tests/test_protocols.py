@@ -8,11 +8,11 @@ import pytest
 import torch
 
 from fnac_lib.protocols import (
-    AV_VALUE_RANGE, localisation_to_mask_logits, open_set_confidence, open_set_pr, open_set_scores,
+    av_value_range, localisation_to_mask_logits, open_set_confidence, open_set_pr, open_set_scores,
     s4_frame_iou, s4_fscore, s4_miou,
 
 )
-from fnac_lib.constants import TAU
+TAU = 0.03  # the published temperature: AV maps S = cos / tau lie in [-1/tau, 1/tau]
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
@@ -66,10 +66,11 @@ def test_open_set_pr_matches_slavc_counting_with_ties():
 def test_open_set_confidence_is_top_quarter_mean_after_fixed_range():
     wanted = torch.arange(16, dtype=torch.float32).view(1, 4, 4) / 15  # normalised scores 0..1
     raw = (2 * wanted - 1) / TAU  # S = cos / tau with cos = 2 * score - 1
-    conf = open_set_confidence(raw, AV_VALUE_RANGE)
+    conf = open_set_confidence(raw, av_value_range(TAU))
     assert conf.item() == pytest.approx(float((12 + 13 + 14 + 15) / 4 / 15), abs=1e-6)
     # a uniformly weak pair stays weak: no per-sample min-max stretches it back to 1
-    assert open_set_confidence(torch.full((1, 4, 4), -0.5 / TAU)).item() == pytest.approx(0.25)
+    assert open_set_confidence(torch.full((1, 4, 4), -0.5 / TAU), av_value_range(TAU)).item() == pytest.approx(0.25)
+    assert open_set_confidence(torch.full((1, 4, 4), -0.5 / 0.07), av_value_range(0.07)).item() == pytest.approx(0.25)
 
 
 @pytest.mark.parametrize("device", DEVICES)
@@ -83,7 +84,7 @@ def test_open_set_scores_end_to_end(device):
     maps[1, :4, :4] = 0.5 / TAU  # less confident, right place
     maps[2] = 0.0  # silent and flat: low confidence
     maps[3, 4:, 4:] = 0.7 / TAU  # silent but confident: a false positive between the two positives
-    result = open_set_scores(maps.to(device), gt.to(device), on.to(device))
+    result = open_set_scores(maps.to(device), gt.to(device), on.to(device), av_value_range(TAU))
     assert result["ciou"][:2].tolist() == pytest.approx([0.5, 0.5])  # the top half: the 16 gt pixels and 16 others
     assert result["confidence"].argsort(descending=True).tolist() == [0, 3, 1, 2]
     # thresholds: {0}: P 1, R 1/2; {0,3}: P 1/2, R 1/2; {0,3,1}: P 2/3, R 1; all: P 1/2, R 1

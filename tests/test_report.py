@@ -36,7 +36,7 @@ def square_predictions(n=4, size=16, off_screen=0, masks=False):
     on_screen[n - off_screen:] = False
     gt[~on_screen] = 0.0
     av_raw = torch.where(on_screen.view(-1, 1, 1), 20.0 * av, -20.0 * av)  # cos / tau: strong match on screen
-    return Predictions.from_maps(av_raw, gt, on_screen, objectness=1.0 - av, masks=gt.clone() if masks else None,
+    return Predictions.from_maps(av_raw, gt, on_screen, tau=0.03, objectness=1.0 - av, masks=gt.clone() if masks else None,
                                  ids=[f"s{i}" for i in range(n)])
 
 

@@ -225,7 +225,7 @@ def test_reference_maps_on_scenes_and_on_the_listening_test(bank_path):
                                        data_dir=bank_path)
         samples = [dataset[i] for i in range(len(dataset))]
         gt = torch.stack([s["gt_map"] for s in samples])
-        preds = Predictions.from_maps(torch.rand(gt.shape), gt, torch.ones(len(gt), dtype=torch.bool))
+        preds = Predictions.from_maps(torch.rand(gt.shape), gt, torch.ones(len(gt), dtype=torch.bool), tau=0.03)
         test = test_sets.TestSet(f"objects-{variant}", dataset, (48, 16000, 0.25), listening=variant == "listening")
         rows += scoring.reference_rows({("fnac", test.name): preds}, [test])
     values = {(r["run"], r["test_set"], r["metric"]): r["value"] for r in rows}
@@ -254,7 +254,7 @@ def test_listening_rows_score_where_each_map_peaks():
     gt[0, :4, :4], gt[1, 4:, 4:] = 1.0, 1.0  # two renderings, two objects
     av = torch.zeros(2, 8, 8)
     av[:, 1, 1] = 1.0  # deaf: peaks on the first object both times
-    preds = Predictions.from_maps(av, gt, torch.ones(2, dtype=torch.bool), objectness=av.clone())
+    preds = Predictions.from_maps(av, gt, torch.ones(2, dtype=torch.bool), tau=0.03, objectness=av.clone())
     rows = scoring.score_predictions(preds, test_sets.TestSet("x-listening", None, (8, 16000, 1.0),
                                                               protocols=("localization",), listening=True))
     assert {(r["map"], r["metric"], r["value"]) for r in rows} == {

@@ -14,7 +14,6 @@ import torch
 from matplotlib.figure import Figure
 from torch.utils.data import Dataset
 
-from ..constants import FG_THRESHOLD, TAU
 from ..losses import audio_adjacency, foreground_adjacency, mil_logits, visual_adjacency
 from ..model import AVModel
 from .common import (HEATMAP_STYLE, MAX_WIDTH, STYLE, as_numpy, batch_features, class_name, false_negative_rate,
@@ -22,8 +21,7 @@ from .common import (HEATMAP_STYLE, MAX_WIDTH, STYLE, as_numpy, batch_features, 
 
 
 def adjacency_matrices(
-    img_maps: torch.Tensor, aud_emb: torch.Tensor, tau: float = TAU, fg_threshold: float = FG_THRESHOLD,
-    fg_eps: float = 1e-8,
+    img_maps: torch.Tensor, aud_emb: torch.Tensor, tau: float, fg_threshold: float, fg_eps: float
 ) -> dict[str, torch.Tensor]:
     """FNAC's three intra-modal adjacency matrices and the image-audio MIL logits, each (B, B)."""
     with torch.no_grad():
@@ -139,7 +137,8 @@ def detection_rows(detection: dict[str, dict[str, dict[str, dict[str, float]]]])
 
 
 def adjacency_detection(model: AVModel, dataset: Dataset, label_sets: dict[str, np.ndarray], batch_size: int,
-                        num_batches: int, seed: int = 0, tau: float = TAU, device: torch.device | str = "cpu",
+                        num_batches: int, seed: int, tau: float, fg_threshold: float, fg_eps: float,
+                        device: torch.device | str = "cpu",
                         progress: bool = True) -> dict[str, dict[str, dict[str, float]]]:
     """``pair_detection`` of every ``adjacency_matrices`` entry, averaged over real batches:
     {label set: {matrix: {auroc, average_precision, r_precision, positive_rate, batches}}}.
@@ -149,7 +148,7 @@ def adjacency_detection(model: AVModel, dataset: Dataset, label_sets: dict[str, 
     """
     scores: dict[str, dict[str, list[dict]]] = {name: {} for name in label_sets}
     for indices, batch in random_batches(dataset, batch_size, num_batches, seed, progress, "pair detection"):
-        matrices = adjacency_matrices(*batch_features(model, batch, device), tau)
+        matrices = adjacency_matrices(*batch_features(model, batch, device), tau, fg_threshold, fg_eps)
         for name, labels in label_sets.items():
             batch_labels = np.asarray(labels)[indices]
             if not 0 < false_negative_rate(batch_labels) < 1:

@@ -118,7 +118,7 @@ def collect(runs: dict[str, Path], dataset: Dataset, count: int = 16, device: st
     maps, sample_rate = {}, None
     for label, run_dir in runs.items():
         model, config = load_model(checkpoint_path(run_dir, "best"), device)
-        _, preds = evaluate(model, subset, batch_size=count, device=device, amp=config.eval.amp, settings=config.eval)
+        _, preds = evaluate(model, subset, tau=config.train.tau, batch_size=count, device=device, amp=config.eval.amp, settings=config.eval)
         maps[label] = preds.av  # (count, H, W)
         sample_rate = config.audio.sample_rate
     samples = [subset[i] for i in range(len(subset))]

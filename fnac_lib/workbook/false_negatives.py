@@ -20,7 +20,6 @@ from matplotlib.figure import Figure
 from scipy.stats import binom
 from torch.utils.data import Dataset
 
-from ..constants import TAU
 from ..losses import mil_logits, symmetric_infonce
 from ..model import AVModel
 from .common import (HEATMAP_STYLE, MAX_WIDTH, STYLE, as_numpy, batch_features, class_name, draw_boxes, legible,
@@ -147,7 +146,7 @@ def pair_masks(labels, device: torch.device | str = "cpu") -> dict[str, torch.Te
 
 
 def embedding_gradient_split(
-    img_maps: torch.Tensor, aud_emb: torch.Tensor, labels, tau: float = TAU
+    img_maps: torch.Tensor, aud_emb: torch.Tensor, labels, tau: float
 ) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     """Gradient of the EZ-VSL base loss with respect to the features, split by pair type.
 
@@ -167,7 +166,7 @@ def embedding_gradient_split(
     return parts
 
 
-def gradient_split_summary(img_maps: torch.Tensor, aud_emb: torch.Tensor, labels, tau: float = TAU) -> dict[str, float]:
+def gradient_split_summary(img_maps: torch.Tensor, aud_emb: torch.Tensor, labels, tau: float) -> dict[str, float]:
     """How much of InfoNCE's push goes into same-class pairs, on one batch of features.
 
     ``fn_rate``: fraction of negatives that are false negatives. ``fn_push_share``: fraction of
@@ -219,8 +218,8 @@ def class_aware_features(labels, dim: int = 64, instance: float = 0.0, modality:
     return img[:, :, None, None].expand(-1, -1, size, size).contiguous(), aud
 
 
-def class_aware_gradient_splits(label_sets: dict[str, np.ndarray], batch_size: int, num_batches: int, seed: int = 0,
-                                tau: float = TAU, **feature_args) -> dict[str, dict[str, float]]:
+def class_aware_gradient_splits(label_sets: dict[str, np.ndarray], batch_size: int, num_batches: int, seed: int,
+                                tau: float, **feature_args) -> dict[str, dict[str, float]]:
     """``gradient_split_summary`` of ``class_aware_features`` on batches of real labels, averaged:
     where InfoNCE's push goes once a model has learnt the classes."""
     splits = {}
@@ -233,7 +232,7 @@ def class_aware_gradient_splits(label_sets: dict[str, np.ndarray], batch_size: i
 
 
 def gradient_splits(model: AVModel, dataset: Dataset, label_sets: dict[str, np.ndarray], batch_size: int,
-                    num_batches: int, seed: int = 0, tau: float = TAU, device: torch.device | str = "cpu",
+                    num_batches: int, seed: int, tau: float, device: torch.device | str = "cpu",
                     progress: bool = True) -> dict[str, dict[str, float]]:
     """``gradient_split_summary`` averaged over real batches of ``dataset``, once per label set.
 

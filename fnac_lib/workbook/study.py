@@ -136,7 +136,7 @@ def score_runs(runs: list[StudyRun], sets: dict[str, list[TestSet]], batch_size:
         bar.set_note(run.key)
         model, config = load_model(checkpoint_path(run.run_dir, "best"), device)
         for test in sets[run.dataset]:
-            _, preds = evaluate(model, test.dataset, batch_size=batch_size, device=device, protocols=test.protocols,
+            _, preds = evaluate(model, test.dataset, tau=config.train.tau, batch_size=batch_size, device=device, protocols=test.protocols,
                                 keep_maps=test.name not in kept, amp=config.eval.amp, settings=config.eval)
             kept.setdefault(test.name, preds)
             found.setdefault((run.key, test.name), {})[run.seed] = sample_scores(preds, test.listening)

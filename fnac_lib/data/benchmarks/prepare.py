@@ -35,7 +35,7 @@ import soundfile as sf
 from ...progress import track
 
 from ...errors import ConfigError, DatasetError, printable
-from ...cli_options import refuse_empty_paths
+from ...files import refuse_empty_paths
 from ...files import atomic_write, check_writable, remove_stale, write_json, write_text
 from .decoding import check_finite_audio
 

@@ -6,7 +6,7 @@ DataLoader over a cache runs no per-sample ``__getitem__``, decode or stack. A c
 snapshot: datasets that draw new scenes every epoch are frozen at the epoch they were built from.
 
     cached = cache_dataset(open_benchmark("flickr", root, "test"), "caches/flickr-test")
-    scores, _ = evaluate(model, cached, batch_size=128, device="cuda")
+    scores, _ = evaluate(model, cached, tau=0.03, batch_size=128, device="cuda")
 """
 
 from __future__ import annotations

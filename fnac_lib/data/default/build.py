@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ...cli_options import refuse_empty_paths
+from ...files import refuse_empty_paths
 from ...errors import AssetError
 from ...files import remove_stale, staging_dir
 from .bank import ATTRIBUTION_FILE, BANK_FILE, BANK_VERSION, default_data_dir, load_bank, save_bank, stored_version, summary
