@@ -1,7 +1,8 @@
 # The FNAC workbook. Two commands do everything on a fresh machine:
 #   make demo   the notebook series at demo size on the embedded default data, into runs/demo/
 #   make test   the whole test suite (unit tests, notebooks at CI size, nbval)
-#   make study  the multi-seed study (notebook 06), into runs/study/
+#   make study  the multi-seed study (notebook 06), into runs/study/; SEED_OFFSET=100 replicates it with
+#               fresh seeds, into runs/study-offset100/
 # Both create the project's own virtual environment and build the default data when missing.
 #   make report an offline HTML report of the demo's executed notebooks (runs/demo/report/index.html)
 #   make lab    JupyterLab on working copies of the notebooks (runs/lab/notebooks/)
@@ -17,7 +18,8 @@ NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 STUDY_NOTEBOOK := notebooks/06_study.ipynb
 DEMO_NOTEBOOKS := $(filter-out $(STUDY_NOTEBOOK),$(NOTEBOOKS))
 DEMO_DIR  := runs/demo
-STUDY_DIR := runs/study
+SEED_OFFSET ?= 0
+STUDY_DIR := runs/study$(if $(filter-out 0,$(SEED_OFFSET)),-offset$(SEED_OFFSET))
 LAB_DIR   := runs/lab
 # JupyterLab refuses to start as root unless told it may (containers, CI machines).
 ROOT_FLAG := $(if $(filter 0,$(shell id -u 2>/dev/null)),--allow-root)
@@ -66,10 +68,12 @@ demo: $(STAMP) $(DATA) notebook-filter
 	@echo "offline HTML report of them: make report"
 
 # The multi-seed study (notebook 06 with params/study.yaml): every method x seed x setting, with intervals.
+# SEED_OFFSET adds to every seed: another offset trains fresh seeds, a replication of the findings.
 study: $(STAMP) $(DATA) notebook-filter
 	mkdir -p $(STUDY_DIR)/notebooks
 	@set -o pipefail; $(PY) -m papermill $(STUDY_NOTEBOOK) $(STUDY_DIR)/notebooks/$(notdir $(STUDY_NOTEBOOK)) -k fnac \
-	  --cwd notebooks -f params/study.yaml --log-output --no-progress-bar 2>&1 | $(QUIET_LOG)
+	  --cwd notebooks -f params/study.yaml -p seed_offset $(SEED_OFFSET) -p run_root ../$(STUDY_DIR) \
+	  -p out_dir ../$(STUDY_DIR)/figures --log-output --no-progress-bar 2>&1 | $(QUIET_LOG)
 	@echo "executed notebook: $(STUDY_DIR)/notebooks   figures: $(STUDY_DIR)/figures   summary: $(STUDY_DIR)/summary.json"
 
 report: $(STAMP)

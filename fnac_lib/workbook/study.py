@@ -10,7 +10,7 @@ methods are compared seed by seed.
 
 Each run is scored on its data's test sets (objects: heard, unheard and listening; digits: the
 digits test and its listening test) by its audio-visual map, sample by sample, so that the
-bootstrap can resample test scenes as well as seeds.
+intervals account for test scenes as well as seeds (``fnac_lib.statistics``).
 """
 
 from __future__ import annotations
@@ -169,44 +169,39 @@ def comparisons(methods) -> list[tuple[str, str]]:
     return [(key, BASELINE) for key in keys]
 
 
-def study_statistics(values: dict, methods, n_boot: int = statistics.N_BOOTSTRAP, seed: int = 0) -> dict:
+def study_statistics(values: dict, methods) -> dict:
     """Everything a study reports, from ``{(method, test set): {metric: (seeds, samples)}}``:
 
-    ``summary`` ``{method: {test set: {metric: {mean, ci_low, ci_high}}}}`` (the demo's shape),
-    ``differences`` ``{"a - b": {test set: {metric: ...}}}`` (paired, seed by seed) and
+    ``summary`` ``{method: {test set: {metric: {mean, ci_low, ci_high, se, df}}}}`` (the demo's shape),
+    ``differences`` ``{"a - b": {test set: {metric: ...}}}`` (paired, seed by seed),
     ``recovered`` ``{"fnac / oracle": {test set: {metric: share of the oracle's gain FNAC recovers,
-    with whether it exceeds half}}}``.
+    with whether it exceeds half}}}`` and ``spread`` ``{"a - b": {test set: {metric: seed sd}}}``:
+    how far one seed's paired difference lies from the average over seeds, which is what a rerun
+    on another processor moves it by.
     """
-    draws_of: dict[tuple[int, int], tuple] = {}
-
-    def draws(array: np.ndarray) -> tuple:
-        shape = array.shape
-        if shape not in draws_of:
-            draws_of[shape] = statistics.resample_indices(shape[0], shape[1], n_boot, seed)
-        return draws_of[shape]
-
     summary: dict = {}
     for (method, test), metrics in values.items():
-        summary.setdefault(method, {})[test] = {m: statistics.estimate(v, draws(v)) for m, v in metrics.items()}
-    differences, recovered = {}, {}
-    tests = sorted({test for _, test in values}, key=list(dict.fromkeys(t for _, t in values)).index)
+        summary.setdefault(method, {})[test] = {m: statistics.estimate(v) for m, v in metrics.items()}
+    differences, recovered, spread = {}, {}, {}
+    tests = list(dict.fromkeys(test for _, test in values))
     for method, baseline in comparisons(methods):
         for test in tests:
             if (method, test) in values and (baseline, test) in values:
                 a, b = values[(method, test)], values[(baseline, test)]
-                differences.setdefault(f"{method} - {baseline}", {})[test] = {
-                    m: statistics.paired_difference(a[m], b[m], draws(a[m])) for m in a}
+                name = f"{method} - {baseline}"
+                differences.setdefault(name, {})[test] = {m: statistics.paired_difference(a[m], b[m]) for m in a}
+                spread.setdefault(name, {})[test] = {m: statistics.spread(a[m] - b[m]).seed_sd for m in a}
     for oracle in (k for k, _ in comparisons(methods) if k.startswith(LABEL_READERS)):
         for test in tests:
             keys = [("fnac", test), (BASELINE, test), (oracle, test)]
             if all(k in values for k in keys):
                 fnac, base, best = (values[k] for k in keys)
                 recovered.setdefault(f"fnac / {oracle}", {})[test] = {
-                    m: statistics.recovered_share(fnac[m], base[m], best[m], draws(fnac[m])) for m in fnac}
-    return {"summary": summary, "differences": differences, "recovered": recovered}
+                    m: statistics.recovered_share(fnac[m], base[m], best[m]) for m in fnac}
+    return {"summary": summary, "differences": differences, "recovered": recovered, "spread": spread}
 
 
-def verdict(stats: dict, test: str = "digits", metric: str = "pointing_game", oracle: str = "oracle") -> str:
+def verdict(stats: dict, test: str, metric: str, oracle: str = "oracle") -> str:
     """The study's question on one test set and metric, answered in a sentence."""
     share = stats["recovered"].get(f"fnac / {oracle}", {}).get(test, {}).get(metric)
     gain = _difference(stats, oracle, test, metric)
@@ -219,10 +214,36 @@ def verdict(stats: dict, test: str = "digits", metric: str = "pointing_game", or
                 f"oracle gain for FNAC to recover a share of{fnac_said}")
     margin = share["margin"]
     said = {"yes": "exceeds", "no": "falls short of", "cannot tell": "cannot be told apart from"}[share["exceeds"]]
-    return (f"{test}, {metric}: the oracle gains {100 * gain['mean']:+.1f} points over EZ-VSL "
-            f"[{100 * gain['ci_low']:+.1f}, {100 * gain['ci_high']:+.1f}]; FNAC recovers {share['mean']:.2f} of it "
-            f"[{share['ci_low']:.2f}, {share['ci_high']:.2f}], and its gain {said} half the oracle's "
+    return (f"{test}, {metric}: the oracle gains {_points(gain)} points over EZ-VSL; FNAC recovers "
+            f"{share['mean']:.2f} of it {_share_interval(share)}, and its gain {said} half the oracle's "
             f"(FNAC gain - half the oracle's: {_points(margin)} points)")
+
+
+def findings(stats: dict, metrics, tests=None) -> list[str]:
+    """One sentence per paired difference: a finding where its interval excludes zero (the seeds
+    and scenes agree on its sign), "cannot tell" with its interval otherwise."""
+    lines = []
+    for name, by_test in stats["differences"].items():
+        for test, values in by_test.items():
+            if tests is not None and test not in tests:
+                continue
+            for metric in (m for m in metrics if m in values):
+                value = values[metric]
+                label = _label(name)
+                if statistics.excludes_zero(value):
+                    side = "above" if value["mean"] > 0 else "below"
+                    lines.append(f"{label}, {test} {metric}: {_points(value)} points, {side} zero "
+                                 f"({value['seeds_positive']}/{value['seeds']} seeds ahead)")
+                else:
+                    lines.append(f"{label}, {test} {metric}: cannot tell, {_points(value)} points")
+    return lines
+
+
+def _share_interval(share: dict) -> str:
+    """A share's Fieller interval, or "(interval unbounded)" when the oracle's gain is not told from 0."""
+    if not share.get("bounded", True):
+        return "(interval unbounded: the oracle's gain is not told from zero)"
+    return f"[{share['ci_low']:.2f}, {share['ci_high']:.2f}]"
 
 
 def _points(estimate: dict) -> str:
@@ -265,7 +286,7 @@ def differences_markdown(differences: dict, recovered: dict, metrics=("AUC", "po
         for test, values in by_test.items():
             for metric in (m for m in metrics if m in values):
                 v = values[metric]
-                share = f"{v['mean']:.2f} [{v['ci_low']:.2f}, {v['ci_high']:.2f}]"
+                share = f"{v['mean']:.2f} {_share_interval(v)}"
                 body.append([f"share {name}", test, metric, share, f"> {v['threshold']:g}? {v['exceeds']}"])
     return markdown_table(["comparison", "test set", "metric", "value [95% interval]", "seeds > 0 / verdict"], body)
 
@@ -289,8 +310,8 @@ def _forest(ax, entries: list[tuple[str, dict]], colours: dict[str, str] | None 
     for row, (label, value) in enumerate(entries):
         y = len(entries) - 1 - row
         colour = (colours or {}).get(label, "tab:blue")
-        if not np.isfinite(value["mean"]):
-            continue
+        if not (np.isfinite(value["mean"]) and np.isfinite(value["ci_low"]) and np.isfinite(value["ci_high"])):
+            continue  # an unbounded interval (a share whose oracle gains nothing sure) is named in the table
         # a ratio's point estimate can sit just outside its percentile interval: never a negative bar
         below, above = max(value["mean"] - value["ci_low"], 0.0), max(value["ci_high"] - value["mean"], 0.0)
         ax.errorbar(value["mean"], y, xerr=[[below], [above]], fmt="o", color=colour, capsize=3, ms=5)
