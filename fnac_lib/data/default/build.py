@@ -89,7 +89,8 @@ def build_default_bank(
         say("[fnac data] decoding sounds and pictures")
         collected = collect(fetched, progress)
         if collected.skipped:
-            say(f"[fnac data] left out {len(collected.skipped)} silent recordings: {', '.join(collected.skipped)}")
+            say(f"[fnac data] left out {len(collected.skipped)} silent recordings and drawings without a size: "
+                f"{', '.join(collected.skipped)}")
         arrays = bank_arrays(collected, fetched)
         out = staging / "bank"
         out.mkdir()
