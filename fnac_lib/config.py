@@ -39,7 +39,8 @@ Upsample = Literal["bilinear-aligned", "bicubic", "bilinear"]  # the first is th
 Switch = bool | Literal["auto"]  # "auto": on CUDA only (device.use_on)
 FOUR_STAGES = Check(lambda v: len(v) == 4 and all(1 <= b <= 64 for b in v),
                     "four stages of 1..64 blocks each, such as [2, 2, 2, 2]")
-DEFAULT_DATA = ("objects", "digits")  # the embedded default data (data.default); the rest are real benchmarks
+DEFAULT_DATA = ("objects", "objects-few", "digits")  # the embedded default data (data.default); the rest
+# are real benchmarks. objects-few: the same scenes with a few sounding classes, many pictures and recordings each
 DATASETS = (*DEFAULT_DATA, "flickr", "vggss", "vggsound", "avsbench-s4", "folder")  # data.factory.DATASETS
 LABELS = ("fine", "coarse")  # default data: a class per kind of thing, or per family of things
 
@@ -121,7 +122,7 @@ class AudioConfig(Section):
 @dataclass(frozen=True)
 class DataConfig(Section):
     NAME: ClassVar[str] = "data"
-    dataset: Literal[DATASETS] = "objects"  # default data (objects, digits) or a benchmark (data.factory)
+    dataset: Literal[DATASETS] = "objects"  # default data (objects, objects-few, digits) or a benchmark (data.factory)
     data_root: str | None = None  # root of a real benchmark; None for the default data
     labels: Literal[LABELS] = "fine"  # default data: label granularity (what counts as a false negative)
     image_size: Annotated[int, Range(16, 2048)] = 224  # side of the square input image

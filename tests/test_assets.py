@@ -16,10 +16,15 @@ from fnac_lib.data.default.bank import ATTRIBUTION_FILE, BANK_FILE, SAMPLE_RATE,
 from fnac_lib.data.default.build import build_default_bank, main_build
 from fnac_lib.data.default.classes import STAMPS_DIR, coarse_group, stamp_class
 from fnac_lib.data.default.decode import trim_silence
-from fnac_lib.data.default.sources import SOURCES, TEST_VOICES, Source, download
+from fnac_lib.data.default.collect import ARTIST, read_opensfx
+from fnac_lib.data.default.rcc import read_rcc
+from fnac_lib.data.default.sources import (FLUENT, GCOMPRIS, NOTO, OPENMOJI, OPENSFX, SOUNDFONT, SOURCES, TEST_VOICES,
+                                           TUXPAINT, TWEMOJI, Fetched, Source, download, load_tool)
+from fnac_lib.data.default.synth import parse_source, phrases
+from fnac_lib.data.default.tables import HEARD_MIN_PICTURES, HEARD_MIN_RECORDINGS, HEARD_MIN_STYLES
 from fnac_lib.errors import AssetBuildError, BankError
 from fixtures_data import (
-    FAKE_VERSION, SILENT_EFFECT, corrupt, fake_fetch, make_fake_archives, make_fake_packages,
+    FAKE_VERSION, SILENT_EFFECT, corrupt, fake_fetch, make_fake_archives, make_fake_packages, write_rcc,
 )
 
 
@@ -83,8 +88,10 @@ def test_recordings_are_16k_trimmed_and_capped(bank):
     for prefix in ("sound", "voice"):
         lengths = np.diff(bank[f"{prefix}_offsets"])
         assert lengths.max() <= decode.MAX_SECONDS * SAMPLE_RATE
-        # fixture tones are 0.3-0.8 s between 0.2 s silences (0.05 s for Asterisk): trimming removes most
-        assert lengths.max() < 0.95 * SAMPLE_RATE
+        # fixture tones are 0.3-0.8 s between 0.2 s silences (0.05 s for Asterisk): trimming removes most;
+        # SoundFont takes are phrases of several notes
+        recorded = ~np.char.startswith(bank[f"{prefix}_names"].astype(str), SOUNDFONT)
+        assert lengths[recorded].max() < 0.95 * SAMPLE_RATE
 
 
 def test_coarse_groups_come_from_category_folders(bank):
@@ -108,11 +115,70 @@ def test_splits_hold_out_instances(bank):
     test_speakers = {speakers[s] for s in bank["voice_speaker"][bank["voice_split"] == TEST]}
     train_speakers = {speakers[s] for s in bank["voice_speaker"][bank["voice_split"] == TRAIN]}
     assert test_speakers == set(TEST_VOICES) and not test_speakers & train_speakers
-    # classes with two recordings and two cut-outs keep instances on both sides
-    duck = names(bank, "class_names").index("duck")
-    assert set(bank["sound_split"][bank["sound_class"] == duck]) == {TRAIN, TEST}
-    assert set(bank["cutout_split"][bank["cutout_class"] == duck]) == {TRAIN, TEST}
+    # a heard class with four recordings or more keeps instances on both sides
+    violin = names(bank, "class_names").index("violin")
+    assert set(bank["sound_split"][bank["sound_class"] == violin]) == {TRAIN, TEST}
+    assert set(bank["cutout_split"][bank["cutout_class"] == violin]) == {TRAIN, TEST}
     assert (bank["digit_split"] == TEST).mean() == pytest.approx(0.2)
+
+
+def heard_classes(bank) -> list[int]:
+    return sorted(set(bank["sound_class"][bank["sound_split"] == TRAIN].tolist()))
+
+
+def test_heard_classes_have_many_pictures_styles_and_recordings(bank):
+    heard = heard_classes(bank)
+    assert len(heard) >= 20  # the fixture holds every asset of catalogue.TABLE
+    for cls in heard:
+        train = (bank["cutout_class"] == cls) & (bank["cutout_split"] == TRAIN)
+        assert train.sum() >= HEARD_MIN_PICTURES
+        assert len(set(bank["cutout_style"][train])) >= HEARD_MIN_STYLES
+        assert ((bank["sound_class"] == cls) & (bank["sound_split"] == TRAIN)).sum() >= HEARD_MIN_RECORDINGS
+        assert ((bank["cutout_class"] == cls) & (bank["cutout_split"] == TEST)).any()
+
+
+def test_held_out_pictures_of_a_heard_class_are_new_art(bank):
+    """Where a class has several artists, its test pictures are by an artist it never shows in training."""
+    styles = names(bank, "style_names")
+    for cls in heard_classes(bank):
+        mine = bank["cutout_class"] == cls
+        artists = {split: {ARTIST[styles[s]] for s in bank["cutout_style"][mine & (bank["cutout_split"] == split)]}
+                   for split in (TRAIN, TEST)}
+        assert len(artists[TEST]) == 1 and not artists[TEST] & artists[TRAIN]
+
+
+def test_unheard_classes_are_test_only(bank):
+    heard = set(heard_classes(bank))
+    for cls in np.flatnonzero(bank["class_sounds"]):
+        if cls not in heard:
+            assert (bank["cutout_split"][bank["cutout_class"] == cls] == TEST).all()
+            assert (bank["sound_split"][bank["sound_class"] == cls] == TEST).all()
+
+
+def test_one_class_gathers_pictures_and_recordings_from_several_packages(bank):
+    classes = names(bank, "class_names")
+    dog = classes.index("violin")
+    packages = {n.split(":")[0] for n in bank["cutout_names"][bank["cutout_class"] == dog].astype(str)}
+    assert {NOTO, TWEMOJI, OPENMOJI, FLUENT, GCOMPRIS, TUXPAINT} <= packages
+    packages = {n.split(":")[0] for n in bank["sound_names"][bank["sound_class"] == dog].astype(str)}
+    assert {SOUNDFONT, GCOMPRIS, TUXPAINT, "lmms-common"} <= packages
+    assert classes[bank["cutout_class"][list(bank["cutout_names"]).index(
+        "tuxpaint-stamps-default:animals/mammals/cats/kitten.svg")]] == "cat"  # a drawing, through the table
+    assert classes[bank["sound_class"][list(bank["sound_names"]).index(
+        "tuxpaint-stamps-default:animals/mammals/apes/chimp.ogg")]] == "monkey"
+
+
+def test_silent_emoji_are_distractors_in_every_style(bank):
+    banana = names(bank, "class_names").index("banana")
+    assert not bank["class_sounds"][banana]
+    styles = {names(bank, "style_names")[s] for s in bank["cutout_style"][bank["cutout_class"] == banana]}
+    assert {"noto", "twemoji", "openmoji", "fluent-color", "fluent-flat", "tuxpaint-photo"} <= styles
+
+
+def test_backgrounds_come_from_gcompris_and_scikit_learn(bank):
+    packages = [n.split(":")[0] for n in names(bank, "background_names")]
+    assert packages.count(GCOMPRIS) == 2 and packages.count("scikit-learn") == 2
+    assert bank["background_images"].shape[1:] == (*decode.BACKGROUND_HW, 3)
 
 
 def test_attribution_names_every_source_and_version(bank_path):
@@ -145,13 +211,18 @@ def test_existing_bank_is_kept_unless_forced(trees, tmp_path):
     assert bank.stat().st_ino != inode  # a new file, renamed into place
 
 
-@pytest.mark.parametrize("victim", ["animals/birds/owl.png", "animals/birds/owl.ogg", "mnist"])
+@pytest.mark.parametrize("victim", ["animals/birds/owl.png", "animals/birds/owl.ogg", "mnist", "openmoji",
+                                    "gcompris"])
 def test_corrupt_asset_is_named_and_nothing_is_left(trees, tmp_path, victim):
     broken = {name: tmp_path / "copy" / name for name in trees}
     for name, tree in trees.items():
         shutil.copytree(tree, broken[name])
     if victim == "mnist":
         path = broken["mnist"] / "package" / "src" / "digits" / "7.json"
+    elif victim == "openmoji":
+        path = next((broken[OPENMOJI] / "package" / "color" / "svg").glob("*.svg"))
+    elif victim == "gcompris":
+        path = broken[GCOMPRIS] / "usr/share/gcompris-qt/rcc/instruments.rcc"
     else:
         path = broken["tuxpaint-stamps-default"] / STAMPS_DIR / victim
     corrupt(path)
@@ -159,6 +230,15 @@ def test_corrupt_asset_is_named_and_nothing_is_left(trees, tmp_path, victim):
         build_default_bank(tmp_path / "data", progress=False, fetch=fake_fetch(broken))
     assert not (tmp_path / "data").exists()
     assert not list(tmp_path.glob(".data.building-*"))  # the staging folder is cleaned up
+
+
+def test_an_asset_the_table_names_but_a_package_lacks_is_named(trees, tmp_path):
+    broken = {name: tmp_path / "copy" / name for name in trees}
+    for name, tree in trees.items():
+        shutil.copytree(tree, broken[name])
+    (broken["lmms-common"] / "usr/share/lmms/samples/instruments/flute01.ogg").unlink()
+    with pytest.raises(AssetBuildError, match=r"package 'lmms-common' lacks .*flute01.ogg.*'flute'"):
+        build_default_bank(tmp_path / "data", progress=False, fetch=fake_fetch(broken))
 
 
 def test_failed_rebuild_keeps_the_old_bank(trees, tmp_path):
@@ -200,6 +280,7 @@ def test_cached_archives_build_without_any_client(trees, bank_path, tmp_path, mo
     sources = {s["name"]: s for s in json.loads(str(got["meta"]))["sources"]}
     assert sources["tuxpaint-stamps-default"]["version"] == FAKE_VERSION
     assert sources["mnist"]["version"] == "1.1.0"
+    assert sources[OPENMOJI]["version"] == "17.0.0" and sources["tinysoundfont"]["version"] == "0.3.7"  # pinned
 
 
 # ----------------------------------------------------------------------------- loading
@@ -259,7 +340,8 @@ def test_default_data_dir_honours_env(monkeypatch, tmp_path):
     ("lion-2", "animals/mammals/cats", "lion"), ("cow_white", "animals/mammals/bovines", "cow"),
     ("flower10", "plants/flowers", "flower"), ("grave-a", "seasonal/halloween", "grave"),
     ("001", "symbols/money/euro/coins", "coins_001"), ("drake", "animals/birds", "duck"),
-    ("Strawberry2", "food/fruit", "strawberry"), ("747", "vehicles/flight/planes", "planes_747"),
+    ("Strawberry2", "food/fruit", "strawberry"), ("747", "vehicles/flight/planes", "airplane"),
+    ("757", "vehicles/flight/planes", "planes_757"), ("chimp", "animals/mammals/apes", "monkey"),
 ])
 def test_stamp_class(stem, folder, expected):
     assert stamp_class(stem, folder) == expected
@@ -277,3 +359,35 @@ def test_trim_silence_keeps_the_sound():
     wave = np.concatenate([np.zeros(3200), 0.5 * np.ones(1600), np.zeros(3200)])
     trimmed = trim_silence(wave)
     assert len(trimmed) == 1600 and np.all(trimmed == 0.5)
+
+
+def test_rcc_bundle_round_trip(tmp_path):
+    files = {"gcompris/a/x.svg": b"<svg/>", "gcompris/a/b/y.ogg": b"\x00" * 300, "gcompris/z.wav": b"RIFF"}
+    write_rcc(tmp_path / "t.rcc", files)
+    assert read_rcc(tmp_path / "t.rcc") == files
+    (tmp_path / "bad.rcc").write_bytes(b"not a bundle")
+    with pytest.raises(AssetBuildError, match="bad.rcc"):
+        read_rcc(tmp_path / "bad.rcc")
+
+
+def test_opensfx_titles(trees):
+    sounds = read_opensfx(trees[OPENSFX] / "usr/share/games/openttd/baseset/opensfx/opensfx.cat")
+    assert "Steam train station departure" in sounds and sounds["Cow"][:4] == b"RIFF"
+
+
+def test_load_tool_imports_the_unpacked_wheel_and_leaves_no_trace(trees):
+    import sys
+
+    fetched = Fetched(trees["tinysoundfont"], "0.3.7", "fake")
+    with load_tool("tinysoundfont", fetched) as module:
+        assert Path(module.__file__).is_relative_to(trees["tinysoundfont"])
+    assert "tinysoundfont" not in sys.modules and str(trees["tinysoundfont"]) not in sys.path
+
+
+def test_soundfont_takes_differ():
+    drums, notes = parse_source("program 40")
+    takes = [phrases(drums, notes, 67, k) for k in range(6)]
+    assert len({tuple(t) for t in takes}) == 6
+    assert parse_source("drums 36 38") == (True, [36, 38])
+    with pytest.raises(AssetBuildError, match="program N"):
+        parse_source("violin")

@@ -13,6 +13,7 @@ from fnac_lib.config import DataConfig
 from fnac_lib.data.boxes import boxes_to_map
 from fnac_lib.data.default import load_bank, make_default_dataset
 from fnac_lib.data.sample import check_sample, collate_samples
+from fnac_lib.data.default.catalogue import FEW_CLASSES
 from fixtures_data import REAL_BANK, build_fixture_bank
 
 
@@ -137,3 +138,13 @@ def test_real_bank_datasets(kind):
     if kind == "objects":
         assert 60 <= len(ds.sound_classes) <= 120  # ~90 sounding fine classes
         assert 20 <= make_default_dataset(kind, "test", labels="coarse", length=1, data_dir=REAL_BANK).num_classes <= 30
+
+
+def test_objects_few_is_a_dataset_of_the_run_config(bank_path):
+    from fnac_lib.config import preset
+    from fnac_lib.data.factory import make_dataset
+
+    config = preset("ci", **{"data.dataset": "objects-few", "data.data_root": str(bank_path)})
+    train, test = make_dataset(config, "train"), make_dataset(config, "test", length=8)
+    few = {train.class_names.index(name) for name in FEW_CLASSES}
+    assert {train[i]["label"] for i in range(16)} <= few and {test[i]["label"] for i in range(8)} <= few

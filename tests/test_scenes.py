@@ -12,7 +12,8 @@ from fnac_lib.data.boxes import masks_to_boxes
 from fnac_lib.data.default.bank import SAMPLE_RATE, TEST, TRAIN, load_bank
 from fnac_lib.data.default.render import Renderer, box_pixels, render_scene
 from fnac_lib.data.default.layout import box_overlap
-from fnac_lib.data.default.scenes import SceneConfig, make_pools, scene_spec, scene_specs
+from fnac_lib.data.default.catalogue import FEW_CLASSES
+from fnac_lib.data.default.scenes import KINDS, SceneConfig, make_pools, scene_spec, scene_specs
 from fixtures_data import REAL_BANK, build_fixture_bank
 
 CLIP = SAMPLE_RATE // 2
@@ -119,11 +120,24 @@ def test_heard_and_unheard_split_the_test_classes(bank):
     heard, unheard = (set(make_pools(bank, "objects", s).sounding.tolist()) for s in ("heard", "unheard"))
     assert heard and unheard and heard <= heard_in_training and not unheard & heard_in_training
     assert heard | unheard == set(make_pools(bank, "objects", "test").sounding.tolist())
-    pig = [str(n) for n in bank["class_names"]].index("pig")  # two pictures, one recording: heard with it
-    assert pig in heard
+    duck = [str(n) for n in bank["class_names"]].index("duck")  # three recordings, all kept for training:
+    assert duck in heard and not (bank["sound_split"][bank["sound_class"] == duck] == TEST).any()  # heard with them
     assert set(make_pools(bank, "digits", "heard").sounding.tolist()) == set(range(10))
     with pytest.raises(ValueError, match="digits/unheard: no class"):
         make_pools(bank, "digits", "unheard")
+
+
+def test_objects_few_is_a_few_heard_classes_with_many_false_negatives(bank):
+    names = [str(n) for n in bank["class_names"]]
+    few = make_pools(bank, "objects-few", "train")
+    assert sorted(names[c] for c in few.sounding) == sorted(FEW_CLASSES)
+    assert set(few.sounding.tolist()) <= set(make_pools(bank, "objects", "train").sounding.tolist())
+    assert set(make_pools(bank, "objects-few", "test").sounding.tolist()) <= set(few.sounding.tolist())
+    labels = np.array([scene_spec(few, "train", "single", 0, i).sounds[0].cls for i in range(640)]).reshape(-1, 32)
+    same = np.mean([((b[:, None] == b[None, :]).sum() - 32) / (32 * 31) for b in labels])  # of each anchor's negatives
+    assert same >= 0.10
+    with pytest.raises(ValueError, match="objects-few/unheard: no class"):
+        make_pools(bank, "objects-few", "unheard")
 
 
 @pytest.mark.parametrize("kind", ["objects", "digits"])
@@ -236,7 +250,7 @@ def test_audio_is_a_crop_of_the_recording(bank):
 @pytest.mark.skipif(not REAL_BANK.exists(), reason=f"real bank not built at {REAL_BANK} (python -m fnac_lib build-data)")
 def test_real_bank_scenes():
     real = load_bank(REAL_BANK)
-    for kind in ("objects", "digits"):
+    for kind in KINDS:
         for split in ("train", "test"):
             pools = make_pools(real, kind, split)
             for i in range(10):

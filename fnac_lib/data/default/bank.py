@@ -17,7 +17,7 @@ import numpy as np
 
 from ...errors import BankError
 
-BANK_VERSION = 2  # 2: heard / unheard test split (tables.object_tables)
+BANK_VERSION = 3  # 2: heard / unheard test split; 3: many pictures (art styles) and recordings per class
 BANK_FILE = "bank.npz"
 ATTRIBUTION_FILE = "ATTRIBUTION.md"
 SAMPLE_RATE = 16_000  # Hz, every recording in the bank
@@ -48,7 +48,7 @@ def default_data_dir() -> Path:
 # key -> (dtype kind, ndim); every bank must have exactly these
 BANK_SCHEMA: dict[str, tuple[str, int]] = {
     "meta": ("U", 0), "class_names": ("U", 1), "class_coarse": ("i", 1), "class_sounds": ("b", 1),
-    "coarse_names": ("U", 1), "cutout_pixels": ("u", 2), "cutout_offsets": ("i", 1), "cutout_hw": ("i", 2),
+    "coarse_names": ("U", 1), "style_names": ("U", 1), "cutout_style": ("i", 1), "cutout_pixels": ("u", 2), "cutout_offsets": ("i", 1), "cutout_hw": ("i", 2),
     "cutout_class": ("i", 1), "cutout_split": ("i", 1), "cutout_names": ("U", 1), "sound_audio": ("i", 1),
     "sound_offsets": ("i", 1), "sound_class": ("i", 1), "sound_split": ("i", 1), "sound_names": ("U", 1),
     "background_images": ("u", 4), "background_names": ("U", 1), "digit_images": ("u", 3),
@@ -114,9 +114,12 @@ def validate_bank(bank: dict[str, np.ndarray], where: str = "bank") -> None:
 def summary(bank: dict[str, np.ndarray], path: Path | None = None) -> str:
     """One readable paragraph on what a bank holds."""
     where = f"{path} ({path.stat().st_size / 2**20:.1f} MiB): " if path else ""
-    return (f"{where}{len(bank['cutout_names'])} cut-outs ({int((bank['cutout_split'] == TEST).sum())} test), "
-            f"{len(bank['sound_names'])} sound effects ({int((bank['sound_split'] == TEST).sum())} test), "
-            f"{int(bank['class_sounds'].sum())} sounding of {len(bank['class_names'])} fine classes, "
-            f"{len(bank['coarse_names'])} coarse groups; {len(bank['digit_labels'])} digits, "
+    heard = np.unique(bank["sound_class"][bank["sound_split"] == TRAIN])
+    return (f"{where}{len(bank['cutout_names'])} cut-outs ({int((bank['cutout_split'] == TEST).sum())} test) in "
+            f"{len(bank['style_names'])} art styles, "
+            f"{len(bank['sound_names'])} recordings ({int((bank['sound_split'] == TEST).sum())} test), "
+            f"{int(bank['class_sounds'].sum())} sounding of {len(bank['class_names'])} fine classes "
+            f"({len(heard)} heard in training), {len(bank['coarse_names'])} coarse groups, "
+            f"{len(bank['background_names'])} background photos; {len(bank['digit_labels'])} digits, "
             f"{len(bank['voice_names'])} spoken digits by {len(bank['speaker_names'])} voices "
             f"({int((bank['voice_split'] == TEST).sum())} test)")

@@ -1,7 +1,8 @@
 """Class labels of the Tux Paint stamps: a fine class per stamp-name group, a coarse group per folder.
 
-*Fine*: ``cow`` and ``cow_white`` are one class (~90 classes can sound); *coarse*: the Tux Paint
-category folders (~24: birds, hoofed mammals, instruments, vehicles...).
+*Fine*: ``cow`` and ``cow_white`` are one class; the stamps that ``catalogue.TABLE`` lists join
+its classes (``drake`` is a duck, ``chimp`` a monkey). *Coarse*: the Tux Paint category folders
+(~24: birds, hoofed mammals, instruments, vehicles...), or the table's group for its classes.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import re
 from pathlib import Path
 
 from ...errors import AssetBuildError
+from .catalogue import stamp_aliases
 
 STAMPS_DIR = "usr/share/tuxpaint/stamps"
 EXCLUDED_STAMP_DIRS = ("symbols/alphabets", "symbols/math")  # letters and digits are not objects
@@ -42,7 +44,7 @@ CLASS_GROUPS: dict[str, tuple[str, ...]] = {
     "sheep": ("sheep_lamb", "ram"),
     "tiger": ("tiger_sumatran",),
 }
-_ALIAS = {stamp: cls for cls, stamps in CLASS_GROUPS.items() for stamp in stamps}
+_ALIAS = {**{stamp: cls for cls, stamps in CLASS_GROUPS.items() for stamp in stamps}, **stamp_aliases()}
 
 # Coarse groups from the Tux Paint category folders; the longest matching prefix wins.
 COARSE_GROUPS: tuple[tuple[str, str], ...] = (

@@ -43,11 +43,11 @@ class DefaultSceneDataset(Dataset):
     def __init__(
         self,
         bank: dict[str, np.ndarray],
-        kind: str = "objects",  # "objects" (Flickr-SoundNet-like) or "digits" (high false-negative rate)
+        kind: str = "objects",  # "objects" (Flickr-SoundNet-like), "objects-few" (many false negatives) or "digits"
         split: str = "train",  # "train" (on the fly), "val" (train assets, own scenes), "test" (held-out assets),
         # or one part of test: "heard" (classes heard in training) / "unheard" (classes never heard)
         variant: str = "single",  # "single", "multi", "open_set", "mask" or "listening"
-        labels: str = "fine",  # "fine" (~90 sounding classes) or "coarse" (~24 groups); digits: fine only
+        labels: str = "fine",  # "fine" (~120 sounding classes) or "coarse" (~24 groups); digits: fine only
         image_size: int = 96,  # canvas side in px (96 for CPU, 224 for GPU)
         clip_seconds: float = 1.0,  # audio clip length; recordings are cropped or zero-padded to it
         length: int | None = None,  # scenes per epoch / in the list; None: ``default_length(split)``

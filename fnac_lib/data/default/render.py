@@ -73,7 +73,7 @@ class Renderer:
     def patch(self, kind: str, obj: Placed, w: int, h: int) -> tuple[np.ndarray, np.ndarray]:
         """Premultiplied colour (h, w, 3) and alpha (h, w) of one object resized to its box, float32."""
         tint = np.asarray(obj.tint, dtype=np.float32)
-        if kind == "objects":
+        if kind != "digits":
             image = self._cutouts.get(obj.asset)
             if image is None:
                 image = self._cutouts[obj.asset] = Image.fromarray(cutout(self.bank, obj.asset)).convert("RGBa")
@@ -152,7 +152,7 @@ def cutout(bank: dict[str, np.ndarray], index: int) -> np.ndarray:
 
 def recording(bank: dict[str, np.ndarray], kind: str, index: int) -> np.ndarray:
     """Recording ``index`` (sound effect for objects, spoken digit for digits) as float32 (n,)."""
-    prefix = "sound" if kind == "objects" else "voice"
+    prefix = "voice" if kind == "digits" else "sound"
     start, stop = bank[f"{prefix}_offsets"][index], bank[f"{prefix}_offsets"][index + 1]
     return bank[f"{prefix}_audio"][start:stop].astype(np.float32) / 32767.0
 

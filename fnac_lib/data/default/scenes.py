@@ -13,8 +13,11 @@ never on which DataLoader worker draws it.
   objects and silent distractors draw their size from one range and are placed in a random order
   (``layout``), so only the sound tells which object it is: marking the largest or most salient
   object scores like chance (notebook 04's references).
-- **digits** (the high-false-negative set): 2-3 distinct MNIST digits in random colours on a dark
-  gradient; one is spoken by a real voice (voices held out for test, see ``sources.TEST_VOICES``).
+- **objects-few** (the many-false-negative set): the same scenes, but the sound is always one of
+  a few heard classes with many pictures and recordings each (``catalogue.FEW_CLASSES``, 8), so
+  about 1/8 of a batch's negatives share the anchor's class and are different instances of it.
+- **digits**: 2-3 distinct MNIST digits in random colours on a dark gradient; one is spoken by a
+  real voice (voices held out for test, see ``sources.TEST_VOICES``).
 
 Variants: ``single``; ``multi`` (two sounding objects, recordings mixed, both boxes); ``open_set``
 (even indices as ``single``, odd ones *off-screen*: the sound's fine class, and its coarse group,
@@ -39,9 +42,11 @@ import numpy as np
 
 from ...config import DEFAULT_DATA
 from .bank import TEST, TRAIN
+from .catalogue import FEW_CLASSES
 from .layout import place_boxes
 
 KINDS = DEFAULT_DATA  # config.DataConfig.dataset's default-data values
+OBJECT_KINDS = ("objects", "objects-few")  # scenes of cut-outs and recordings (the others: digits)
 SPLITS = ("train", "val", "test", "heard", "unheard")
 TEST_SPLITS = ("test", "heard", "unheard")  # held-out pictures; heard / unheard split the test classes
 VARIANTS = ("single", "multi", "open_set", "mask", "listening")
@@ -97,7 +102,7 @@ class Backdrop:
 @dataclass(frozen=True)
 class SceneSpec:
     id: str
-    kind: str  # "objects" or "digits"
+    kind: str  # one of KINDS
     backdrop: Backdrop
     objects: tuple[Placed, ...]  # paint order: later objects on top
     sounds: tuple[Heard, ...]  # first one is the primary source (its class is the label)
@@ -128,7 +133,7 @@ def make_pools(bank: dict[str, np.ndarray], kind: str, split: str) -> Pools:
     """
     if kind not in KINDS or split not in SPLITS:
         raise ValueError(f"kind must be one of {KINDS} and split one of {SPLITS}, got {kind!r}, {split!r}")
-    if kind == "objects":
+    if kind in OBJECT_KINDS:
         image_class, image_split = bank["cutout_class"], bank["cutout_split"]
         sound_class, sound_split = bank["sound_class"], bank["sound_split"]
         hw = bank["cutout_hw"]
@@ -153,6 +158,11 @@ def make_pools(bank: dict[str, np.ndarray], kind: str, split: str) -> Pools:
         sounding = set(images_by) & set(sounds_by)
         if split != "test":
             sounding = {c for c in sounding if (c in heard) == (split == "heard")}
+    if kind == "objects-few":
+        few = {int(c) for c in np.flatnonzero(np.isin(bank["class_names"], FEW_CLASSES))}
+        if len(few) != len(FEW_CLASSES):
+            raise ValueError(f"objects-few: the bank lacks some of {FEW_CLASSES}")
+        sounding &= few
     if not sounding:
         raise ValueError(f"{kind}/{split}: no class has both pictures and recordings in this split")
     return Pools(kind, images_by, sounds_by, np.array(sorted(sounding), dtype=np.int64), images, image_class,
@@ -233,7 +243,7 @@ def draw_spec(pools: Pools, rng: np.random.Generator, variant: str, on_screen: b
     objects = []
     for i in order:
         (asset, cls, sounding), box = kept[i]
-        if pools.kind == "objects":
+        if pools.kind in OBJECT_KINDS:
             flip, tint = bool(rng.random() < 0.5), tuple(float(t) for t in rng.uniform(1 - config.tint, 1 + config.tint, 3))
         else:  # mirrored digits are not digits; ink is a bright random colour
             flip, tint = False, tuple(float(t) for t in rng.uniform(0.45, 1.0, 3))

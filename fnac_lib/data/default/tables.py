@@ -2,10 +2,14 @@
 
 Splits are fixed at build time so that test instances never appear in training:
 
-- a sounding class with >= 2 cut-outs keeps a third of them (at least one) for test, and a third
-  of its recordings where it has >= 2: the *heard* test, held-out pictures (and recordings) of
-  classes heard in training, as VGG-SS's heard split;
-- a third of the sounding classes with a single cut-out (no picture to hold out) go to test whole:
+- a sounding class is *heard* (sounds in training) when it keeps at least ``HEARD_MIN_PICTURES``
+  training pictures in ``HEARD_MIN_STYLES`` art styles and ``HEARD_MIN_RECORDINGS`` training
+  recordings after its held-out instances are set aside. Its held-out pictures are every picture
+  by one artist (``collect.ARTIST``: a new picture is new art, as a new video frame would be),
+  chosen in hash order among the artists it can spare; where no artist can be spared, a third of
+  its pictures. A third of its recordings are held out too. These make the *heard* test, as
+  VGG-SS's heard split;
+- the other sounding classes (too few pictures or recordings to be learned) go to test whole:
   the *unheard* test, classes never heard in training, as VGG-SS's unheard split;
 - a third of the silent distractor cut-outs go to test; MNIST images with index % 5 == 4 and the
   voices in ``sources.TEST_VOICES`` (speakers whose language keeps another voice in training) are test.
@@ -22,11 +26,14 @@ import numpy as np
 from ...errors import AssetBuildError
 from .bank import BANK_VERSION, SAMPLE_RATE, TEST, TRAIN
 from .classes import COARSE_OVERRIDES, coarse_group
-from .collect import Collected
+from .collect import ARTIST, STYLES, Collected
 from .decode import to_pcm16
 from .sources import SOURCES, TEST_VOICES, Fetched
 
-TEST_FRACTION = 1 / 3  # share of instances (or whole single-instance classes) held out for test
+TEST_FRACTION = 1 / 3  # share of instances held out for test where no artist is
+HEARD_MIN_PICTURES = 4  # training pictures of a heard class, at least
+HEARD_MIN_STYLES = 2  # art styles among them, at least
+HEARD_MIN_RECORDINGS = 3  # training recordings of a heard class, at least
 
 
 def _rank(name: str) -> str:
@@ -34,59 +41,76 @@ def _rank(name: str) -> str:
     return hashlib.sha1(name.encode()).hexdigest()
 
 
-def _held_out(names: list[str], fraction: float = TEST_FRACTION) -> set[str]:
-    """About ``fraction`` of ``names`` (at least one when there are two or more), in hash order."""
-    if len(names) < 2:
-        return set()
-    k = max(1, int(round(len(names) * fraction)))
-    return set(sorted(names, key=_rank)[:k])
+def _held_out(names: list[str], fraction: float = TEST_FRACTION, keep: int = 1) -> set[str]:
+    """About ``fraction`` of ``names`` in hash order, at least one, leaving at least ``keep``."""
+    k = min(max(1, int(round(len(names) * fraction))), len(names) - keep)
+    return set(sorted(names, key=_rank)[:k]) if k > 0 else set()
+
+
+def held_out_pictures(cls: str, pictures: list[tuple[str, str]]) -> set[str] | None:
+    """The held-out pictures of a class that can be heard ((name, style) pairs in), or None when
+    its pictures cannot leave HEARD_MIN_PICTURES in HEARD_MIN_STYLES styles for training."""
+
+    def trainable(kept: list[tuple[str, str]]) -> bool:
+        return len(kept) >= HEARD_MIN_PICTURES and len({style for _, style in kept}) >= HEARD_MIN_STYLES
+
+    artists = sorted({ARTIST[style] for _, style in pictures}, key=lambda a: _rank(f"{cls}/{a}"))
+    for artist in artists:
+        kept = [(n, s) for n, s in pictures if ARTIST[s] != artist]
+        if len(artists) > 1 and trainable(kept):
+            return {n for n, s in pictures if ARTIST[s] == artist}
+    held = _held_out([n for n, _ in pictures], keep=HEARD_MIN_PICTURES)
+    return held if held and trainable([(n, s) for n, s in pictures if n not in held]) else None
 
 
 def object_tables(c: Collected) -> dict[str, np.ndarray]:
     """Classes (sounding first), coarse groups and train/test splits of cut-outs and recordings."""
-    cut_classes = {cls for _, cls, _, _ in c.cutouts}
-    sounds = [s for s in c.sounds if s[1] in cut_classes]  # a class sounds only if it can be seen
-    sound_classes = sorted({cls for _, cls, _ in sounds})
+    cut_classes = {cut.cls for cut in c.cutouts}
+    sounds = [s for s in c.sounds if s.cls in cut_classes]  # a class sounds only if it can be seen
+    sound_classes = sorted({s.cls for s in sounds})
     silent_classes = sorted(cut_classes - set(sound_classes))
     names = sound_classes + silent_classes
     index = {n: i for i, n in enumerate(names)}
 
-    folders: dict[str, list[str]] = defaultdict(list)  # class -> folders of its cut-outs (sounding ones first)
-    sounding_stamps = {name.rsplit(".", 1)[0] for name, _, _ in sounds}
-    for name, cls, folder, _ in sorted(c.cutouts, key=lambda x: (x[0].rsplit(".", 1)[0] not in sounding_stamps, x[0])):
-        folders[cls].append(folder)
-    coarse_of = {cls: COARSE_OVERRIDES.get(cls) or coarse_group(folders[cls][0]) for cls in names}
+    folders: dict[str, list[str]] = defaultdict(list)  # class -> Tux Paint folders of its cut-outs
+    for cut in c.cutouts:
+        if cut.folder:
+            folders[cut.cls].append(cut.folder)
+    missing = [cls for cls in names if cls not in c.coarse and cls not in COARSE_OVERRIDES and not folders[cls]]
+    if missing:
+        raise AssetBuildError(f"classes without a coarse group: {missing[:5]}; add them to catalogue.TABLE")
+    coarse_of = {cls: c.coarse.get(cls) or COARSE_OVERRIDES.get(cls) or coarse_group(folders[cls][0]) for cls in names}
     coarse_names = sorted(set(coarse_of.values()))
 
     recs_by: dict[str, list[str]] = defaultdict(list)
-    cuts_by: dict[str, list[str]] = defaultdict(list)
-    for name, cls, _ in sounds:
-        recs_by[cls].append(name)
-    for name, cls, _, _ in c.cutouts:
-        cuts_by[cls].append(name)
+    cuts_by: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    for s in sounds:
+        recs_by[s.cls].append(s.name)
+    for cut in c.cutouts:
+        cuts_by[cut.cls].append((cut.name, cut.style))
     test: set[str] = set()
-    single = []
     for cls in sound_classes:
-        if len(cuts_by[cls]) >= 2:  # heard: held-out pictures, and recordings where there are two or more
-            test |= _held_out(cuts_by[cls]) | _held_out(recs_by[cls])
-        else:
-            single.append(cls)
-    for cls in _held_out(single):  # unheard: every instance goes to test
-        test |= set(recs_by[cls]) | set(cuts_by[cls])
-    test |= _held_out([name for cls in silent_classes for name in cuts_by[cls]])
+        pictures = held_out_pictures(cls, cuts_by[cls])
+        if pictures is not None and len(recs_by[cls]) >= HEARD_MIN_RECORDINGS:  # heard
+            test |= pictures | _held_out(recs_by[cls], keep=HEARD_MIN_RECORDINGS)
+        else:  # unheard: every instance goes to test
+            test |= set(recs_by[cls]) | {n for n, _ in cuts_by[cls]}
+    test |= _held_out([n for cls in silent_classes for n, _ in cuts_by[cls]])
 
     return {
         "class_names": np.array(names, dtype=str),
         "class_coarse": np.array([coarse_names.index(coarse_of[n]) for n in names], dtype=np.int64),
         "class_sounds": np.array([n in recs_by for n in names], dtype=bool),
         "coarse_names": np.array(coarse_names, dtype=str),
-        "cutout_class": np.array([index[cls] for _, cls, _, _ in c.cutouts], dtype=np.int64),
-        "cutout_split": np.array([TEST if n in test else TRAIN for n, _, _, _ in c.cutouts], dtype=np.int8),
-        "cutout_names": np.array([n for n, _, _, _ in c.cutouts], dtype=str),
-        "sound_class": np.array([index[cls] for _, cls, _ in sounds], dtype=np.int64),
-        "sound_split": np.array([TEST if n in test else TRAIN for n, _, _ in sounds], dtype=np.int8),
-        "sound_names": np.array([n for n, _, _ in sounds], dtype=str),
-        **_pack_waves("sound", [w for _, _, w in sounds]),
+        "style_names": np.array(STYLES, dtype=str),
+        "cutout_class": np.array([index[cut.cls] for cut in c.cutouts], dtype=np.int64),
+        "cutout_split": np.array([TEST if cut.name in test else TRAIN for cut in c.cutouts], dtype=np.int8),
+        "cutout_style": np.array([STYLES.index(cut.style) for cut in c.cutouts], dtype=np.int64),
+        "cutout_names": np.array([cut.name for cut in c.cutouts], dtype=str),
+        "sound_class": np.array([index[s.cls] for s in sounds], dtype=np.int64),
+        "sound_split": np.array([TEST if s.name in test else TRAIN for s in sounds], dtype=np.int8),
+        "sound_names": np.array([s.name for s in sounds], dtype=str),
+        **_pack_waves("sound", [s.wave for s in sounds]),
     }
 
 
@@ -97,9 +121,9 @@ def _pack_waves(prefix: str, waves: list[np.ndarray]) -> dict[str, np.ndarray]:
 
 
 def pack_cutouts(c: Collected) -> dict[str, np.ndarray]:
-    hw = np.array([rgba.shape[:2] for _, _, _, rgba in c.cutouts], dtype=np.int64).reshape(-1, 2)  # (N, 2)
+    hw = np.array([cut.rgba.shape[:2] for cut in c.cutouts], dtype=np.int64).reshape(-1, 2)  # (N, 2)
     offsets = np.cumsum([0] + [h * w for h, w in hw]).astype(np.int64)  # (N + 1,) in pixels
-    pixels = np.concatenate([rgba.reshape(-1, 4) for _, _, _, rgba in c.cutouts])  # (P, 4)
+    pixels = np.concatenate([cut.rgba.reshape(-1, 4) for cut in c.cutouts])  # (P, 4)
     return {"cutout_pixels": pixels, "cutout_offsets": offsets, "cutout_hw": hw}
 
 
