@@ -1,15 +1,16 @@
 """Notebook 06, the multi-seed study: which runs it trains, how each is scored, and the tables,
 figures and verdicts of its statistics (``fnac_lib.statistics``).
 
-A *setting* is what a run trains on: ``objects-fine`` and ``objects-coarse`` (the same scenes, fine
-or coarse labels) and ``digits``. Labels decide what counts as a false negative, not what the
-scenes look like, and only the oracle reads them: EZ-VSL, FNAC and the shuffled control train one
-run per seed that serves both object settings, and the oracle trains once per granularity. Every
-run of a seed starts from the same weights and sees the same scenes in the same order, so two
-methods are compared seed by seed.
+A *setting* is what a run trains on (``SETTINGS``): ``objects-fine`` (few same-class negatives per
+batch) and ``objects-few`` (eight classes: many), and ``objects-coarse`` (the objects' scenes with
+coarse labels) and ``digits``. Labels decide what counts as a false negative, not what the scenes
+look like, and only the oracle reads them: EZ-VSL, FNAC and the shuffled control train one run per
+seed that serves both label granularities of one data set, and the oracle trains once per
+granularity. Every run of a seed starts from the same weights and sees the same scenes in the same
+order, so two methods are compared seed by seed.
 
-Each run is scored on its data's test sets (objects: heard, unheard and listening; digits: the
-digits test and its listening test) by its audio-visual map, sample by sample, so that the
+Each run is scored on its data's test sets (objects: heard, unheard and listening; objects-few and
+digits: their test and its listening test) by its audio-visual map, sample by sample, so that the
 intervals account for test scenes as well as seeds (``fnac_lib.statistics``).
 """
 
@@ -28,13 +29,17 @@ from ..data.default.scene_cache import remove_scene_cache
 from ..data.factory import scene_cache_path
 from ..data.test_sets import TestSet, default_test_set
 from ..device import resolve_device
-from ..evaluation import evaluate
+from ..evaluation import ScoredModel, eval_loader, predict_together
 from ..progress import Progress
 from ..runs import checkpoint_path, load_model, train_or_load
 from ..scoring import LISTENING, REFERENCE_NAMES, reference_sample_scores
 from .common import markdown_table, method_label
 
-SETTINGS = {"objects-fine": ("objects", "fine"), "objects-coarse": ("objects", "coarse"), "digits": ("digits", "fine")}
+# setting -> (data.dataset, data.labels): objects with fine labels (few same-class negatives per batch),
+# objects-few (eight classes with many pictures and recordings each: one negative in eight is a real
+# false negative), and the coarse labels and digits of earlier versions of the study.
+SETTINGS = {"objects-fine": ("objects", "fine"), "objects-few": ("objects-few", "fine"),
+            "objects-coarse": ("objects", "coarse"), "digits": ("digits", "fine")}
 LABEL_READERS = ("oracle",)  # methods whose training reads the labels (the others are blind to them)
 BASELINE = "ezvsl"
 
@@ -106,6 +111,7 @@ def scene_group(run: StudyRun) -> tuple[str, str, int]:
 def study_test_sets(base: RunConfig, datasets, length: int | None = None) -> dict[str, list[TestSet]]:
     """The test sets each data set's runs are scored on."""
     plans = {"objects": (("single", "heard"), ("single", "unheard"), ("listening", "heard")),
+             "objects-few": (("single", "test"), ("listening", "heard")),
              "digits": (("single", "test"), ("listening", "heard"))}
     return {dataset: [default_test_set(base, dataset, variant, length, split) for variant, split in plans[dataset]]
             for dataset in datasets}
@@ -125,22 +131,28 @@ def score_runs(runs: list[StudyRun], sets: dict[str, list[TestSet]], batch_size:
                progress: bool = True) -> tuple[dict, dict]:
     """Score every run's kept checkpoint on its data's test sets by its AV map.
 
-    Returns ``{(method key, test set): {metric: (seeds, samples) array}}`` (seeds in increasing
-    order) and, per test set, the first run's predictions with their maps (for the references).
+    The runs of one data set are scored on each of its test sets in one pass
+    (``evaluation.predict_together``): their frozen visual trunk's features are computed once per
+    batch for all of them, which changes no number. Returns ``{(method key, test set): {metric:
+    (seeds, samples) array}}`` (seeds in increasing order) and, per test set, the first run's
+    predictions with their maps (for the references).
     """
     device = resolve_device(device)
     found: dict[tuple, dict[int, dict]] = {}
     kept = {}
-    bar = Progress(len(runs), "scoring the study", progress)
-    for run in runs:
-        bar.set_note(run.key)
-        model, config = load_model(checkpoint_path(run.run_dir, "best"), device)
-        for test in sets[run.dataset]:
-            _, preds = evaluate(model, test.dataset, tau=config.train.tau, batch_size=batch_size, device=device, protocols=test.protocols,
-                                keep_maps=test.name not in kept, amp=config.eval.amp, settings=config.eval)
-            kept.setdefault(test.name, preds)
-            found.setdefault((run.key, test.name), {})[run.seed] = sample_scores(preds, test.listening)
-        bar.update()
+    bar = Progress(sum(len(sets[run.dataset]) for run in runs), "scoring the study", progress)
+    for dataset, tests in sets.items():
+        group = [run for run in runs if run.dataset == dataset]
+        loaded = [load_model(checkpoint_path(run.run_dir, "best"), device) for run in group]
+        for test in tests:
+            bar.set_note(test.name)
+            jobs = [ScoredModel(model, config.train.tau, amp=config.eval.amp, keep_maps=not index,
+                                settings=config.eval) for index, (model, config) in enumerate(loaded)]
+            loader = eval_loader(test.dataset, batch_size, pin_memory=device.type == "cuda")
+            for run, preds in zip(group, predict_together(jobs, loader, device)):
+                kept.setdefault(test.name, preds)
+                found.setdefault((run.key, test.name), {})[run.seed] = sample_scores(preds, test.listening)
+            bar.update(len(group))
     bar.close(f"{len(runs)} runs scored")
     values = {key: {metric: np.stack([per_seed[s][metric] for s in sorted(per_seed)]) for metric in
                     next(iter(per_seed.values()))} for key, per_seed in found.items()}
@@ -219,6 +231,18 @@ def verdict(stats: dict, test: str, metric: str, oracle: str = "oracle") -> str:
             f"(FNAC gain - half the oracle's: {_points(margin)} points)")
 
 
+def answers(stats: dict, sets: dict[str, list[TestSet]], metrics) -> list[str]:
+    """``verdict`` on every test set of the study, on each metric it measures (the listening rate on
+    the listening tests, the others elsewhere)."""
+    found = []
+    for tests in sets.values():
+        for test in tests:
+            for metric in metrics:
+                if (metric == LISTENING) == test.listening:
+                    found.append(verdict(stats, test.name, metric))
+    return found
+
+
 def findings(stats: dict, metrics, tests=None) -> list[str]:
     """One sentence per paired difference: a finding where its interval excludes zero (the seeds
     and scenes agree on its sign), "cannot tell" with its interval otherwise."""
@@ -258,6 +282,15 @@ def _difference(stats: dict, method: str, test: str, metric: str) -> dict | None
 
 # ---------------------------------------------------------------------------------------------
 # Tables and figures: means and paired differences with their intervals.
+
+
+def spread_markdown(stats: dict, metrics=("AUC", "pointing_game", "listening")) -> str:
+    """The seed-to-seed standard deviation of each paired difference, in points: how far one seed's
+    difference lies from the study's mean, and so how far a rerun on another processor can move it."""
+    body = [[_label(name), test, metric, f"{100 * by_test[test][metric]:.1f}"]
+            for name, by_test in stats["spread"].items() for test in by_test for metric in metrics
+            if metric in by_test[test]]
+    return markdown_table(["difference", "test set", "metric", "seed-to-seed sd (points)"], body)
 
 
 def _interval(value: dict) -> str:
