@@ -202,7 +202,7 @@ def test_heard_classes_are_the_training_splits_sounding_classes(bank_path):
     fine = make_default_dataset("objects", "heard", length=2, data_dir=bank_path)
     coarse = make_default_dataset("objects", "heard", labels="coarse", length=2, data_dir=bank_path)
     names = fine.class_names
-    assert {"duck", "cow", "pig"} <= {names[c] for c in fine.heard_classes}
+    assert {"duck", "cow", "dog"} <= {names[c] for c in fine.heard_classes}
     assert set(coarse.heard_classes) == {int(coarse._to_label[c]) for c in fine.heard_classes}
 
 
@@ -280,8 +280,9 @@ def test_summary_from_rows_has_one_entry_per_method_test_set_and_metric(tmp_path
 @pytest.mark.skipif(not REAL_BANK.exists(), reason=f"real bank not built at {REAL_BANK} (python -m fnac_lib build-data)")
 def test_an_untrained_audio_net_already_groups_object_sounds_but_not_spoken_digits():
     """Contrastive training starts from what the untrained audio net already groups: on objects its
-    same-class clip pairs are the most similar (AUROC ~0.9), on spoken digits they are not (~0.5),
-    so nothing pulls the two modalities together at the start (README, "The study")."""
+    same-class clip pairs are more similar than the others (AUROC ~0.8, averaged over three
+    initialisations), on spoken digits they are not (~0.5), so nothing pulls the two modalities
+    together at the start (README, "The embedded default data")."""
     from fnac_lib.audio import AudioFrontend
     from fnac_lib.model import AudioEncoder
     from fnac_lib.workbook.adjacency import auroc, off_diagonal
@@ -293,10 +294,14 @@ def test_an_untrained_audio_net_already_groups_object_sounds_but_not_spoken_digi
         scenes = make_default_dataset(kind, "train", length=192, data_dir=REAL_BANK.parent)
         samples = [scenes[i] for i in range(len(scenes))]
         labels = np.array([s["label"] for s in samples])
-        torch.manual_seed(0)
-        encoder = AudioEncoder(config.model).eval()
-        with torch.no_grad():
-            clips = encoder(frontend(torch.stack([s["audio"] for s in samples])))  # (192, D) unit vectors
         same_class = labels[:, None] == labels[None, :]  # (192, 192)
-        separation[kind] = auroc(off_diagonal((clips @ clips.T).numpy()), off_diagonal(same_class))
-    assert separation["objects"] > 0.8 and separation["digits"] < 0.6, separation
+        found = []
+        for seed in range(3):
+            torch.manual_seed(seed)
+            encoder = AudioEncoder(config.model).eval()
+            with torch.no_grad():
+                clips = encoder(frontend(torch.stack([s["audio"] for s in samples])))  # (192, D) unit vectors
+            found.append(auroc(off_diagonal((clips @ clips.T).numpy()), off_diagonal(same_class)))
+        separation[kind] = float(np.mean(found))
+    assert separation["objects"] > 0.7 and separation["digits"] < 0.6, separation
+    assert separation["objects"] - separation["digits"] > 0.15, separation
