@@ -99,14 +99,17 @@ def spread(values: np.ndarray) -> Spread:
                   float(np.sqrt(scene_part / seeds)), float(np.sqrt(ms_err)))
 
 
-def estimate(values: np.ndarray, confidence: float = CONFIDENCE) -> dict[str, float]:
-    """``{mean, ci_low, ci_high, se, df}`` of the mean of ``values`` (S, N)."""
+def estimate(values: np.ndarray, confidence: float = CONFIDENCE,
+             bounds: tuple[float, float] = (-np.inf, np.inf)) -> dict[str, float]:
+    """``{mean, ci_low, ci_high, se, df}`` of the mean of ``values`` (S, N); the interval is cut to
+    ``bounds``, the values the mean can take (a rate lies in [0, 1]), which loses no coverage."""
     values = np.asarray(values, dtype=np.float64)
     found = spread(values)
     se = float(np.sqrt(found.variance))
     half = stats.t.ppf(0.5 + confidence / 2, found.df) * se
     mean = float(values.mean())
-    return {"mean": mean, "ci_low": mean - half, "ci_high": mean + half, "se": se, "df": found.df}
+    low, high = max(mean - half, bounds[0]), min(mean + half, bounds[1])
+    return {"mean": mean, "ci_low": float(low), "ci_high": float(high), "se": se, "df": found.df}
 
 
 def paired_difference(a: np.ndarray, b: np.ndarray, confidence: float = CONFIDENCE) -> dict[str, float]:
@@ -115,7 +118,7 @@ def paired_difference(a: np.ndarray, b: np.ndarray, confidence: float = CONFIDEN
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     if a.shape != b.shape:
         raise ValueError(f"paired scores must have one shape (seeds, samples), got {a.shape} and {b.shape}")
-    return {**estimate(a - b, confidence), "seeds_positive": int(((a - b).mean(axis=1) > 0).sum()),
+    return {**estimate(a - b, confidence, bounds=(-1.0, 1.0)), "seeds_positive": int(((a - b).mean(axis=1) > 0).sum()),
             "seeds": int(a.shape[0])}
 
 
@@ -142,9 +145,9 @@ def recovered_share(method: np.ndarray, baseline: np.ndarray, oracle: np.ndarray
     if oracle_gain.mean() <= 0:
         exceeds = "no oracle gain"
     kept = [r for r in SHARE_GRID if not excludes_zero(estimate(gain - r * oracle_gain, confidence))]
-    bounded = bool(kept) and kept[0] > SHARE_GRID[0] and kept[-1] < SHARE_GRID[-1]
+    bounded = bool(kept) and bool(kept[0] > SHARE_GRID[0] and kept[-1] < SHARE_GRID[-1])
     contiguous = bool(kept) and len(kept) == round((kept[-1] - kept[0]) / (SHARE_GRID[1] - SHARE_GRID[0])) + 1
     share = gain.mean() / oracle_gain.mean() if oracle_gain.mean() != 0 else float("nan")
     low, high = (float(kept[0]), float(kept[-1])) if bounded and contiguous else (float("-inf"), float("inf"))
-    return {"mean": float(share), "ci_low": low, "ci_high": high, "bounded": bounded and contiguous,
+    return {"mean": float(share), "ci_low": low, "ci_high": high, "bounded": bool(bounded and contiguous),
             "threshold": threshold, "margin": margin, "exceeds": exceeds}

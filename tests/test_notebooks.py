@@ -113,13 +113,12 @@ def test_05_explorer_reads_cious_below_the_protocol_ceiling(executed):
 def test_06_study_reports_means_intervals_and_paired_differences(executed):
     result = executed["06_study"]
     seeds = len(result["seeds"])
-    assert result["runs"] == seeds * (4 + 1 + 4)  # objects: 4 methods + the coarse oracle; digits: 4 methods
+    assert result["runs"] == seeds * (4 + 4)  # objects and objects-few: 4 methods each
     summary = result["summary"]
-    methods = {"ezvsl", "fnac", "oracle", "fnac_shuffled", "oracle (coarse labels)"}
+    methods = {"ezvsl", "fnac", "oracle", "fnac_shuffled"}
     assert methods | {"random", "perfect", "largest-object"} == set(summary)
-    assert set(summary["fnac"]) == {"objects-heard", "objects-unheard", "objects-listening", "digits",
-                                    "digits-listening"}
-    assert set(summary["oracle (coarse labels)"]) == {"objects-heard", "objects-unheard", "objects-listening"}
+    assert set(summary["fnac"]) == {"objects-heard", "objects-unheard", "objects-listening", "objects-few",
+                                    "objects-few-listening"}
     for method, by_test in summary.items():
         for test, metrics in by_test.items():
             expected = {"listening"} if test.endswith("listening") else {"cIoU", "AUC", "pointing_game"}
@@ -129,8 +128,10 @@ def test_06_study_reports_means_intervals_and_paired_differences(executed):
             if method in methods and "AUC" in metrics:  # no map beats the protocol's ceiling
                 assert metrics["AUC"]["mean"] <= summary["perfect"][test]["AUC"]["mean"] + 1e-9
     assert set(result["differences"]) == {f"{m} - ezvsl" for m in methods - {"ezvsl"}}
-    fnac_gain = result["differences"]["fnac - ezvsl"]["digits"]["AUC"]
+    fnac_gain = result["differences"]["fnac - ezvsl"]["objects-few"]["AUC"]
     assert fnac_gain["seeds"] == seeds and fnac_gain["ci_low"] <= fnac_gain["ci_high"]
     verdicts = ("yes", "no", "cannot tell", "no oracle gain")
-    assert result["recovered"]["fnac / oracle"]["digits"]["AUC"]["exceeds"] in verdicts
-    assert len(result["answers"]) == 3 and all(answer.startswith("digits") for answer in result["answers"])
+    assert result["recovered"]["fnac / oracle"]["objects-few"]["AUC"]["exceeds"] in verdicts
+    assert len(result["answers"]) == 8 and result["answers"][-1].startswith("objects-few-listening, listening")
+    assert len(result["findings"]) == 3 * 8  # three differences on eight (test set, metric) pairs
+    assert set(result["spread"]) == set(result["differences"])

@@ -193,7 +193,7 @@ def study_statistics(values: dict, methods) -> dict:
     """
     summary: dict = {}
     for (method, test), metrics in values.items():
-        summary.setdefault(method, {})[test] = {m: statistics.estimate(v) for m, v in metrics.items()}
+        summary.setdefault(method, {})[test] = {m: statistics.estimate(v, bounds=(0.0, 1.0)) for m, v in metrics.items()}
     differences, recovered, spread = {}, {}, {}
     tests = list(dict.fromkeys(test for _, test in values))
     for method, baseline in comparisons(methods):
@@ -254,7 +254,9 @@ def findings(stats: dict, metrics, tests=None) -> list[str]:
             for metric in (m for m in metrics if m in values):
                 value = values[metric]
                 label = _label(name)
-                if statistics.excludes_zero(value):
+                if value["ci_low"] == value["ci_high"] == value["mean"] == 0:
+                    lines.append(f"{label}, {test} {metric}: identical scores at every seed")
+                elif statistics.excludes_zero(value):
                     side = "above" if value["mean"] > 0 else "below"
                     lines.append(f"{label}, {test} {metric}: {_points(value)} points, {side} zero "
                                  f"({value['seeds_positive']}/{value['seeds']} seeds ahead)")
