@@ -166,13 +166,18 @@ VGGSS_JSON = (
 )
 
 
-@pytest.fixture
-def vggss_root(tmp_path):
-    root = tmp_path / "VGGSS"
+def write_vggss_root(root, seconds: float = 10.0):
+    """A VGG-SS root of the three ``VGGSS_JSON`` entries: a green frame and a tone of ``seconds`` each."""
     for sample_id in ("aaa_000010", "bbb_000020", "ccc_000030"):
         write_image(root / "frames" / f"{sample_id}.jpg", colour=(20, 200, 20))
-        write_wav(root / "audio" / f"{sample_id}.wav", tone(10.0, 16000, 440), 16000)
+        write_wav(root / "audio" / f"{sample_id}.wav", tone(seconds, 16000, 440), 16000)
     (root / "vggss.json").write_text(VGGSS_JSON)
+    return root
+
+
+@pytest.fixture
+def vggss_root(tmp_path):
+    root = write_vggss_root(tmp_path / "VGGSS")
     (root / "vggss_heard_test.csv").write_text("aaa_000010\nbbb_000020\n")
     return root
 

@@ -401,14 +401,9 @@ def test_a_full_disk_while_training_is_one_line_naming_the_file(capsys, tmp_path
 @pytest.fixture
 def vggss_data(tmp_path):
     """A VGG-SS test root of three entries; ccc_000030's only box has no area, as in the public file."""
-    from test_readers import VGGSS_JSON, tone, write_image, write_wav
+    from test_readers import write_vggss_root
 
-    root = tmp_path / "VGGSS"
-    for sample_id in ("aaa_000010", "bbb_000020", "ccc_000030"):
-        write_image(root / "frames" / f"{sample_id}.jpg", colour=(20, 200, 20))
-        write_wav(root / "audio" / f"{sample_id}.wav", tone(3.0, 16000, 440), 16000)
-    (root / "vggss.json").write_text(VGGSS_JSON)
-    return root
+    return write_vggss_root(tmp_path / "VGGSS", seconds=3.0)
 
 
 def evaluate_args(run, data, *more) -> list[str]:
