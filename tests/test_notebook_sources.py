@@ -107,7 +107,7 @@ def test_lab_copies_take_their_own_parameters_with_paths_rebased_and_keep_a_read
     cell = next(c for c in nbformat.read(made[0], as_version=4).cells if "injected-parameters" in c.metadata["tags"])
     injected = dict(line.split(" = ", 1) for line in cell.source.splitlines()[1:] if " = " in line)
     assert set(injected) <= set(papermill.inspect_notebook(str(source)))  # not 04's test_variants, nor 03's methods
-    assert injected["preset"] == '"cpu-demo"'
+    assert injected["preset"] == '"cpu-demo"' and injected["interactive"] == "True"  # the explorer's widgets, live
     run_root = (copies / eval(injected["run_root"])).resolve()
     assert run_root == (ROOT / "runs" / "demo").resolve()  # the demo's runs, seen from the copies' folder
     edited = made[0].read_text() + "\n"

@@ -5,10 +5,11 @@
 Each copy carries papermill's injected-parameters cell with the file's values for the parameters
 that notebook takes (one file serves every notebook, so each takes only its own), and relative
 paths (``../runs/demo``, written for notebooks run from ``notebooks/``) rewritten for the copies'
-folder: a copy reads and writes the same runs as ``make demo``, and finds them trained. A copy is
-made once and never overwritten, so a reader's edits stay; ``none`` as the file makes plain copies
-(the notebooks' own CI-size defaults). When the runs a copy reads are missing, it says so: running
-the copy trains them.
+folder: a copy reads and writes the same runs as ``make demo``, and finds them trained. Copies set
+``interactive = True`` where a notebook takes it (notebook 05's widgets: JupyterLab has the frontend
+papermill lacks). A copy is made once and never overwritten, so a reader's edits stay; ``none`` as
+the file keeps the notebooks' own CI-size defaults. When the runs the copies read are
+missing, it says so: running a copy trains them.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ import yaml
 from ..runs import find_runs
 
 SOURCE_DIR = Path("notebooks")  # where the parameter files' relative paths start (papermill --cwd notebooks)
+IN_LAB = {"interactive": True}  # JupyterLab has the widget frontend that papermill lacks: the explorer's widgets
+TRAINED_BY = {"demo.yaml": "make demo", "study.yaml": "make study"}  # the target that trains a file's runs
 
 
 def rebased(value, copies: Path):
@@ -48,14 +51,15 @@ def make_copies(notebooks: list[Path], copies: Path, params: Path | None) -> lis
                 print(f"kept your {copy}; {notebook} is newer (delete the copy to get it)")
             continue
         declared = papermill.inspect_notebook(str(notebook))
-        own = {name: rebased(value, copies) for name, value in values.items() if name in declared}
+        own = {name: rebased(value, copies) for name, value in {**values, **IN_LAB}.items() if name in declared}
         papermill.execute_notebook(str(notebook), str(copy), parameters=own, prepare_only=True, kernel_name="fnac",
                                    progress_bar=False, log_output=False)
         made.append(copy)
     run_root = values.get("run_root")
-    if run_root and not find_runs(SOURCE_DIR / run_root):
-        print(f"{os.path.normpath(SOURCE_DIR / run_root)} holds no finished runs yet: the copies train them when "
-              f"run ({params}'s size; `make demo` trains them all first)")
+    if made and run_root and not find_runs(SOURCE_DIR / run_root):
+        target = TRAINED_BY.get(params.name, f"papermill with {params}")
+        print(f"{os.path.normpath(SOURCE_DIR / run_root)} holds no finished runs yet: the copies train them when run "
+              f"(`{target}` trains them all first)")
     return made
 
 
