@@ -5,7 +5,7 @@
 #               fresh seeds, into runs/study-offset100/
 # Both create the project's own virtual environment and build the default data when missing.
 #   make report an offline HTML report of the demo's executed notebooks (runs/demo/report/index.html)
-#   make lab    JupyterLab on working copies of the notebooks (runs/lab/notebooks/)
+#   make lab    JupyterLab on working copies of the notebooks (runs/lab/notebooks/), set to the demo's runs
 #   make unit   the unit tests without the notebooks and the subprocess-heavy ones, about a minute
 
 SHELL  := /bin/bash
@@ -76,8 +76,9 @@ study: $(STAMP) $(DATA) notebook-filter
 	  -p out_dir ../$(STUDY_DIR)/figures --log-output --no-progress-bar 2>&1 | $(QUIET_LOG)
 	@echo "executed notebook: $(STUDY_DIR)/notebooks   figures: $(STUDY_DIR)/figures   summary: $(STUDY_DIR)/summary.json"
 
+# The study's executed notebook joins the report when it exists; the index says so when it does not.
 report: $(STAMP)
-	$(PY) -m fnac_lib.workbook.report $(DEMO_DIR)/notebooks $(DEMO_DIR)/report
+	$(PY) -m fnac_lib.workbook.report $(DEMO_DIR)/notebooks $(DEMO_DIR)/report --study $(STUDY_DIR)/notebooks/$(notdir $(STUDY_NOTEBOOK))
 
 test: $(STAMP) $(DATA) notebook-filter
 	$(PY) -m pytest
@@ -88,15 +89,15 @@ unit: $(STAMP) $(DATA)
 bench: $(STAMP) $(DATA)
 	$(PY) benchmarks/bench_pipeline.py
 
-# Working copies: run, edit and save them freely; notebooks/ stays as committed. A copy is made
-# once and never overwritten (delete it to get the current version); its runs go to runs/lab/runs/.
+# Working copies: run, edit and save them freely; notebooks/ stays as committed. A copy is made once and
+# never overwritten (delete it to get the current version). Notebooks 01-05 start from LAB_PARAMS (default the
+# demo's: they read and write the runs of `make demo` in runs/demo, and train them when they are missing), the
+# study from params/study.yaml (runs/study); `make lab LAB_PARAMS=none` makes plain copies at the CI-size defaults.
+LAB_PARAMS ?= params/demo.yaml
 lab: $(STAMP) $(DATA) notebook-filter
-	@mkdir -p $(LAB_DIR)/notebooks
-	@for nb in $(NOTEBOOKS); do \
-	  copy=$(LAB_DIR)/$$nb; \
-	  if [ ! -e $$copy ]; then cp $$nb $$copy; \
-	  elif [ $$nb -nt $$copy ]; then echo "kept your $$copy; $$nb is newer (delete the copy to get it)"; fi; \
-	done
+	@$(PY) -m fnac_lib.workbook.lab $(LAB_DIR)/notebooks $(LAB_PARAMS) $(DEMO_NOTEBOOKS)
+	@$(PY) -m fnac_lib.workbook.lab $(LAB_DIR)/notebooks $(if $(filter none,$(LAB_PARAMS)),none,params/study.yaml) \
+	  $(STUDY_NOTEBOOK)
 	$(VENV)/bin/jupyter lab $(LAB_DIR)/notebooks $(ROOT_FLAG)
 
 clean-runs:

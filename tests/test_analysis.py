@@ -36,7 +36,7 @@ def test_measured_count_approaches_expected():
     labels = np.random.default_rng(0).choice(3, size=50_000, p=probs)
     sizes = [4, 32]
     mean, std = false_negatives.measured_same_class_negatives(labels, sizes, num_batches=400)
-    expected = false_negatives.expected_same_class_negatives(sizes, false_negatives.class_distribution(labels))
+    expected = false_negatives.expected_same_class_negatives(sizes, common.class_distribution(labels))
     assert mean == pytest.approx(expected, rel=0.03)
     assert (std > 0).all()
 

@@ -139,3 +139,15 @@ def test_sounds_are_named_with_whether_training_heard_them():
     class Benchmark:  # a real benchmark: class names, no heard split
         class_names = ["dog", "violin"]
     assert sound_names([{"label": 1}, {"label": -1}], Benchmark()) == ["violin", "unknown sound"]
+
+
+def test_every_scene_shown_has_its_clip_embedded_as_a_playable_wav():
+    import base64
+    import re
+
+    data = explorer_data()
+    page = explorer.scene_audio(data, [0, 2, 7]).data  # 7 does not exist: skipped, as in the figure
+    assert page.count("<audio") == 2 and "scene 0: zebra (unheard)" in page and "scene 2: drum (heard)" in page
+    for encoded in re.findall(r'src="data:audio/wav;base64,([A-Za-z0-9+/=]+)"', page):
+        with wave.open(io.BytesIO(base64.b64decode(encoded))) as file:  # no file or URL behind it: it plays offline
+            assert (file.getnchannels(), file.getframerate(), file.getnframes()) == (1, 8000, 800)

@@ -86,3 +86,30 @@ def test_every_parameter_has_a_type_for_papermill_help(path):
     assert parameters and untyped == []
     assert all(info["help"] for info in parameters.values())  # and says what it is for
     assert NOTEBOOK_DIR in path.parents
+
+
+@pytest.mark.parametrize("path", notebooks(), ids=[p.stem for p in notebooks()])
+def test_each_parameters_help_is_one_line(path):
+    """papermill's --help-notebook reads a parameter's help from the comment on its own line: a comment
+    continued on the next line would be cut there."""
+    cell = next(c for c in nbformat.read(path, as_version=4).cells if "parameters" in c.metadata.get("tags", []))
+    assert [line for line in cell.source.splitlines() if line.lstrip().startswith("#")] == []
+
+
+def test_lab_copies_take_their_own_parameters_with_paths_rebased_and_keep_a_readers_edits(tmp_path, monkeypatch):
+    from fnac_lib.workbook import lab
+
+    monkeypatch.chdir(ROOT)  # the parameter files' paths start at notebooks/, as under `make`
+    copies = tmp_path / "lab"
+    source = next(p for p in notebooks() if p.stem.startswith("05"))
+    made = lab.make_copies([source], copies, ROOT / "params" / "demo.yaml")
+    assert made == [copies / source.name]
+    cell = next(c for c in nbformat.read(made[0], as_version=4).cells if "injected-parameters" in c.metadata["tags"])
+    injected = dict(line.split(" = ", 1) for line in cell.source.splitlines()[1:] if " = " in line)
+    assert set(injected) <= set(papermill.inspect_notebook(str(source)))  # not 04's test_variants, nor 03's methods
+    assert injected["preset"] == '"cpu-demo"' and injected["interactive"] == "True"  # the explorer's widgets, live
+    run_root = (copies / eval(injected["run_root"])).resolve()
+    assert run_root == (ROOT / "runs" / "demo").resolve()  # the demo's runs, seen from the copies' folder
+    edited = made[0].read_text() + "\n"
+    made[0].write_text(edited)
+    assert lab.make_copies([source], copies, ROOT / "params" / "demo.yaml") == [] and made[0].read_text() == edited

@@ -30,7 +30,7 @@ def test_sample_gallery():
     samples = [{"image": torch.randint(0, 255, (3, 16, 16), dtype=torch.uint8),
                 "boxes": torch.tensor([[0.1, 0.2, 0.6, 0.7]]), "classes": torch.tensor([i, 2]), "label": i,
                 "on_screen": i != 1} for i in range(3)]
-    fig = false_negatives.sample_gallery(samples, class_names=["cow", "duck", "drum"], ncols=2)
+    fig = common.sample_gallery(samples, class_names=["cow", "duck", "drum"], ncols=2)
     assert isinstance(fig, Figure) and len(fig.axes) == 3
     assert fig.axes[0].get_title() == "sounds: cow" and fig.axes[1].get_title() == "duck (off screen)"
     assert fig.axes[0].get_xlabel() == "in the picture: cow, drum"
@@ -83,7 +83,7 @@ def test_every_figure_of_01_and_02_is_legible_at_the_width_it_is_shown(assert_le
     samples = [{"image": torch.zeros(3, 16, 16, dtype=torch.uint8), "boxes": torch.tensor([[0.1, 0.2, 0.6, 0.7]]),
                 "classes": torch.tensor([0, 1]), "label": 0} for _ in range(6)]
     figures = [
-        false_negatives.sample_gallery(samples, ["cow", "duck"]),
+        common.sample_gallery(samples, ["cow", "duck"]),
         false_negatives.plot_same_class_negatives(sizes, {"fine": {"expected": sizes * 0.1}}),
         false_negatives.plot_infonce_floor(sizes, {"fine": false_negatives.expected_infonce_floor(sizes, [0.5, 0.5])}),
         false_negatives.plot_gradient_split({f"condition {i}": summary for i in range(8)}),

@@ -14,7 +14,7 @@ from fnac_lib.metrics import median_rule_ceiling
 from fnac_lib import runs as fnac_runs
 from fnac_lib import scoring
 from fnac_lib.data import test_sets
-from fnac_lib.workbook import benchmark, common, false_negatives, training_runs
+from fnac_lib.workbook import benchmark, common, false_negatives, published, training_runs
 
 
 def fake_metrics(method, offset=0.0):
@@ -124,9 +124,9 @@ def test_tables_pivot_runs_and_sit_beside_the_published_gaps():
     assert gaps["VGG-Sound 10k", "cIoU"] == pytest.approx(37.29 - 37.18)
     # no gap across sources (a leaderboard FNAC number against the paper's EZ-VSL)
     assert not any(line["test"] == "flickr" for line in lines)
-    assert "SLAVC" in benchmark.published_markdown()
-    assert all(r["source"] for r in benchmark.PUBLISHED)
-    assert not any("leaderboard" in r["source"] for r in benchmark.PUBLISHED)  # papers' own tables only
+    assert "SLAVC" in published.published_markdown()
+    assert all(r["source"] for r in published.PUBLISHED)
+    assert not any("leaderboard" in r["source"] for r in published.PUBLISHED)  # papers' own tables only
 
 
 def test_results_tables_merge_identical_runs_and_keep_the_references_apart():

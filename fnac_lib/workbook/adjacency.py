@@ -17,7 +17,8 @@ from torch.utils.data import Dataset
 from ..losses import audio_adjacency, foreground_adjacency, mil_logits, visual_adjacency
 from ..model import AVModel
 from .common import (HEATMAP_STYLE, MAX_WIDTH, STYLE, as_numpy, batch_features, class_name, false_negative_rate,
-                     legible, random_batches, same_class_pairs)
+                     legible, markdown_table, random_batches, same_class_pairs)
+from .seed_noise import listed
 
 
 def adjacency_matrices(
@@ -242,3 +243,46 @@ def plot_detector_roc(matrices: dict, labels, title: str | None = None) -> Figur
         fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+# ---------------------------------------------------------------------------------------------
+# The reading: how well each matrix finds the same-class pairs, computed from the scores.
+
+FINDS, PARTLY = 0.9, 0.65  # AUROC from which a matrix finds the same-class pairs, or finds some of them (0.5: chance)
+READS = {"audio": "FNS-audio's target, and TNE's", "visual": "FNS-visual's target", "foreground": "TNE's",
+         "image-audio logits": "what InfoNCE trains and the FNS terms pull"}
+
+
+def detection_verdict(auroc_value: float) -> str:
+    """``finds them``, ``finds some`` or ``near chance``, by AUROC (``FINDS``, ``PARTLY``)."""
+    return "finds them" if auroc_value >= FINDS else "finds some" if auroc_value >= PARTLY else "near chance"
+
+
+def reading(detection: dict[str, dict[str, dict[str, dict[str, float]]]], before: str = "untrained",
+            after: str = "trained") -> str:
+    """Notebook 02's reading of its detection scores (``adjacency_detection`` per model), computed
+    from them: a line per label set naming what each matrix of the ``after`` model finds, then a
+    table of every matrix before and after training with AP beside its chance level and a verdict."""
+    lines, body = [], []
+    for labels, scores in detection[after].items():
+        verdicts = {name: detection_verdict(values["auroc"]) for name, values in scores.items()}
+        auroc = {name: f"{name} ({values['auroc']:.2f})" for name, values in scores.items()}
+        found = [f"{word}: " + listed([auroc[name] for name in scores if verdicts[name] == word])
+                 for word in ("finds them", "finds some", "near chance") if word in verdicts.values()]
+        moves = {name: values["auroc"] - detection[before][labels][name]["auroc"] for name, values in scores.items()
+                 if name in detection.get(before, {}).get(labels, {})}
+        most = max(moves, key=lambda name: abs(moves[name]), default=None)
+        moved = "" if most is None else (f" Training moved {most} most, from "
+                                         f"{scores[most]['auroc'] - moves[most]:.2f} to {scores[most]['auroc']:.2f}.")
+        lines.append(f"* **{labels} labels**, {after} model, AUROC over {next(iter(scores.values()))['batches']:.0f} "
+                     f"batches: " + "; ".join(found) + "." + moved)
+        for name, values in scores.items():
+            start = detection.get(before, {}).get(labels, {}).get(name, {}).get("auroc")
+            body.append([labels, name, READS.get(name, ""), None if start is None else f"{start:.2f}",
+                         f"{values['auroc']:.2f}", f"{values['average_precision']:.2f}",
+                         f"{values['positive_rate']:.2f}", verdicts[name]])
+    header = ["labels", "matrix", "what FNAC reads it for", f"AUROC {before}", f"AUROC {after}", f"AP {after}",
+              "AP at chance", "reading"]
+    return "\n".join(lines) + "\n\n" + markdown_table(header, body) + (
+        f"\n\nA matrix *finds them* from AUROC {FINDS}, *finds some* from {PARTLY} (0.5 is chance). Where the matrix "
+        "FNAC reads is near chance, its soft targets soften the push on random pairs as often as on same-class ones.")

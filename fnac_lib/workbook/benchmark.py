@@ -1,13 +1,12 @@
-"""Notebook 04: every run scored on every test set, read beside the published numbers.
+"""Notebook 04: every run scored on every test set, its tables, its reading, and where the maps point.
 
-The scores come from ``scoring.evaluate_runs`` (library); here they become the tables of the
-notebook (measured scores per protocol and map, the measured gaps beside the published ones, the
-published numbers with their sources), its figures (success-rate curves, a grid of maps over the
-scenes) and where each map peaks. The pointing game and the listening test read only a map's
-maximum, and the multiple-instance loss trains only that maximum (L[i, j] is the largest
-similarity over the map): a map can be brightest on average over the sounding object and still
-peak elsewhere, and counting where the peaks fall says which. Only the default data's scenes know
-every object's pixels (``scene(i).owner``).
+The scores come from ``scoring.evaluate_runs`` (library); here they become the notebook's tables
+(per protocol and map, the measured gaps beside the published ones of ``published``), its reading
+(``reading``: the sentences and verdicts its numbers support), its figures (success-rate curves, a
+grid of maps over the scenes) and where each map peaks. The pointing game and the listening test
+read only a map's maximum, and the multiple-instance loss trains only that maximum (L[i, j] is the
+largest similarity over the map): counting where the peaks fall says whether they land on the
+sounding object. Only the default data's scenes know every object's pixels (``scene(i).owner``).
 """
 
 from __future__ import annotations
@@ -19,116 +18,90 @@ from matplotlib.figure import Figure
 from ..data.test_sets import TestSet
 from ..evaluation import Predictions
 from ..metrics import AUC_THRESHOLDS, batch_ciou, median_threshold_masks, success_curve
-from ..scoring import PERFECT_MAP, RANDOM_MAP
+from ..scoring import LARGEST_OBJECT, LISTENING, PERFECT_MAP, RANDOM_MAP
 from .common import (GT_COLOUR, MAP_LABELS, MAX_WIDTH, coinciding, draw_boxes, draw_map, draw_runs, joined, legible,
                      map_colorbar, map_legend, markdown_table, method_label, percent, sound_names)
-
-# ---------------------------------------------------------------------------------------------
-# The published numbers beside which the workbook's are read, in percent, with their sources: from
-# the FNAC paper's comparison tables (EZ-VSL and FNAC rows) and the SLAVC paper (open set), numbers
-# a paper prints, never a leaderboard's approximation of them.
-
-FNAC_PAPER = "FNAC, Sun et al., CVPR 2023 (arXiv 2303.11302), comparison tables"
-PUBLISHED: tuple[dict, ...] = (
-    *({"method": m, "train_set": t, "test": "vggss", "cIoU": c, "AUC": a, "source": FNAC_PAPER}
-      for m, t, c, a in (("fnac", "VGG-Sound 10k", 37.29, 38.99), ("fnac", "VGG-Sound 144k", 39.50, 39.66),
-                         ("fnac", "Flickr 10k", 35.27, 38.00), ("fnac", "Flickr 144k", 33.93, 37.29),
-                         ("ezvsl", "VGG-Sound 10k", 37.18, 38.75), ("ezvsl", "VGG-Sound 144k", 38.85, 39.54))),
-    *({"method": "ezvsl", "train_set": t, "test": "flickr", "cIoU": c, "AUC": a, "source": FNAC_PAPER}
-      for t, c, a in (("Flickr 10k", 81.93, 62.58), ("Flickr 144k", 83.13, 63.06))),
-    {"method": "slavc", "train_set": "VGG-Sound 144k", "test": "flickr/open_set", "AP": 51.63, "max_F1": 59.10,
-     "source": "SLAVC, Mo & Morgado, NeurIPS 2022 (extended Flickr-SoundNet)"},
-)
-
-
-def published_rows(test: str | None = None) -> list[dict]:
-    """The published numbers (percent), optionally of one test set (``vggss``, ``flickr``...)."""
-    return [dict(r) for r in PUBLISHED if test is None or r["test"] == test]
-
+from .published import published_gaps
+from .seed_noise import WITHIN, is_lead, listed, metric_name, points, span, spread, spread_note, verdict
 
 # ---------------------------------------------------------------------------------------------
 # Tables in percent: a line per test set, a column per run.
 
 
-def pivot(rows: list[dict], index=("test_set", "protocol", "map", "metric"),
-          column: str = "run") -> tuple[list, dict]:
-    """``{index tuple: {column value: value}}`` in first-seen order, and the column values."""
+def pivot(rows: list[dict]) -> tuple[list[str], dict[tuple[str, str], dict[str, float]]]:
+    """``{(test set, metric): {run: value}}`` in first-seen order, and the runs."""
     table: dict[tuple, dict] = {}
-    columns: list = []
     for row in rows:
-        table.setdefault(tuple(row[k] for k in index), {})[row[column]] = row["value"]
-        if row[column] not in columns:
-            columns.append(row[column])
-    return columns, table
+        table.setdefault((row["test_set"], row["metric"]), {})[row["run"]] = row["value"]
+    return list(dict.fromkeys(row["run"] for row in rows)), table
 
 
-PROTOCOL_METRICS = {"localization": ("cIoU", "AUC"), "open_set": ("AP", "max_F1"), "segmentation": ("mIoU", "F_score")}
-PROTOCOL_TITLES = {"localization": "Localisation", "open_set": "Open set (SLAVC's extended test)",
-                   "segmentation": "Segmentation (AVSBench S4)"}
-REFERENCE_COLUMNS = (RANDOM_MAP, PERFECT_MAP)  # reference maps shown beside the runs
-METRIC_LABELS = {"cIoU": "cIoU", "AUC": "AUC", "AP": "AP", "max_F1": "max-F1", "mIoU": "mIoU", "F_score": "F-score"}
+TABLES = (("localization", ("cIoU", "AUC")), ("localization", ("pointing_game",)), (LISTENING, (LISTENING,)),
+          ("open_set", ("AP", "max_F1")), ("segmentation", ("mIoU", "F_score")))  # (protocol, metrics of a cell)
+PROTOCOL_TITLES = {"localization": "Localisation", LISTENING: "Listening test",
+                   "open_set": "Open set (SLAVC's extended test)", "segmentation": "Segmentation (AVSBench S4)"}
+REFERENCE_COLUMNS = (RANDOM_MAP, LARGEST_OBJECT, PERFECT_MAP)  # reference maps shown beside the runs, in this order
+OBJECTNESS_COLUMN = "objectness"  # the visual-only map: one column when one frozen network gives it to every run
 
 
-def results_tables(rows: list[dict], maps=tuple(MAP_LABELS)) -> list[tuple[str, str]]:
-    """Measured scores in percent as (title, markdown table) pairs: one table per protocol and
-    map, a line per test set, a column per run and then the reference maps, both metrics of the
-    protocol in each cell ("cIoU / AUC"). Runs whose columns are identical share one, headed
-    "EZ-VSL = FNAC", so equal numbers are said to be equal rather than repeated."""
+def objectness_rows(rows: list[dict]) -> list[dict]:
+    """The objectness maps' rows as reference rows of the AV tables: run ``objectness`` when every
+    run's objectness scores are identical (one frozen network made them all), else ``objectness (run)``."""
+    found = [r for r in rows if r["map"] == "obj"]
+    runs = list(dict.fromkeys(r["run"] for r in found))
+    one = len({tuple(r["value"] for r in found if r["run"] == run) for run in runs}) == 1
+    return [{**r, "map": "av", "run": OBJECTNESS_COLUMN if one else f"{OBJECTNESS_COLUMN} ({method_label(r['run'])})"}
+            for r in found if not one or r["run"] == runs[0]]
+
+
+def results_tables(rows: list[dict], maps=("av", "av_ogl")) -> list[tuple[str, str]]:
+    """Measured scores in percent as (title, markdown table) pairs: one table per protocol, metric
+    pair and map, a line per test set, a column per run and then the reference maps (the AV tables
+    add the objectness map there), the metrics in each cell ("cIoU / AUC"). Runs whose columns are
+    identical share one, headed "EZ-VSL = FNAC", so equal numbers are said to be equal rather than
+    repeated."""
     found = []
-    for protocol, pair in PROTOCOL_METRICS.items():
+    rows = [r for r in rows if r["map"] != "obj"] + objectness_rows(rows)
+    for protocol, metrics in TABLES:
         for map_name in maps:
-            keep = [r for r in rows if r["protocol"] == protocol and r["map"] == map_name and r["metric"] in pair]
+            keep = [r for r in rows if r["protocol"] == protocol and r["map"] == map_name and r["metric"] in metrics]
             if not keep:
                 continue
-            runs, table = pivot(keep, index=("test_set", "metric"))
+            runs, table = pivot(keep)
             tests = list(dict.fromkeys(test for test, _ in table))
-            column = {run: [table.get((test, metric), {}).get(run) for test in tests for metric in pair]
+            column = {run: [table.get((test, metric), {}).get(run) for test in tests for metric in metrics]
                       for run in runs}
-            trained = [run for run in runs if run not in REFERENCE_COLUMNS]
+            references = [run for run in runs if run in REFERENCE_COLUMNS[:-1] or run.startswith(OBJECTNESS_COLUMN)]
+            references += [run for run in REFERENCE_COLUMNS[-1:] if run in runs]  # the perfect map last
+            trained = [run for run in runs if run not in references]
             groups = coinciding({run: np.array(column[run], dtype=float) for run in trained})
-            shown = [group[0] for group in groups] + [run for run in REFERENCE_COLUMNS if run in runs]
-            header = ["test set", *(joined(map(method_label, g)) for g in groups), *shown[len(groups):]]
-            body = [[test, *(_pair(table.get((test, pair[0]), {}).get(run), table.get((test, pair[1]), {}).get(run))
-                             for run in shown)] for test in tests]
-            metrics = " / ".join(METRIC_LABELS[metric] for metric in pair)
-            title = f"{PROTOCOL_TITLES[protocol]}, {MAP_LABELS[map_name]} map: {metrics} (%)"
+            shown = [group[0] for group in groups] + references
+            header = ["test set", *(joined(map(method_label, g)) for g in groups), *references]
+            body = [[test, *(_cell([table.get((test, metric), {}).get(run) for metric in metrics]) for run in shown)]
+                    for test in tests]
+            title = f"{PROTOCOL_TITLES[protocol]}, {MAP_LABELS[map_name]} map: {' / '.join(map(metric_name, metrics))} (%)"
             found.append((title, markdown_table(header, body)))
     return found
 
 
-def results_markdown(rows: list[dict], maps=tuple(MAP_LABELS)) -> str:
+def results_markdown(rows: list[dict], maps=("av", "av_ogl")) -> str:
     """``results_tables`` as one markdown text, each table under its title."""
     return "\n\n".join(f"**{title}**\n\n{table}" for title, table in results_tables(rows, maps))
 
 
-def _pair(first, second) -> str | None:
-    if first is None and second is None:
+def _cell(values) -> str | None:
+    """The metrics of one cell in percent, ``12.5 / 40.3``; None where the run has none of them."""
+    if all(value is None for value in values):
         return None
-    return f"{percent(first) or '–'} / {percent(second) or '–'}"
+    return " / ".join(percent(value) or "–" for value in values)
 
 
 def comparison_rows(rows: list[dict], baseline: str = "ezvsl", method: str = "fnac", label: str = "this workbook",
                     metrics=("cIoU", "AUC")) -> list[dict]:
-    """Baseline vs method (percent) and their gap, measured here and as published, side by side."""
-    measured = [r for r in rows if r["metric"] in metrics and r["map"] == "av" and r["protocol"] == "localization"]
-    _, table = pivot(measured, index=("test_set", "metric"), column="method")
-    lines = [{"source": label, "train_set": "-", "test": test, "metric": metric,
-              "baseline": 100 * values[baseline], "method": 100 * values[method],
-              "gap": 100 * (values[method] - values[baseline])}
-             for (test, metric), values in table.items() if baseline in values and method in values]
-    # Gaps only between numbers of one source: a leaderboard figure minus a paper's is no gap.
-    published: dict[tuple, dict] = {}
-    for entry in PUBLISHED:
-        for metric in metrics:
-            if entry.get(metric) is not None:
-                key = (entry["source"], entry["train_set"], entry["test"], metric)
-                published.setdefault(key, {})[entry["method"]] = entry[metric]
-    for (source, train_set, test, metric), values in published.items():
-        if baseline in values and method in values:
-            lines.append({"source": source.split(",")[0] + " (published)", "train_set": train_set, "test": test,
-                          "metric": metric, "baseline": values[baseline], "method": values[method],
-                          "gap": values[method] - values[baseline]})
-    return lines
+    """Baseline vs method (percent) and their gap, measured here (AV maps) and as published, side by side."""
+    return [{"source": label, "train_set": "-", "test": g["test_set"], "metric": g["metric"],
+             "baseline": 100 * g["baseline"], "method": 100 * g["method"], "gap": 100 * g["gap"]}
+            for g in gap_rows(rows, baseline, method) if g["metric"] in metrics] + published_gaps(baseline, method, metrics)
 
 
 def comparison_markdown(rows: list[dict], baseline: str = "ezvsl", method: str = "fnac",
@@ -140,12 +113,134 @@ def comparison_markdown(rows: list[dict], baseline: str = "ezvsl", method: str =
     return markdown_table(header, body)
 
 
-def published_markdown() -> str:
-    """The published numbers with their sources."""
-    body = [[method_label(r["method"]) if r["method"] != "slavc" else "SLAVC", r["train_set"], r["test"],
-             *(None if r.get(k) is None else f"{r[k]:.2f}" for k in ("cIoU", "AUC", "AP", "max_F1")), r["source"]]
-            for r in PUBLISHED]
-    return markdown_table(["method", "train set", "test", "cIoU", "AUC", "AP", "max-F1", "source"], body)
+# ---------------------------------------------------------------------------------------------
+# The reading: what the tables say about these runs, in sentences computed from their numbers.
+
+READ_METRICS = ("cIoU", "AUC", "pointing_game", LISTENING)  # the metrics whose seed spread is known
+DEAF_MAP = "deaf bound"  # the listening test: a map deaf to the sound peaks at one place in both renderings, at most 0.5
+
+
+def gap_rows(rows: list[dict], baseline: str = "ezvsl", method: str = "fnac") -> list[dict]:
+    """Method - baseline (AV maps, fractions) on every test set and metric whose seed spread is known,
+    each with its verdict: a lead beyond the spread, or within seed noise."""
+    scores, found = _scores(rows, "av"), []
+    for test in dict.fromkeys(r["test_set"] for r in rows):
+        for metric in READ_METRICS:
+            first, second = scores.get((baseline, test, metric)), scores.get((method, test, metric))
+            if first is not None and second is not None:
+                found.append({"test_set": test, "metric": metric, "baseline": first, "method": second,
+                              "gap": second - first, "spread": spread(metric),
+                              "verdict": verdict(second - first, metric, method_label(method), method_label(baseline))})
+    return found
+
+
+def gap_markdown(rows: list[dict], baseline: str = "ezvsl", method: str = "fnac") -> str:
+    """``gap_rows`` as a table in points with a verdict column."""
+    body = [[g["test_set"], metric_name(g["metric"]), points(g["baseline"]), points(g["method"]),
+             points(g["gap"], True), points(g["spread"]), g["verdict"]] for g in gap_rows(rows, baseline, method)]
+    return markdown_table(["test set", "metric", method_label(baseline), method_label(method), "difference",
+                           "seed spread", "reading"], body)
+
+
+def reading(rows: list[dict], baseline: str = "ezvsl", method: str = "fnac") -> str:
+    """Notebook 04's reading of its tables, every number and verdict computed from ``rows``: where
+    one method leads the other beyond the seed spread, the published gaps beside the measured ones,
+    the runs against the maps that ignore the sound (cIoU, pointing game, listening rate), what
+    objectness adds to the method's map, and the open-set AP between chance and a perfect map."""
+    gaps = gap_rows(rows, baseline, method)
+    scores = {**_scores(rows, "av"), **_scores(rows, "obj")}
+    scores.update({(DEAF_MAP, test, m): 0.5 for _, test, m in list(scores) if m == LISTENING})
+    runs = list(dict.fromkeys(r["run"] for r in rows if r["map"] == "av" and r["run"] not in REFERENCE_COLUMNS))
+    blind = [RANDOM_MAP, LARGEST_OBJECT, *dict.fromkeys(run for run, *_ in scores if run.startswith(OBJECTNESS_COLUMN))]
+    lines = [_leads(gaps, method_label(baseline), method_label(method)), _published(gaps, baseline, method),
+             _against(scores, runs, [LARGEST_OBJECT], "cIoU", "against the largest object's box: the median rule "
+                      "marks half of each map, so a box the size of the objects scores without hearing anything"),
+             _against(scores, runs, blind, "pointing_game", "against the best map that ignores the sound"),
+             _against(scores, runs, [*blind, DEAF_MAP], LISTENING, "against the best map that ignores the sound, "
+                      "or the deaf bound: a map deaf to the sound peaks at one place in both renderings, 50% at most"),
+             _ogl(rows, method), *_open_set(scores, runs)]
+    table = f"\n\n{gap_markdown(rows, baseline, method)}" if gaps else ""
+    return "\n".join(f"* {line}" for line in lines if line) + f"{table}\n\n{spread_note()}"
+
+
+def _scores(rows: list[dict], map_name: str) -> dict[tuple[str, str, str], float]:
+    """``{(run, test set, metric): value}`` of one map; ``obj``: the objectness map's reference column(s)."""
+    kept = objectness_rows(rows) if map_name == "obj" else [r for r in rows if r["map"] == map_name]
+    return {(r["run"], r["test_set"], r["metric"]): r["value"] for r in kept}
+
+
+def _leads(gaps: list[dict], baseline: str, method: str) -> str | None:
+    """Where either method leads beyond the seed spread, and how many differences are within it."""
+    if not gaps:
+        return None
+    leads = [f"{name} leads on " + listed([f"{metric_name(g['metric'])} on {g['test_set']} (by {points(abs(g['gap']))})"
+                                           for g in gaps if g["verdict"] == f"{name} leads"])
+             for name in (method, baseline) if any(g["verdict"] == f"{name} leads" for g in gaps)]
+    within = sum(g["verdict"] == WITHIN for g in gaps)
+    return f"**{method} - {baseline}** (AV maps; the table below): " + "; ".join(
+        leads + [f"{within} of the {len(gaps)} differences are within seed noise"]) + "."
+
+
+def _published(gaps: list[dict], baseline: str, method: str) -> str | None:
+    """The published gaps beside the measured ones, and whether one seed could see them at all."""
+    published = [line["gap"] for line in published_gaps(baseline, method)]  # points
+    measured = [100 * g["gap"] for g in gaps if g["metric"] in ("cIoU", "AUC")]
+    if not published or not measured:
+        return None
+    noise = 100 * min(spread("cIoU"), spread("AUC"))
+    text = (f"Published {method_label(method)} - {method_label(baseline)} gaps on cIoU and AUC: {min(published):+.2f} "
+            f"to {max(published):+.2f} points; measured here: {min(measured):+.1f} to {max(measured):+.1f}.")
+    if max(map(abs, published)) < noise:
+        text += (f" Every published gap is smaller than the seed spread ({noise:.1f} points or more), so one seed "
+                 "can neither confirm nor contradict it.")
+    return text
+
+
+def _against(scores: dict, runs: list[str], references: list[str], metric: str, what: str) -> str | None:
+    """On each test set with ``metric``: are the runs ahead of the best of ``references``?"""
+    found: dict[str, list[str]] = {"every run ahead on": [], "no run ahead on": [], "some runs ahead on": []}
+    for test in dict.fromkeys(t for _, t, m in scores if m == metric):
+        values = [scores[run, test, metric] for run in runs if (run, test, metric) in scores]
+        best = max((name for name in references if (name, test, metric) in scores),
+                   key=lambda name: scores[name, test, metric], default=None)
+        if values and best is not None:
+            score = scores[best, test, metric]
+            key = "every run ahead on" if min(values) > score else "no run ahead on" if max(values) <= score else \
+                "some runs ahead on"
+            found[key].append(f"{test} (runs {span(values)}; {best} {points(score)})")
+    if not any(found.values()):
+        return None
+    return f"**{metric_name(metric)}** ({what}): " + "; ".join(
+        f"{key} {listed(tests)}" for key, tests in found.items() if tests) + "."
+
+
+def _ogl(rows: list[dict], method: str) -> str | None:
+    """How adding objectness (AV+OGL) moves the method's AUC, against the seed spread."""
+    av, ogl = _scores(rows, "av"), _scores(rows, "av_ogl")
+    moves = {test: ogl[run, test, m] - av[run, test, m] for run, test, m in ogl if run == method and m == "AUC"}
+    if not moves:
+        return None
+    lower = [test for test, move in moves.items() if is_lead(move, "AUC") and move < 0]
+    higher = [test for test, move in moves.items() if is_lead(move, "AUC") and move > 0]
+    beyond = [f"{word} on {listed(tests)}" for word, tests in (("lower", lower), ("higher", higher)) if tests]
+    return (f"**AV+OGL**: adding objectness (which lights every object, silent or sounding) to {method_label(method)}'s "
+            f"map moves its AUC by {span(moves.values(), True)} points: " +
+            (f"beyond the seed spread, {' and '.join(beyond)}" if beyond else "within the seed spread on every test set")
+            + ".")
+
+
+def _open_set(scores: dict, runs: list[str]) -> list[str]:
+    """Each open-set test's AP: how far the best run goes from the random map to the perfect one."""
+    lines = []
+    for test in dict.fromkeys(t for run, t, m in scores if m == "AP" and run == PERFECT_MAP):
+        perfect, chance = scores[PERFECT_MAP, test, "AP"], scores.get((RANDOM_MAP, test, "AP"), 0.0)
+        aps = {method_label(run): scores[run, test, "AP"] for run in runs if (run, test, "AP") in scores}
+        if aps and perfect > chance:
+            share = (max(aps.values()) - chance) / (perfect - chance)
+            lines.append(f"**Open-set AP** on {test}: " + ", ".join(f"{run} {points(ap)}" for run, ap in aps.items())
+                         + f", against the random map's {points(chance)} and the perfect map's {points(perfect)}: "
+                         f"the best run goes {share:.0%} of the way from one to the other.")
+    return lines
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""What every notebook shares: its set-up call, names, figure style, tables and real batches.
+"""What every notebook shares: its set-up call, names, figure style, sample galleries, tables, labels and batches.
 
 Figures: JupyterLab and an HTML export show a notebook figure at 100 px per inch and shrink one
 that is wider than the page, text included. Figures here stay within ``MAX_WIDTH`` inches and draw
@@ -15,6 +15,7 @@ import re
 from pathlib import Path
 
 import matplotlib as mpl
+import matplotlib.pyplot as plt
 import numpy as np
 import seaborn as sns
 import torch
@@ -218,6 +219,31 @@ def draw_boxes(ax, boxes, size: tuple[int, int], color: str = "lime", lw: float 
                                fill=False, edgecolor=color, lw=lw))
 
 
+@legible
+def sample_gallery(samples: list[dict], class_names=None, ncols: int = 3, size: float = 3.3) -> Figure:
+    """Pictures of a few samples with their sounding boxes, the sounding class as the title and
+    every object's class underneath."""
+    ncols = min(ncols, len(samples))
+    nrows = -(-len(samples) // ncols)
+    with sns.axes_style(HEATMAP_STYLE):
+        fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, (size + 0.8) * nrows), squeeze=False)
+    for ax in axes.flat[len(samples):]:
+        fig.delaxes(ax)
+    for ax, sample in zip(axes.flat, samples):
+        image = as_numpy(sample["image"]).transpose(1, 2, 0)  # (H, W, 3)
+        height, width = image.shape[:2]
+        ax.imshow(image)
+        draw_boxes(ax, as_numpy(sample["boxes"]), (height, width), color="yellow", lw=2)
+        sounding = class_name(class_names, int(sample["label"]))
+        ax.set_title(f"sounds: {sounding}" if sample.get("on_screen", True) else f"{sounding} (off screen)")
+        scene = ", ".join(class_name(class_names, int(c)) for c in as_numpy(sample["classes"]).ravel())
+        ax.set_xlabel(f"in the picture: {scene}", wrap=True)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.tight_layout()
+    return fig
+
+
 def save_figure(fig: Figure, out_dir: Path | str, name: str, dpi: int = 110) -> Path:
     """Write ``fig`` to ``out_dir/name.png`` (creating the folder) and return the path."""
     path = Path(out_dir) / f"{name}.png"
@@ -266,6 +292,20 @@ def false_negative_rate(labels) -> float:
     """Fraction of the B (B - 1) negative pairs of a batch that share the anchor's class."""
     batch = len(np.asarray(labels).ravel())
     return float(same_class_negatives(labels).sum() / (batch * (batch - 1)))
+
+
+def class_distribution(labels, num_classes: int | None = None) -> np.ndarray:
+    """(C,) empirical class probabilities p_c of the known (>= 0) labels."""
+    labels = np.asarray(labels).ravel()
+    counts = np.bincount(labels[labels >= 0], minlength=num_classes or 0).astype(float)
+    return counts / counts.sum()
+
+
+def label_statistics(labels) -> dict[str, float]:
+    """``classes`` present and ``effective_classes`` = 1 / sum_c p_c^2, the number of equally
+    frequent classes with the same false-negative rate: an anchor has (B - 1) / effective_classes."""
+    probs = class_distribution(labels)
+    return {"classes": int(np.count_nonzero(probs)), "effective_classes": float(1 / np.sum(probs**2))}
 
 
 def sample_batches(num_items: int, batch_size: int, num_batches: int, seed: int = 0) -> np.ndarray:

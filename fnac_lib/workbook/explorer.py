@@ -9,6 +9,7 @@ for a few samples and the whole cIoU-vs-threshold curve in place of the slider.
 
 from __future__ import annotations
 
+import html
 import io
 import wave
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from ..metrics import ciou_at_threshold, ciou_of_masks, median_rule_ceiling, med
 from ..runs import checkpoint_path, load_model
 from .common import (GT_COLOUR, MAX_WIDTH, coinciding, colours, draw_boxes, draw_map, draw_runs, identical_note,
                      joined, legible, map_colorbar, map_legend, method_label, run_handles, sound_names)
+from .seed_noise import listed
 
 THRESHOLDS = np.linspace(0.0, 1.0, 101)  # the slider's range: maps are min-max normalised to [0, 1]
 
@@ -106,6 +108,27 @@ def summary(data: ExplorerData, indices, threshold: float = 0.5) -> list[dict]:
                             for label, maps in data.maps.items()},
         })
     return rows
+
+
+def reading(rows: list[dict], baseline: str = "ezvsl", method: str = "fnac") -> str:
+    """Notebook 05's reading of the scenes it shows (``summary`` rows), computed from them: which
+    map scores the higher cIoU at the protocol threshold on how many scenes, and where the median
+    rule's ceiling keeps even a perfect map below a success."""
+    names = {baseline: method_label(baseline), method: method_label(method)}
+    wins = {name: [row["sound"] for row in rows if row["at_protocol"][name] > row["at_protocol"][other] + 1e-6]
+            for name, other in ((method, baseline), (baseline, method))}
+    ties = len(rows) - sum(map(len, wins.values()))
+    counts = [f"{names[name]}'s map on {len(found)}: {listed(found)}" for name, found in wins.items() if found]
+    lines = [f"At the protocol threshold (each map's median), of the {len(rows)} scenes shown, the higher cIoU is "
+             + ("; ".join(counts) if counts else "neither map's") + (f"; {ties} {'scores' if ties == 1 else 'score'} "
+                                                                     "the same for both" if ties else "") + "."]
+    capped = [f"{row['sound']} at {row['ceiling']:.2f}" for row in rows if row["ceiling"] < 0.5]
+    lines.append(f"The median rule's ceiling (the best cIoU any map reaches here) is below 0.5 on {listed(capped)}: "
+                 "not even a perfect map counts as a success there." if capped else
+                 "The median rule lets a perfect map reach cIoU 0.5 on every scene shown.")
+    lines.append(f"{len(rows)} scenes cannot rank the methods: notebook 04 scores every test scene and calls a "
+                 "difference a lead only beyond the seed spread.")
+    return " ".join(lines)
 
 
 def collect(runs: dict[str, Path], dataset: Dataset, count: int = 16, device: str = "auto") -> ExplorerData:
@@ -211,6 +234,18 @@ def _png(fig: Figure) -> bytes:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=90)
     return buffer.getvalue()
+
+
+def scene_audio(data: ExplorerData, indices):
+    """The clip of each scene ``indices`` names, under its title, as players embedded in the page
+    (WAV data, peak-normalised): they play offline in JupyterLab, the executed notebook and the
+    HTML report."""
+    from IPython.display import HTML, Audio
+
+    shown = [i for i in indices if i < len(data.samples)]
+    return HTML("\n".join(f"<p><b>{html.escape(data.title(i))}</b></p>"
+                          + Audio(wav_bytes(data.samples[i]["audio"], data.sample_rate), embed=True)._repr_html_()
+                          for i in shown))
 
 
 def explorer_widget(data: ExplorerData, threshold: float = 0.5):

@@ -6,7 +6,8 @@ i's own clip. The default data knows every label, so the problem is measured exa
 
 The measurements are pure, vectorised functions of arrays or tensors (a label < 0 means "unknown"
 and never forms a same-class pair: ``common.same_class_pairs``), then their figures (each returns a
-matplotlib Figure; the notebook decides whether to show or save it) and the gradient-split table.
+matplotlib Figure; the notebook decides whether to show or save it), the gradient-split table and
+its reading (``reading``: each model's loss, floors and push in words, computed from the table).
 """
 
 from __future__ import annotations
@@ -22,25 +23,12 @@ from torch.utils.data import Dataset
 
 from ..losses import mil_logits, symmetric_infonce
 from ..model import AVModel
-from .common import (HEATMAP_STYLE, MAX_WIDTH, STYLE, as_numpy, batch_features, class_name, draw_boxes, legible,
-                     markdown_table, random_batches, sample_batches, same_class_negatives, same_class_pairs)
+from .common import (MAX_WIDTH, STYLE, as_numpy, batch_features, class_distribution, legible, markdown_table,
+                     random_batches, sample_batches, same_class_negatives, same_class_pairs)
+from .seed_noise import listed
 
 # ---------------------------------------------------------------------------------------------
 # How many negatives share the anchor's class.
-
-
-def class_distribution(labels, num_classes: int | None = None) -> np.ndarray:
-    """(C,) empirical class probabilities p_c of the known (>= 0) labels."""
-    labels = np.asarray(labels).ravel()
-    counts = np.bincount(labels[labels >= 0], minlength=num_classes or 0).astype(float)
-    return counts / counts.sum()
-
-
-def label_statistics(labels) -> dict[str, float]:
-    """``classes`` present and ``effective_classes`` = 1 / sum_c p_c^2, the number of equally
-    frequent classes with the same false-negative rate: an anchor has (B - 1) / effective_classes."""
-    probs = class_distribution(labels)
-    return {"classes": int(np.count_nonzero(probs)), "effective_classes": float(1 / np.sum(probs**2))}
 
 
 def expected_same_class_negatives(batch_sizes, class_probs) -> np.ndarray:
@@ -119,7 +107,8 @@ def expected_infonce_floor(batch_sizes, class_probs) -> np.ndarray:
 
 
 def chance_infonce(batch_sizes) -> np.ndarray:
-    """Symmetric InfoNCE of uniform logits, 2 log B: where an untrained model starts."""
+    """Symmetric InfoNCE of uniform logits, 2 ln B: chance, the loss of a model that cannot tell an item's
+    partner from the others (one with random features sits above it: its logits over tau are confident and wrong)."""
     return 2 * np.log(np.asarray(batch_sizes, dtype=float))
 
 
@@ -252,31 +241,6 @@ def gradient_splits(model: AVModel, dataset: Dataset, label_sets: dict[str, np.n
 
 
 @legible
-def sample_gallery(samples: list[dict], class_names=None, ncols: int = 3, size: float = 3.3) -> Figure:
-    """Pictures of a few samples with their sounding boxes, the sounding class as the title and
-    every object's class underneath."""
-    ncols = min(ncols, len(samples))
-    nrows = -(-len(samples) // ncols)
-    with sns.axes_style(HEATMAP_STYLE):
-        fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, (size + 0.8) * nrows), squeeze=False)
-    for ax in axes.flat[len(samples):]:
-        fig.delaxes(ax)
-    for ax, sample in zip(axes.flat, samples):
-        image = as_numpy(sample["image"]).transpose(1, 2, 0)  # (H, W, 3)
-        height, width = image.shape[:2]
-        ax.imshow(image)
-        draw_boxes(ax, as_numpy(sample["boxes"]), (height, width), color="yellow", lw=2)
-        sounding = class_name(class_names, int(sample["label"]))
-        ax.set_title(f"sounds: {sounding}" if sample.get("on_screen", True) else f"{sounding} (off screen)")
-        scene = ", ".join(class_name(class_names, int(c)) for c in as_numpy(sample["classes"]).ravel())
-        ax.set_xlabel(f"in the picture: {scene}", wrap=True)
-        ax.set_xticks([])
-        ax.set_yticks([])
-    fig.tight_layout()
-    return fig
-
-
-@legible
 def plot_same_class_negatives(batch_sizes, curves: dict[str, dict],
                               panels: dict[str, list[str]] | None = None) -> Figure:
     """False negatives per anchor against batch size: lines are (B - 1) sum_c p_c^2, markers the
@@ -308,19 +272,19 @@ def plot_same_class_negatives(batch_sizes, curves: dict[str, dict],
 
 @legible
 def plot_infonce_floor(batch_sizes, floors: dict[str, np.ndarray]) -> Figure:
-    """Left: the expected symmetric-InfoNCE floor per label set against the chance loss 2 log B.
+    """Left: the expected symmetric-InfoNCE floor per label set against the chance loss 2 ln B.
     Right: the floor as a fraction of the chance loss, the part training can never remove."""
     sizes = as_numpy(batch_sizes)
     chance = chance_infonce(sizes)
     with sns.axes_style(STYLE):
         fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
-    left.plot(sizes, chance, "k--", label="chance, 2 log B")
+    left.plot(sizes, chance, "k--", label="chance, 2 ln B")
     for colour, (name, floor) in zip(sns.color_palette("deep"), floors.items()):
         left.plot(sizes, as_numpy(floor), "o-", color=colour, ms=4, label=name)
         right.plot(sizes, as_numpy(floor) / chance, "o-", color=colour, ms=4, label=name)
     left.set(xscale="log", xlabel="batch size B", ylabel="symmetric InfoNCE", title="lowest reachable loss")
     right.set(xscale="log", xlabel="batch size B", ylabel="floor / chance", ylim=(0, 1),
-              title="share of the starting loss that cannot go")
+              title="share of the chance loss that cannot go")
     for ax in (left, right):
         ax.set_xticks(sizes, [str(s) for s in sizes])
         ax.minorticks_off()
@@ -368,3 +332,67 @@ def gradient_split_markdown(splits: dict[str, dict], chance: float) -> str:
              f"{s['fn_push_share']:.1%}", f"{s['emb_grad_false_negative']:.2f}", f"{s['emb_grad_positive']:.2f}",
              f"{s['emb_grad_total']:.2f}"] for name, s in splits.items()]
     return markdown_table(header, body)
+
+
+# ---------------------------------------------------------------------------------------------
+# The reading: what the gradient split says about each model, computed from its numbers.
+
+HARDER = 2.0  # same-class pairs take this many times their share of the push or more: pushed harder than true negatives
+ON_FLOOR = 0.1  # a loss at most this fraction above its floor sits on it
+BELOW_FLOOR = ("the floor assumes same-class items cannot be told apart, so the model separates items those labels "
+               "call one class")
+
+
+def reading(splits: dict[str, dict], chance: float) -> str:
+    """Notebook 01's reading of its gradient split (``gradient_splits``, keyed "label set, model"):
+    a line per model, computed from its numbers: its loss against chance (2 ln B) and against each
+    label set's floor, the same-class pairs' share of the push against their share of the pairs,
+    and the false negatives' part of the feature gradient against the positives' pull."""
+    by_model: dict[str, dict[str, dict]] = {}
+    for name, split in splits.items():
+        labels, model = name.rsplit(", ", 1)
+        by_model.setdefault(model, {})[labels] = split
+    return "\n".join(f"* **{model}**\n" + "\n".join(f"  * {clause[0].upper()}{clause[1:]}." for clause in
+                                                  [_loss(found, chance), *_floors(found), _push(found), _gradient(found)])
+                     for model, found in by_model.items())
+
+
+def _loss(found: dict[str, dict], chance: float) -> str:
+    losses: dict[str, list[str]] = {}  # each loss with the label sets whose batches gave it
+    for labels, split in found.items():
+        losses.setdefault(f"{split['loss']:.2f}", []).append(labels)
+    values = [split["loss"] for split in found.values()]
+    side = "above" if min(values) > chance else "below" if max(values) < chance else "around"
+    why = {"above": ": it cannot tell a clip from the others yet, and features divided by a small tau make confident, "
+                    "wrong guesses; training has to bring the loss down to chance first",
+           "below": ": it tells a clip from the others", "around": ""}[side]
+    return f"loss {listed([f'{loss} ({listed(names)})' for loss, names in losses.items()])}, {side} chance " \
+           f"({chance:.2f}){why}"
+
+
+def _floors(found: dict[str, dict]) -> list[str]:
+    place = {labels: "below" if s["loss"] < s["floor"] else "on" if s["loss"] <= s["floor"] * (1 + ON_FLOOR) else
+             "above" for labels, s in found.items()}
+    return [f"{where} the floor of " + listed([f"{labels} ({found[labels]['floor']:.2f})" for labels in found
+                                               if place[labels] == where]) + (f": {BELOW_FLOOR}" if where == "below" else "")
+            for where in ("below", "on", "above") if where in place.values()]
+
+
+def _push(found: dict[str, dict]) -> str:
+    times = {labels: s["fn_push_share"] / s["fn_rate"] for labels, s in found.items() if s["fn_rate"] > 0}
+    shares = listed([f"{s['fn_push_share']:.1%} of the push for {s['fn_rate']:.1%} of the pairs ({labels}, "
+                     f"{times.get(labels, 0):.1f}x)" for labels, s in found.items()])
+    if times and min(times.values()) >= HARDER:
+        return f"same-class negatives get {shares}: pushed harder than true negatives, so the model scores them " \
+               "as alike and InfoNCE pushes against that"
+    plain = times and all(1 / HARDER < t < HARDER for t in times.values())
+    return f"same-class negatives get {shares}" + (": about their plain share, so the model does not score "
+                                                   "same-class items as more alike than others" if plain else "")
+
+
+def _gradient(found: dict[str, dict]) -> str:
+    labels, s = next(iter(found.items()))
+    fn, pos, total = s["emb_grad_false_negative"], s["emb_grad_positive"], s["emb_grad_total"]
+    return f"in the feature gradient ({labels}) the false negatives' part is {fn:.2f} against the positives' " \
+           f"{pos:.2f}" + (f", and the total ({total:.2f}) is below the positives' part: the push undoes part of "
+                           "the pull" if total < pos and fn > pos / 2 else "")

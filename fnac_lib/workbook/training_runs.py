@@ -13,6 +13,8 @@ from ..step import LOGGED_TERMS
 from ..training import selection_score
 from .common import (MAX_WIDTH, colours, draw_runs, identical_note, legible, markdown_table, method_label, percent,
                      run_handles)
+from .published import published_gaps
+from .seed_noise import gap_phrase, listed, metric_name, spread, spread_note
 
 TERM_TITLES = {"loss": "total loss (what each run optimises)", "base": "base: EZ-VSL InfoNCE",
                "fns_audio": "FNS-audio term", "fns_visual": "FNS-visual term", "tne": "TNE term"}
@@ -120,3 +122,45 @@ def validation_markdown(final: dict[str, dict]) -> str:
             for name, scores in final.items()]
     header = ["run", "steps", "final cIoU", "final AUC", "kept epoch", "kept cIoU", "kept AUC"]
     return markdown_table(header, body)
+
+
+# ---------------------------------------------------------------------------------------------
+# The reading: what the curves and the table say about these runs, computed from their numbers.
+
+LEARNED = 0.1  # a base loss this far below chance (2 ln B, nats) says a run tells clips apart
+VALIDATION_METRICS = ("cIoU", "AUC", "pointing_game")
+
+
+def reading(metrics: dict[str, dict], final: dict[str, dict], batch_size: int, baseline: str = "ezvsl") -> str:
+    """Notebook 03's reading, computed from the runs' numbers: where each run's last logged base
+    loss sits against chance (2 ln B), then every other run's kept validation scores against
+    ``baseline``'s, each difference a lead only beyond the seed spread (``seed_noise``), and the
+    published gap beside it."""
+    chance = 2 * np.log(batch_size)
+    base = {name: run["history"][-1]["base"] for name, run in metrics.items() if run["history"]}
+    learned = [method_label(name) for name, loss in base.items() if loss < chance - LEARNED]
+    waiting = [method_label(name) for name in base if method_label(name) not in learned]
+    lines = [f"**Base loss at the end** (last logged window) against chance, 2 ln {batch_size} = {chance:.2f}: "
+             + listed([f"{method_label(name)} {loss:.2f}" for name, loss in base.items()]) + ". "
+             + (f"{listed(learned)} fell below it: {'they tell' if len(learned) > 1 else 'it tells'} matching clips "
+                "from the others." if learned else "") + (" " if learned and waiting else "")
+             + (f"{listed(waiting)} did not: {'their' if len(waiting) > 1 else 'its'} validation scores do not come "
+                "from audio-visual correspondence yet; train longer (`train.epochs`) before comparing." if waiting else "")]
+    if baseline in final:
+        for name, scores in final.items():
+            if name == baseline:
+                continue
+            kept = [metric for metric in VALIDATION_METRICS if metric in scores["best"]]
+            gaps = [f"{metric_name(metric)} " + gap_phrase(scores["best"][metric] - final[baseline]["best"][metric],
+                                                           metric, method_label(name), method_label(baseline))
+                    for metric in kept if metric in final[baseline]["best"]]
+            lines.append(f"**{method_label(name)} - {method_label(baseline)}**, kept checkpoints on the validation "
+                         f"scenes: " + "; ".join(gaps) + ".")
+        published = [line["gap"] for line in published_gaps(baseline, "fnac")] if "fnac" in final else []
+        if published:
+            small = max(map(abs, published)) < 100 * min(spread("cIoU"), spread("AUC"))
+            lines.append(f"The published FNAC - EZ-VSL gaps are {min(published):+.2f} to {max(published):+.2f} points "
+                         "(cIoU and AUC)" + (": smaller than the seed spread, so one seed cannot show a gain of that "
+                                            "size" if small else "") + "; notebook 06 (`make study`) compares the "
+                         "methods over seeds.")
+    return "\n".join(f"* {line}" for line in lines) + f"\n\n{spread_note(VALIDATION_METRICS)}"
