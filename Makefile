@@ -24,7 +24,7 @@ LAB_DIR   := runs/lab
 # JupyterLab refuses to start as root unless told it may (containers, CI machines).
 ROOT_FLAG := $(if $(filter 0,$(shell id -u 2>/dev/null)),--allow-root)
 
-.PHONY: demo test unit venv data bench lab report notebook-filter clean-runs study
+.PHONY: demo test unit venv data bench bench-paper lab report notebook-filter clean-runs study
 
 venv: $(STAMP)
 
@@ -88,6 +88,10 @@ unit: $(STAMP) $(DATA)
 
 bench: $(STAMP) $(DATA)
 	$(PY) benchmarks/bench_pipeline.py
+
+# The published configuration (paper preset, 224 px, batch 16) against the published pipeline on 2 CPU cores.
+bench-paper: $(STAMP) $(DATA)
+	$(PY) benchmarks/bench_pipeline.py --scale paper
 
 # Working copies: run, edit and save them freely; notebooks/ stays as committed. A copy is made once and
 # never overwritten (delete it to get the current version). Notebooks 01-05 start from LAB_PARAMS (default the

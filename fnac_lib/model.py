@@ -250,10 +250,11 @@ class AVModel(nn.Module):
         if images.shape[0] != waves.shape[0]:
             raise ValueError(f"{images.shape[0]} images but {waves.shape[0]} waveforms in the batch")
         if augment is not None:
-            images = augment.images(images)
-        pixels = normalize_images(images)  # (B, 3, S, S)
-        if self.channels_last:
-            pixels = pixels.contiguous(memory_format=torch.channels_last)
+            images = augment.images(images)  # a gather: channels-last in memory whatever the model's layout
+        # The convolutions run in the model's layout (train.channels_last): an input in the other layout
+        # would make the first convolution, and every layer after it, run in the input's.
+        layout = torch.channels_last if self.channels_last else torch.contiguous_format
+        pixels = normalize_images(images.contiguous(memory_format=layout))  # (B, 3, S, S)
         specs = self.frontend(waves)  # (B, 1, F, T)
         if augment is not None:
             specs = augment.spectrograms(specs)

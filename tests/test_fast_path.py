@@ -209,3 +209,23 @@ def test_amp_and_channels_last_can_be_switched_on_for_any_device(tmp_path, tone_
 
     with pytest.raises(ValueError, match="train.amp: 'fp16' has no meaning; it must be true or false or one of"):
         apply_overrides(base, {"train.amp": "fp16"})  # refused before a Trainer is built
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_every_convolution_runs_in_the_models_layout(tmp_path, tone_squares, ci_config, channels_last):
+    """The crops come out of one gather, channels-last in memory; the forward pass lays them out as
+    the model's weights, so no layer of an NCHW model runs NHWC (and the reverse)."""
+    config = apply_overrides(ci_config, {"train.channels_last": channels_last})
+    data = tone_squares(16)
+    trainer = Trainer(config, tmp_path / "run", data, progress=False)
+    layouts = []
+
+    def record(module, inputs, output):
+        layouts.append(output.is_contiguous(memory_format=torch.channels_last if channels_last
+                                            else torch.contiguous_format))
+
+    for module in trainer.parts.model.modules():
+        if isinstance(module, torch.nn.Conv2d) and module.kernel_size != (1, 1):
+            module.register_forward_hook(record)
+    trainer_losses(trainer, collate_samples([data[i] for i in range(8)]), epoch=0)
+    assert layouts and all(layouts)

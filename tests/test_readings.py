@@ -20,6 +20,15 @@ def test_a_lead_is_a_difference_beyond_the_seed_spread_at_the_precision_printed(
     assert seed_noise.SPREAD_SOURCE in note and all(seed_noise.metric_name(m) in note for m in seed_noise.SEED_SPREAD)
 
 
+def test_the_seed_spread_is_read_from_a_studys_differences_the_noisiest_test_set_per_metric(tmp_path):
+    differences = {"spread": {"fnac - ezvsl": {"objects-heard": {"AUC": 0.012, "pointing_game": 0.031},
+                                               "objects-unheard": {"AUC": 0.02, "pointing_game": 0.0},
+                                               "objects-listening": {"listening": 0.045}},
+                              "oracle - ezvsl": {"objects-heard": {"AUC": 0.5}}}}
+    assert seed_noise.study_spread(differences) == {"AUC": 0.02, "pointing_game": 0.031, "listening": 0.045}
+    assert seed_noise.study_spread(differences, "oracle - ezvsl") == {"AUC": 0.5}
+
+
 # ---------------------------------------------------------------------------------------------
 # 01: the gradient split
 

@@ -9,13 +9,18 @@ difference shows over seeds, and otherwise says "within seed noise", citing that
 standard deviation over seeds of a paired difference (method minus baseline, both trained with the
 same seed and scored on the same test scenes), as a fraction. ``make study`` measures it (notebook
 06 reports it per metric); until its values are written in, the table holds provisional ones and
-``SPREAD_SOURCE`` says so, in every sentence that cites it.
+``SPREAD_SOURCE`` says so, in every sentence that cites it. ``study_spread`` computes the table
+from a study's ``differences.json``; run this module on that file to print it.
 """
 
 from __future__ import annotations
 
-# Seed-to-seed standard deviation of a paired difference, per metric (fractions of 1).
-# PROVISIONAL: replace with the values notebook 06 reports (`make study`), and SPREAD_SOURCE with where they came from.
+import json
+import sys
+from pathlib import Path
+
+# Seed-to-seed standard deviation of a paired difference, per metric (fractions of 1): the values
+# ``python -m fnac_lib.workbook.seed_noise runs/study/differences.json`` prints after ``make study``.
 SEED_SPREAD: dict[str, float] = {
     "cIoU": 0.03,
     "AUC": 0.015,
@@ -91,3 +96,20 @@ def spread_note(metrics=tuple(SEED_SPREAD)) -> str:
     listed = ", ".join(f"{metric_name(m)} {points(SEED_SPREAD[m])}" for m in metrics if m in SEED_SPREAD)
     return (f"A difference between methods is called a lead only where it exceeds the seed-to-seed spread of a "
             f"paired difference (standard deviation over seeds, in points: {listed}; {SPREAD_SOURCE}).")
+
+
+def study_spread(differences: dict, comparison: str = "fnac - ezvsl") -> dict[str, float]:
+    """``SEED_SPREAD`` from a study's ``differences.json``: per metric, the largest seed-to-seed
+    standard deviation of ``comparison`` over the test sets that measure it (the largest, so that a
+    lead is called only beyond the noisiest test set's spread)."""
+    found: dict[str, float] = {}
+    for by_metric in differences["spread"][comparison].values():
+        for metric, sd in by_metric.items():
+            found[metric] = max(found.get(metric, 0.0), float(sd))
+    return {metric: round(sd, 4) for metric, sd in found.items()}
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        sys.exit("usage: python -m fnac_lib.workbook.seed_noise runs/study/differences.json")
+    print(study_spread(json.loads(Path(sys.argv[1]).read_text())))
