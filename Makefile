@@ -19,6 +19,8 @@ STUDY_NOTEBOOK := notebooks/06_study.ipynb
 DEMO_NOTEBOOKS := $(filter-out $(STUDY_NOTEBOOK),$(NOTEBOOKS))
 DEMO_DIR  := runs/demo
 SEED_OFFSET ?= 0
+# STUDY_SETTINGS: the study's settings when not all of params/study.yaml's, e.g. objects-few (comma-separated).
+STUDY_SETTINGS ?=
 STUDY_DIR := runs/study$(if $(filter-out 0,$(SEED_OFFSET)),-offset$(SEED_OFFSET))
 LAB_DIR   := runs/lab
 # JupyterLab refuses to start as root unless told it may (containers, CI machines).
@@ -73,7 +75,8 @@ study: $(STAMP) $(DATA) notebook-filter
 	mkdir -p $(STUDY_DIR)/notebooks
 	@set -o pipefail; $(PY) -m papermill $(STUDY_NOTEBOOK) $(STUDY_DIR)/notebooks/$(notdir $(STUDY_NOTEBOOK)) -k fnac \
 	  --cwd notebooks -f params/study.yaml -p seed_offset $(SEED_OFFSET) -p run_root ../$(STUDY_DIR) \
-	  -p out_dir ../$(STUDY_DIR)/figures --log-output --no-progress-bar 2>&1 | $(QUIET_LOG)
+	  -p out_dir ../$(STUDY_DIR)/figures $(if $(STUDY_SETTINGS),-y "settings: [$(STUDY_SETTINGS)]") \
+	  --log-output --no-progress-bar 2>&1 | $(QUIET_LOG)
 	@echo "executed notebook: $(STUDY_DIR)/notebooks   figures: $(STUDY_DIR)/figures   summary: $(STUDY_DIR)/summary.json"
 
 # The study's executed notebook joins the report when it exists; the index says so when it does not.

@@ -108,3 +108,17 @@ def test_make_report_names_the_study_it_looked_for(tmp_path, capsys):
     assert report.main([str(tmp_path / "notebooks"), str(tmp_path / "report"), "--study", str(study)]) == 0
     assert "offline report" in capsys.readouterr().out
     assert f"<code>{study}</code> does not exist yet" in (tmp_path / "report" / "index.html").read_text()
+
+
+def test_a_study_still_running_is_left_out_and_the_index_says_why(tmp_path):
+    pytest.importorskip(report.MATHJAX_PACKAGE)
+    papermill_notebook(tmp_path / "01_a.ipynb", "01 · First")
+    study = tmp_path / "06_study.ipynb"
+    papermill_notebook(study, "06 · Study")
+    notebook = nbformat.read(study, as_version=4)
+    notebook.cells[-1].metadata["papermill"] = {"status": "running"}  # papermill's mark on a cell still executing
+    nbformat.write(notebook, study)
+    assert not report.finished(study)
+    index = report.export_report([tmp_path / "01_a.ipynb"], tmp_path / "report", study=study).read_text()
+    assert "06_study.html" not in index and "did not finish" in index and "make study" in index
+    assert not (tmp_path / "report" / "06_study.html").exists()

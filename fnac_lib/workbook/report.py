@@ -135,7 +135,8 @@ def export_report(notebooks: list[Path], out_dir: Path, study: Path | None = Non
         raise FileNotFoundError("no executed notebooks to export: run `make demo` first (or pass their folder)")
     out_dir.mkdir(parents=True, exist_ok=True)
     copy_mathjax(out_dir)
-    notebooks = list(notebooks) + ([study] if study is not None and study.exists() else [])
+    unfinished = study is not None and study.exists() and not finished(study)
+    notebooks = list(notebooks) + ([study] if study is not None and study.exists() and not unfinished else [])
     pages = [(f"{path.stem}.html", heading(path)) for path in notebooks]
     for number, path in enumerate(notebooks):
         export_notebook(path, out_dir, page_links(pages, number))
@@ -144,11 +145,24 @@ def export_report(notebooks: list[Path], out_dir: Path, study: Path | None = Non
         f"<p>The multi-seed study (notebook 06) is not in this report: <code>{html.escape(str(study))}</code> does not "
         "exist yet. <code>make study</code> runs it (about an hour on 2 CPU cores), and <code>make report</code> then "
         "adds it here.</p>\n")
+    if unfinished:
+        missing = (f"<p>The multi-seed study (notebook 06) is not in this report: <code>{html.escape(str(study))}</code> "
+                   "has cells that did not finish (<code>make study</code> is still running, or stopped with an error). "
+                   "Run <code>make report</code> again once it has finished.</p>\n")
     index = out_dir / "index.html"
     index.write_text("<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>FNAC workbook report</title></head>\n"
                      "<body style='font-family: sans-serif; margin: 2em'><h1>FNAC workbook report</h1>\n"
                      f"<ol>\n{links}\n</ol>\n{missing}</body></html>\n", encoding="utf-8")
     return index
+
+
+def finished(notebook: Path) -> bool:
+    """Whether papermill ran every cell of ``notebook`` to the end (a study still running, or stopped by
+    an error, leaves cells "running" or "pending"); a notebook papermill never ran counts as finished."""
+    import nbformat
+
+    cells = nbformat.read(notebook, as_version=4).cells
+    return all(cell.metadata.get("papermill", {}).get("status", "completed") == "completed" for cell in cells)
 
 
 def heading(notebook: Path) -> str:
