@@ -2,8 +2,7 @@
 
 It is the baseline of ``bench_pipeline.py`` and deliberately keeps upstream's costs
 (README, "Speed"), on the same ``frames/<id>.jpg`` + ``audio/<id>.wav`` files. Each item below is
-what FNAC_AVL's ``datasets.py``, ``audio_io.py`` and ``train.py`` do (checked side by side with the
-published code on the same files: ``benchmarks/RESULTS.md``):
+what the published FNAC_AVL ``datasets.py``, ``audio_io.py`` and ``train.py`` do, read line by line:
 
 * every epoch, every sample decodes its JPEG with PIL and its audio with PyAV, in a DataLoader of
   2 persistent worker processes (``train.py --workers 2``), shuffled, the last partial batch dropped;

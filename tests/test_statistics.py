@@ -10,8 +10,9 @@ from fnac_lib import statistics
 
 SEEDS, SAMPLES, STUDIES = 5, 200, 2000  # the study's seeds and test scenes per set; simulated studies
 # Standard deviations (in fractions) of a paired difference's seed effect, scene effect and residual,
-# of the sizes the study measures (README, "The study": pointing game and listening differences).
-SIZES = {"seed": 0.045, "scene": 0.12, "residual": 0.45}
+# of the sizes the study measures (README, "The study": the FNAC - EZ-VSL listening difference's seed
+# spread, 0.084; per-scene scores of 0 and 1).
+SIZES = {"seed": 0.084, "scene": 0.12, "residual": 0.45}
 
 
 def simulated_differences(rng: np.random.Generator, truth: float, seed_sd: float, scene_sd: float,

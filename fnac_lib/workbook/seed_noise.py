@@ -7,9 +7,9 @@ difference shows over seeds, and otherwise says "within seed noise", citing that
 
 ``SEED_SPREAD`` is that spread, defined here once for every notebook's reading: per metric, the
 standard deviation over seeds of a paired difference (method minus baseline, both trained with the
-same seed and scored on the same test scenes), as a fraction. ``make study`` measures it (notebook
-06 reports it per metric); until its values are written in, the table holds provisional ones and
-``SPREAD_SOURCE`` says so, in every sentence that cites it. ``study_spread`` computes the table
+same seed and scored on the same test scenes), as a fraction, as ``make study`` measured it
+(notebook 06 reports it per metric); ``SPREAD_SOURCE`` names the measurement in every sentence that
+cites it. ``study_spread`` computes the table
 from a study's ``differences.json``; run this module on that file to print it.
 """
 
@@ -22,12 +22,13 @@ from pathlib import Path
 # Seed-to-seed standard deviation of a paired difference, per metric (fractions of 1): the values
 # ``python -m fnac_lib.workbook.seed_noise runs/study/differences.json`` prints after ``make study``.
 SEED_SPREAD: dict[str, float] = {
-    "cIoU": 0.03,
-    "AUC": 0.015,
-    "pointing_game": 0.04,
-    "listening": 0.04,
+    "cIoU": 0.0159,
+    "AUC": 0.0107,
+    "pointing_game": 0.0472,
+    "listening": 0.0837,
 }
-SPREAD_SOURCE = "provisional values until `make study` measures them"
+SPREAD_SOURCE = ("measured by `make study STUDY_SETTINGS=objects-few`: FNAC - EZ-VSL over 5 seeds, "
+                 "the README's \"The study\"")
 
 METRIC_NAMES = {"cIoU": "cIoU", "AUC": "AUC", "mean_cIoU": "mean cIoU", "pointing_game": "pointing game",
                 "listening": "listening rate", "AP": "AP", "max_F1": "max-F1", "mIoU": "mIoU", "F_score": "F-score"}
