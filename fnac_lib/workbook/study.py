@@ -34,6 +34,7 @@ from ..progress import Progress
 from ..runs import checkpoint_path, load_model, train_or_load
 from ..scoring import LISTENING, REFERENCE_NAMES, reference_sample_scores
 from .common import markdown_table, method_label
+from .seed_noise import points
 
 # setting -> (data.dataset, data.labels): objects with fine labels (few same-class negatives per batch),
 # objects-few (eight classes with many pictures and recordings each: one negative in eight is a real
@@ -272,9 +273,10 @@ def _share_interval(share: dict) -> str:
     return f"[{share['ci_low']:.2f}, {share['ci_high']:.2f}]"
 
 
-def _points(estimate: dict) -> str:
-    """A mean and its interval in points: "+7.2 [+1.6, +12.7]"."""
-    return f"{100 * estimate['mean']:+.1f} [{100 * estimate['ci_low']:+.1f}, {100 * estimate['ci_high']:+.1f}]"
+def _points(estimate: dict, signed: bool = True) -> str:
+    """A mean and its interval in points: "+7.2 [+1.6, +12.7]" (unsigned: "7.2 [1.6, 12.7]")."""
+    low, mean, high = (points(estimate[k], signed) for k in ("ci_low", "mean", "ci_high"))
+    return f"{mean} [{low}, {high}]"
 
 
 def _difference(stats: dict, method: str, test: str, metric: str) -> dict | None:
@@ -295,14 +297,10 @@ def spread_markdown(stats: dict, metrics=("AUC", "pointing_game", "listening")) 
     return markdown_table(["difference", "test set", "metric", "seed-to-seed sd (points)"], body)
 
 
-def _interval(value: dict) -> str:
-    return f"{100 * value['mean']:.1f} [{100 * value['ci_low']:.1f}, {100 * value['ci_high']:.1f}]"
-
-
 def study_markdown(summary: dict, metrics=("AUC", "pointing_game", "listening")) -> str:
     """A study's means with 95% intervals in percent: a line per (test set, metric), a column per method."""
     tests = list(dict.fromkeys(test for by_test in summary.values() for test in by_test))
-    body = [[test, metric, *(_interval(summary[m][test][metric]) if metric in summary[m].get(test, {}) else None
+    body = [[test, metric, *(_points(summary[m][test][metric], signed=False) if metric in summary[m].get(test, {}) else None
                              for m in summary)]
             for test in tests for metric in metrics if any(metric in summary[m].get(test, {}) for m in summary)]
     return markdown_table(["test set", "metric", *map(method_label, summary)], body)
@@ -316,7 +314,7 @@ def differences_markdown(differences: dict, recovered: dict, metrics=("AUC", "po
         for test, values in by_test.items():
             for metric in (m for m in metrics if m in values):
                 v = values[metric]
-                body.append([name, test, metric, _interval(v), f"{v['seeds_positive']}/{v['seeds']}"])
+                body.append([name, test, metric, _points(v, signed=False), f"{v['seeds_positive']}/{v['seeds']}"])
     for name, by_test in recovered.items():
         for test, values in by_test.items():
             for metric in (m for m in metrics if m in values):
