@@ -52,7 +52,7 @@ from fnac_lib.augment import TrainAugment
 from fnac_lib.config import RunConfig, apply_overrides, preset
 from fnac_lib.data.factory import make_dataset
 from fnac_lib.data.sample import collate_samples
-from fnac_lib.device import resolve_device, use_on
+from fnac_lib.device import loader_workers, resolve_device, use_on
 from fnac_lib.evaluation import evaluate
 from fnac_lib.model import AVModel
 from fnac_lib.step import train_step
@@ -385,7 +385,8 @@ def main(argv: list[str] | None = None) -> dict:
           f"{options.repeats} rounds, {options.eval_samples} test scenes")
     print(f"workbook settings: bf16 autocast {use_on(config.train.amp, device)}, channels_last "
           f"{use_on(config.train.channels_last, device)}, compile {options.compile}, "
-          f"{config.data.num_workers} loader workers, train_resize {config.data.train_resize} "
+          f"{loader_workers(config.data.num_workers, device)} loader workers (data.num_workers "
+          f"{config.data.num_workers}), train_resize {config.data.train_resize} "
           f"(with the cache: square)")
     load_start = os.getloadavg()[0]
     try:

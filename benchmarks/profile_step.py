@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader
 
-from fnac_lib.augment import normalize_images
+from fnac_lib.device import loader_workers
 from fnac_lib.losses import OBJECTIVES, fnac_losses, total_loss
 from fnac_lib.model import AVModel
 from fnac_lib.training import Trainer
@@ -76,10 +76,7 @@ def profile_workbook(config, train_set, run_dir: Path, warmup: int) -> Parts:
         with timing.part("data wait (loader)"):
             batch = next(batches)
         with timing.part("crop, flip, normalise"):
-            images = parts.augment.images(batch["image"].to(device))
-            pixels = normalize_images(images)
-            if model.channels_last:
-                pixels = pixels.contiguous(memory_format=torch.channels_last)
+            pixels = model.pixels(batch["image"].to(device), parts.augment)  # as AVModel.forward
         with timing.part("spectrogram"):
             specs = model.frontend(batch["audio"].to(device))
         with timing.part("masks"):
@@ -168,7 +165,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--cache", action="store_true", help="the workbook over the decode-once cache")
     parser.add_argument("--warmup-steps", type=int, default=2)
     parser.add_argument("--skip-naive", action="store_true")
+    parser.add_argument("--flush-denormal", action="store_true",
+                        help="flush denormal floats to zero (torch.set_flush_denormal): changes results below the "
+                             "smallest normal float, so the workbook never does it; here to see what denormals cost")
     args = parser.parse_args(argv)
+    if args.flush_denormal and not torch.set_flush_denormal(True):
+        raise SystemExit("this CPU cannot flush denormals")
     sizes = SCALES[args.scale]
     options = BenchOptions(
         device="cpu", scale=args.scale, preset=sizes["preset"], batch_size=sizes["batch_size"],
@@ -187,7 +189,7 @@ def main(argv: list[str] | None = None) -> None:
         train_set = make_dataset(config, "train")
         print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} cores, "
               f"load {os.getloadavg()[0]:.1f}; preset {options.preset}, batch {options.batch_size}, "
-              f"{options.image_size} px, {config.data.num_workers} workbook loader workers, "
+              f"{options.image_size} px, {loader_workers(config.data.num_workers, 'cpu')} workbook loader workers, "
               f"channels_last {config.train.channels_last}, cache {args.cache}")
         print(table("workbook", profile_workbook(config, train_set, work / "run", args.warmup_steps),
                     options.batch_size))

@@ -54,7 +54,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from .data.factory import make_dataset
-    from .device import resolve_device
+    from .device import loader_workers, resolve_device
     from .evaluation import evaluate
     from .model import objectness_trunk
     from .runs import checkpoint_path, load_model
@@ -73,9 +73,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     trunk = objectness_trunk(model, args.objectness, args.imagenet_weights)
     trunk = trunk.to(device) if trunk is not None else None
-    scores, preds = evaluate(model, dataset, tau=config.train.tau, batch_size=args.batch_size, device=device, objectness_trunk=trunk,
-                             alpha=args.ogl_alpha, num_workers=config.data.num_workers, progress=True,
-                             keep_maps=False, amp=config.eval.amp, settings=config.eval)
+    scores, preds = evaluate(model, dataset, tau=config.train.tau, batch_size=args.batch_size, device=device,
+                             objectness_trunk=trunk, alpha=args.ogl_alpha, progress=True, keep_maps=False,
+                             num_workers=loader_workers(config.data.num_workers, device), amp=config.eval.amp,
+                             settings=config.eval)
     if not scores:
         raise ConfigError(f"{config.data.dataset} {args.split}: no sample has a ground truth any protocol can score "
                           "(boxes, masks or silent pairs); evaluate on an annotated test set")

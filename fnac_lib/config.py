@@ -132,7 +132,8 @@ class DataConfig(Section):
     train_length: Annotated[int, Range(1, 10_000_000)] = 2048  # default data: scenes per training epoch
     val_length: Annotated[int, Range(1, 10_000_000)] = 250  # validation scenes (model selection, never test)
     test_length: Annotated[int, Range(1, 10_000_000)] = 500  # default data: test scenes
-    num_workers: Annotated[int, Range(0, 256)] = 8  # DataLoader worker processes
+    num_workers: Annotated[int, Range(0, 256)] | Literal["auto"] = "auto"  # DataLoader worker processes;
+    #   "auto": up to 8 on CUDA, none on the CPU, where a worker takes a core from the compute threads
     reader_options: dict = field(default_factory=dict)  # real benchmarks: keywords of readers.open_benchmark
     cache_dir: str | None = None  # decode a real split once into memory maps here; default data: render each
     #   epoch's training scenes once for every run of the same data and seed (data.factory)
@@ -154,7 +155,8 @@ class TrainConfig(Section):
     fg_eps: Annotated[float, Range(0.0, 1.0, high_open=True)] = 1e-5  # TNE: epsilon of the map's min-max normalisation
     seed: Annotated[int, Range(0, 2**32, high_open=True)] = 0  # data order, augmentation and initial weights
     amp: Switch = "auto"  # bf16 autocast: "auto" on CUDA only (CPU runs stay float32), true or false anywhere
-    channels_last: Switch = "auto"  # NHWC convolutions: "auto" on CUDA only, true or false anywhere
+    channels_last: Switch = True  # NHWC convolutions (the same numbers to rounding): "auto" on CUDA only,
+    #   true or false anywhere; on a CPU NHWC saves a paper-size step about 10% (benchmarks/RESULTS.md)
     compile: bool = False  # torch.compile the encoders
     log_every: Annotated[int, Range(1, 10**9)] = 20  # steps between host syncs for logging and the non-finite check
     checkpoint_every: Annotated[int, Range(0, 10**12)] = 0  # steps between mid-epoch checkpoints (0: epoch ends)

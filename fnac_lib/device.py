@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import torch
 
 from .errors import ConfigError
@@ -37,3 +39,21 @@ def use_on(switch: bool | str, device: torch.device | str, name: str = "the swit
     if isinstance(switch, bool):
         return switch
     raise ConfigError(f"{name} must be 'auto', true or false, got {switch!r}")
+
+
+def loader_workers(setting: int | str, device: torch.device | str) -> int:
+    """DataLoader processes for ``data.num_workers`` while a run trains or scores on ``device``.
+
+    ``"auto"``: up to 8 (one per core) on CUDA, where they decode while the GPU computes, and none on
+    the CPU, where a busy worker takes a core from the compute threads and every parallel region
+    waits for the thread it displaced (benchmarks/RESULTS.md).
+    """
+    if setting == "auto":
+        return min(8, os.cpu_count() or 1) if torch.device(device).type == "cuda" else 0
+    return int(setting)
+
+
+def decode_workers(setting: int | str) -> int | None:
+    """Processes that decode a cache once, before training: ``"auto"`` (or 0) lets the cache builder
+    use every core up to 8 (None), since nothing else runs while it builds."""
+    return None if setting in ("auto", 0) else int(setting)

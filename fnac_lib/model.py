@@ -157,6 +157,9 @@ class VisualEncoder(nn.Module):
             self.trunk.requires_grad_(False)
         self.dropout = nn.Dropout(config.visual_dropout)
         self.projection = nn.Conv2d(channels, config.embed_dim, kernel_size=1)
+        # Where the frozen trunk's features come from: None, the trunk itself; runs of one seed can
+        # share them (shared_features.TrainingFeatures.attach)
+        self.trunk_features: Callable[[torch.Tensor], torch.Tensor] | None = None
 
     def train(self, mode: bool = True) -> "VisualEncoder":
         super().train(mode)
@@ -165,7 +168,8 @@ class VisualEncoder(nn.Module):
         return self
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.embed(self.trunk(images))  # (B, D, h, w)
+        features = self.trunk(images) if self.trunk_features is None else self.trunk_features(images)
+        return self.embed(features)  # (B, D, h, w)
 
     def embed(self, features: torch.Tensor) -> torch.Tensor:
         """The trunk's features (B, C, h, w) to unit maps (B, D, h, w): dropout, projection,
@@ -249,17 +253,22 @@ class AVModel(nn.Module):
         """
         if images.shape[0] != waves.shape[0]:
             raise ValueError(f"{images.shape[0]} images but {waves.shape[0]} waveforms in the batch")
-        if augment is not None:
-            images = augment.images(images)  # a gather: channels-last in memory whatever the model's layout
-        # The convolutions run in the model's layout (train.channels_last): an input in the other layout
-        # would make the first convolution, and every layer after it, run in the input's.
-        layout = torch.channels_last if self.channels_last else torch.contiguous_format
-        pixels = normalize_images(images.contiguous(memory_format=layout))  # (B, 3, S, S)
+        pixels = self.pixels(images, augment)  # (B, 3, S, S)
         specs = self.frontend(waves)  # (B, 1, F, T)
         if augment is not None:
             specs = augment.spectrograms(specs)
         img_maps, aud_emb = self.encode(pixels, specs)
         return img_maps.float(), aud_emb.float()
+
+    def pixels(self, images: torch.Tensor, augment: TrainAugment | None = None) -> torch.Tensor:
+        """uint8 frames (B, 3, H, W) to normalised pixels in the model's memory layout, randomly
+        cropped and flipped first with ``augment``."""
+        if augment is not None:
+            images = augment.images(images)  # a gather: channels-last in memory whatever the model's layout
+        # The convolutions run in the model's layout (train.channels_last): an input in the other layout
+        # would make the first convolution, and every layer after it, run in the input's.
+        layout = torch.channels_last if self.channels_last else torch.contiguous_format
+        return normalize_images(images.contiguous(memory_format=layout))  # (B, 3, S, S)
 
     def encode(self, pixels: torch.Tensor, specs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The encoders alone: normalised images (B, 3, H, W) and spectrograms (B, 1, F, T) to features."""

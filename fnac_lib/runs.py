@@ -20,6 +20,7 @@ from .data.default.scene_cache import remove_scene_cache
 from .data.factory import DEFAULT_KINDS, make_dataset, make_validation_set, scene_cache_path
 from .errors import CheckpointError
 from .model import AVModel
+from .shared_features import TrainingFeatures
 from .training import train
 
 
@@ -53,8 +54,10 @@ def is_finished(run_dir: Path) -> bool:
     return saved["epoch"] >= checkpoint_config(saved, last).train.epochs
 
 
-def train_or_load(config: RunConfig, run_dir: Path, progress: bool = True) -> tuple[AVModel, RunConfig, dict]:
-    """Load the finished run in ``run_dir``; otherwise train it (resuming a partial one).
+def train_or_load(config: RunConfig, run_dir: Path, progress: bool = True,
+                  shared: TrainingFeatures | None = None) -> tuple[AVModel, RunConfig, dict]:
+    """Load the finished run in ``run_dir``; otherwise train it (resuming a partial one), reading
+    the frozen-trunk features of earlier runs of the same seed from ``shared``.
 
     A finished run of another configuration (``config.check_resumable``: how it ran may differ,
     not what it computed) is refused rather than loaded in place of the one asked for.
@@ -73,7 +76,7 @@ def train_or_load(config: RunConfig, run_dir: Path, progress: bool = True) -> tu
         train_config = config.train
         say(f"{train_config.method}: {'resuming' if resume else 'training'} in {run_dir}, {train_config.epochs} epochs "
             f"of {len(train_set) // train_config.batch_size} steps (batch {train_config.batch_size})")
-        train(config, run_dir, train_set, val_set, resume=resume, progress=progress)
+        train(config, run_dir, train_set, val_set, resume=resume, progress=progress, shared=shared)
     model, saved_config = load_model(checkpoint_path(run_dir, "best"))
     return model, saved_config, read_metrics(run_dir)
 
@@ -84,11 +87,13 @@ def train_methods(base: RunConfig, methods, run_root, progress: bool = True) -> 
 
     With ``data.cache_dir`` set on the default data, the methods read one scene cache
     (``data.default.scene_cache``: the very scenes each would render), deleted after the last run.
+    A frozen visual trunk computes each batch's features once for all of them (``TrainingFeatures``).
     """
-    metrics = {}
+    untrained = [method for method in methods if not is_finished(Path(run_root) / method)]
+    metrics, shared = {}, TrainingFeatures() if len(untrained) > 1 else None  # kept only for a later run
     for method in methods:
         _, _, metrics[method] = train_or_load(apply_overrides(base, {"train.method": method}),
-                                              Path(run_root) / method, progress=progress)
+                                              Path(run_root) / method, progress=progress, shared=shared)
     if base.data.cache_dir is not None and base.data.dataset in DEFAULT_KINDS:
         remove_scene_cache(scene_cache_path(base))
     return metrics

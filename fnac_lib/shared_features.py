@@ -1,4 +1,5 @@
-"""Trunk features computed once per batch for every model that holds the same trunk (evaluation).
+"""Trunk features computed once per batch for every model that holds the same trunk (evaluation),
+and once per training batch for every run of one seed (``TrainingFeatures``).
 
 Runs trained with a frozen visual trunk keep the ImageNet weights they started from, and every run
 of a notebook reads one objectness network: on a test batch their trunks compute the same
@@ -64,10 +65,7 @@ def encode(model: AVModel, images: torch.Tensor, waves: torch.Tensor, computed: 
     if key is None:
         return model(images, waves)
     if key not in computed:
-        pixels = normalize_images(images)  # (b, 3, H, W), laid out as the model's own forward lays it
-        if model.channels_last:
-            pixels = pixels.contiguous(memory_format=torch.channels_last)
-        computed[key] = model.visual.trunk(pixels)  # (b, C, h, w)
+        computed[key] = model.visual.trunk(model.pixels(images))  # (b, C, h, w), laid out as its forward
     return model.visual.embed(computed[key]).float(), model.audio(model.frontend(waves)).float()
 
 
@@ -82,3 +80,55 @@ def objectness_once(trunk: nn.Module, images: torch.Tensor, mode: str, computed:
             computed[key] = trunk(normalize_images(images))  # (b, C, h, w)
         computed[(key, mode)] = objectness_of(computed[key], tuple(images.shape[2:]), mode).float()
     return computed[(key, mode)]
+
+
+TRAINING_FEATURES_BYTES = 2 << 30  # at most 2 GiB of kept features (a study's group: ~0.4 GiB)
+
+
+class TrainingFeatures:
+    """Frozen-trunk features of training (and validation) batches, computed by the first run of a
+    group and read by the next ones.
+
+    Runs of one seed on one data set see the same scenes, and the same crops and flips (their
+    augmentation generator is seeded by the run seed alone), so a frozen visual trunk gets the same
+    pixels at every step of each. The features of a batch are kept under its trunk's
+    ``weights_digest``, the autocast state and a digest of the pixels (values, shape, layout); a
+    later run whose batch has the same key reads them instead of running the trunk: the same
+    operations on the same inputs, so the same numbers, bit for bit. CPU only (the digest reads the
+    pixels on the host, which on a GPU would sync every step); at most ``max_bytes`` are kept.
+    """
+
+    def __init__(self, max_bytes: int = TRAINING_FEATURES_BYTES) -> None:
+        self.max_bytes, self.kept_bytes = max_bytes, 0
+        self.kept: dict[tuple, torch.Tensor] = {}
+        self.hits = self.misses = 0
+
+    def attach(self, model: AVModel, device: torch.device, single_process: bool = True) -> bool:
+        """Serve ``model``'s frozen trunk from here; False (nothing done) where sharing cannot hold:
+        a trained trunk, a GPU, several processes."""
+        visual = model.visual
+        if not visual.frozen or torch.device(device).type != "cpu" or not single_process:
+            return False
+        digest = weights_digest(visual.trunk)  # the trunk's weights never change: frozen
+        visual.trunk_features = lambda pixels: self.features(digest, visual.trunk, pixels)
+        return True
+
+    def features(self, digest: str, trunk: nn.Module, pixels: torch.Tensor) -> torch.Tensor:
+        """``trunk(pixels)`` (b, C, h, w), computed once per key."""
+        contents = hashlib.sha1(pixels.detach().numpy().tobytes()).hexdigest()  # C order whatever the layout
+        key = (digest, torch.is_autocast_enabled("cpu"), pixels.dtype, tuple(pixels.shape),
+               pixels.is_contiguous(memory_format=torch.channels_last), contents)
+        if key in self.kept:
+            self.hits += 1
+            return self.kept[key]
+        self.misses += 1
+        features = trunk(pixels)
+        size = features.numel() * features.element_size()
+        if self.kept_bytes + size <= self.max_bytes:
+            self.kept[key], self.kept_bytes = features, self.kept_bytes + size
+        return features
+
+    def clear(self) -> None:
+        """Forget every kept batch (the group's last run is done)."""
+        self.kept.clear()
+        self.kept_bytes = 0

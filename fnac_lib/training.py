@@ -32,13 +32,14 @@ from .checkpoint import check_run_dir, checkpoint_config, load_checkpoint, load_
 from .config import RunConfig, check_resumable
 from .config_checks import check_batch_split
 from .data.sample import collate, non_finite_samples, set_epoch
-from .device import resolve_device, use_on
+from .device import loader_workers, resolve_device, use_on
 from .distributed import ProcessInfo, barrier, init_from_env
 from .errors import ConfigError, NonFiniteLossError
 from .evaluation import evaluate
 from .files import remove_stale, write_json
 from .model import AVModel
 from .progress import Progress, epoch_summary
+from .shared_features import TrainingFeatures
 from .step import LOGGED_TERMS, train_step
 
 
@@ -140,10 +141,12 @@ class Trainer:
     """One training run into ``run_dir``: its parts (``build``), state, checkpoints and epochs."""
 
     def __init__(self, config: RunConfig, run_dir: Path, train_set: Dataset, val_set: Dataset | None = None,
-                 progress: bool = True) -> None:
+                 progress: bool = True, shared: TrainingFeatures | None = None) -> None:
         self.config, self.run_dir, self.progress = config, Path(run_dir), progress
         self.train_set, self.val_set = train_set, val_set
         self.parts = build(config, train_set)
+        if shared is not None and not config.train.compile:  # frozen-trunk features of the runs of one seed
+            shared.attach(self.parts.model, self.parts.device, single_process=not self.parts.info.distributed)
         self.state = TrainState()
         self.saved_step: int | None = None  # global step of the last.pt this run wrote or resumed from
 
@@ -199,7 +202,7 @@ class Trainer:
         set_epoch(self.train_set, epoch)  # on-the-fly scenes depend on (seed, epoch, index)
         parts.sampler.set_epoch(epoch)
         parts.sampler.start = self.state.step_in_epoch * parts.local_batch
-        workers = self.config.data.num_workers
+        workers = loader_workers(self.config.data.num_workers, parts.device)
         return DataLoader(
             self.train_set, batch_size=parts.local_batch, sampler=parts.sampler, num_workers=workers,
             # sample.collate: batches a CachedDataset already built pass through; ragged fields travel packed.
@@ -305,9 +308,11 @@ def non_finite_error(step: int, state: TrainState, parts: Parts, train_set: Data
 
 
 def train(config: RunConfig, run_dir: Path, train_set: Dataset, val_set: Dataset | None = None, *,
-          resume: bool = False, progress: bool = True, stop: Callable[[TrainState], bool] | None = None) -> Trainer:
-    """Train one run into ``run_dir``; with ``resume`` continue from its ``last.pt``."""
-    trainer = Trainer(config, run_dir, train_set, val_set, progress)
+          resume: bool = False, progress: bool = True, stop: Callable[[TrainState], bool] | None = None,
+          shared: TrainingFeatures | None = None) -> Trainer:
+    """Train one run into ``run_dir``; with ``resume`` continue from its ``last.pt``; ``shared``: the
+    frozen-trunk features of earlier runs of the same seed (``shared_features.TrainingFeatures``)."""
+    trainer = Trainer(config, run_dir, train_set, val_set, progress, shared)
     with lock_run_dir(run_dir) if trainer.parts.info.is_main else nullcontext():  # one job per run directory
         check_run_dir(run_dir, resume)
         if resume:

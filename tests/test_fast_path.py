@@ -16,10 +16,13 @@ import torch.nn.functional as F
 from fnac_lib.augment import normalize_images, random_crop_flip, spec_augment
 from fnac_lib.constants import IMAGENET_MEAN, IMAGENET_STD
 from fnac_lib.data.cache import CachedDataset, build_cache
-from fnac_lib.config import apply_overrides
+from fnac_lib.config import RunConfig, apply_overrides, preset
+from fnac_lib.device import decode_workers, loader_workers
 from fnac_lib.losses import fnac_losses, mil_logits
 from fnac_lib.data.sample import collate_samples
+from fnac_lib import training
 from fnac_lib.runs import load_model
+from fnac_lib.shared_features import TrainingFeatures
 from fnac_lib.step import batch_losses
 from fnac_lib.training import Trainer, after_steps
 
@@ -229,3 +232,70 @@ def test_every_convolution_runs_in_the_models_layout(tmp_path, tone_squares, ci_
             module.register_forward_hook(record)
     trainer_losses(trainer, collate_samples([data[i] for i in range(8)]), epoch=0)
     assert layouts and all(layouts)
+
+
+def test_loader_workers_auto_is_none_on_the_cpu_and_several_on_cuda(tmp_path, tone_squares, ci_config, monkeypatch):
+    """On the CPU a busy loader worker takes a core from the compute threads (benchmarks/RESULTS.md),
+    so "auto" loads in the training process there; on CUDA the workers decode while the GPU computes."""
+    monkeypatch.setattr("os.cpu_count", lambda: 16)
+    assert (loader_workers("auto", "cpu"), loader_workers("auto", "cuda"), loader_workers(3, "cpu")) == (0, 8, 3)
+    monkeypatch.setattr("os.cpu_count", lambda: 4)
+    assert loader_workers("auto", torch.device("cuda", 1)) == 4
+    assert (decode_workers("auto"), decode_workers(0), decode_workers(2)) == (None, None, 2)  # None: every core
+    assert preset("paper").data.num_workers == "auto" and RunConfig().data.num_workers == "auto"
+    config = apply_overrides(ci_config, {"data.num_workers": "auto"})
+    assert Trainer(config, tmp_path / "run", tone_squares(16), progress=False).loader(epoch=0).num_workers == 0
+    assert apply_overrides(ci_config, {"data.num_workers": "2"}).data.num_workers == 2  # command-line text
+    with pytest.raises(ValueError, match=r"data.num_workers: 'many' has no meaning; it must be an integer in "
+                                         r"\[0, 256\] or one of 'auto'"):
+        apply_overrides(ci_config, {"data.num_workers": "many"})
+
+
+def test_runs_of_one_seed_share_their_frozen_trunks_features_bit_for_bit(tmp_path, tone_squares, ci_config):
+    """The second run of a seed reads every batch's frozen-trunk features from the first and trains
+    the very weights it trains alone; a trained trunk, a GPU or a compiled model are left alone."""
+    config = apply_overrides(ci_config, {"model.freeze_visual": True, "train.method": "ezvsl"})
+    data, shared = tone_squares(32), TrainingFeatures()
+    first = training.train(config, tmp_path / "ezvsl", data, progress=False, shared=shared)
+    steps = first.state.global_step
+    assert (shared.hits, shared.misses, len(shared.kept)) == (0, steps, steps)
+    fnac = apply_overrides(config, {"train.method": "fnac"})
+    together = training.train(fnac, tmp_path / "fnac", data, progress=False, shared=shared)
+    assert (shared.hits, shared.misses) == (steps, steps)  # every batch of the second run was read
+    alone = training.train(fnac, tmp_path / "alone", data, progress=False)
+    assert all(torch.equal(a, b) for a, b in zip(together.parts.model.state_dict().values(),
+                                                   alone.parts.model.state_dict().values(), strict=True))
+    assert together.state.history == alone.state.history
+    shared.clear()
+    assert (shared.kept, shared.kept_bytes) == ({}, 0)
+
+    trained_trunk = Trainer(ci_config, tmp_path / "trained", data, progress=False).parts.model
+    frozen = Trainer(config, tmp_path / "frozen", data, progress=False).parts.model
+    assert not shared.attach(trained_trunk, torch.device("cpu"))
+    assert not shared.attach(frozen, torch.device("cuda")) and not shared.attach(frozen, "cpu", single_process=False)
+    assert frozen.visual.trunk_features is None
+    compiled = Trainer(apply_overrides(config, {"train.compile": True}), tmp_path / "compiled", data,
+                       progress=False, shared=shared).parts.model
+    assert compiled.visual.trunk_features is None
+
+
+def test_nhwc_convolutions_give_the_nchw_losses_to_rounding(tmp_path, tone_squares, ci_config):
+    """The paper preset's ``train.channels_last: true`` (about 10% faster on a CPU) is a memory layout:
+    the same weights and draws give the NCHW run's losses and gradients to float32 rounding."""
+    data = tone_squares(16, image_size=36)
+    config = apply_overrides(ci_config, {"data.image_size": 28, "train.method": "fnac"})
+    nchw = Trainer(config, tmp_path / "nchw", data, progress=False)
+    nhwc = Trainer(apply_overrides(config, {"train.channels_last": True}), tmp_path / "nhwc", data, progress=False)
+    batch = collate_samples([data[i] for i in range(8)])
+    epoch = config.train.warmup_epochs  # every term on
+    terms, grads = [], []
+    for trainer in (nchw, nhwc):
+        loss, losses = trainer_losses(trainer, batch, epoch)
+        loss.backward()
+        terms.append(losses)
+        grads.append([p.grad.contiguous() for p in trainer.parts.model.parameters() if p.grad is not None])
+    for name in ("base", "fns_audio", "fns_visual", "tne"):
+        assert terms[1][name].item() == pytest.approx(terms[0][name].item(), rel=1e-5, abs=1e-7), name
+    assert len(grads[0]) == len(grads[1]) > 0
+    for plain, nhwc_grad in zip(*grads):  # summed in another order: 4e-6 of the gradient measured here
+        assert (nhwc_grad - plain).norm() <= 2e-5 * plain.norm() + 1e-8, (nhwc_grad - plain).norm() / plain.norm()

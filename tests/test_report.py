@@ -239,9 +239,9 @@ def test_the_methods_of_one_notebook_share_a_scene_cache_deleted_after_the_last(
                            "data.cache_dir": str(cache_dir)})
     caches_at_start, train_or_load = [], fnac_runs.train_or_load
 
-    def recording(config, run_dir, progress=True):
+    def recording(config, run_dir, progress=True, shared=None):
         caches_at_start.append(len(list(cache_dir.glob("*"))))
-        return train_or_load(config, run_dir, progress)
+        return train_or_load(config, run_dir, progress, shared)
 
     monkeypatch.setattr(fnac_runs, "train_or_load", recording)
     metrics = fnac_runs.train_methods(base, ["ezvsl", "fnac"], tmp_path / "runs", progress=False)

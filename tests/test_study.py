@@ -99,9 +99,9 @@ def test_a_seeds_runs_share_its_scene_cache_and_it_is_deleted_after_the_last(tmp
     plan = study.plan_runs(["objects-fine"], ["ezvsl", "fnac"], [0, 1], tmp_path / "runs")
     caches_at_start, train_or_load = [], study.train_or_load
 
-    def recording(config, run_dir, progress=True):
+    def recording(config, run_dir, progress=True, shared=None):
         caches_at_start.append(sorted(p.name.split("-")[2] for p in cache_dir.glob("*")))
-        return train_or_load(config, run_dir, progress)
+        return train_or_load(config, run_dir, progress, shared)
 
     monkeypatch.setattr(study, "train_or_load", recording)
     metrics = study.train_runs(base, plan, progress=False)

@@ -20,6 +20,7 @@ from typing import Callable
 from torch.utils.data import Dataset
 
 from ..config import DEFAULT_DATA, RunConfig
+from ..device import decode_workers
 from ..errors import ConfigError
 from .benchmarks import BENCHMARKS, open_benchmark
 from .cache import cache_dataset, wait_for_cache
@@ -66,7 +67,7 @@ def default_data(config: RunConfig, split: str, variant: str, length: int | None
     if data.cache_dir is not None and split == "train":
         path = scene_cache_path(config, len(dataset))
         dataset = EpochSceneCache(dataset, path, source=f"{dataset!r}, seed {config.train.seed}, {path.name}",
-                                  num_workers=data.num_workers)
+                                  num_workers=decode_workers(data.num_workers))
     return dataset
 
 
@@ -142,8 +143,7 @@ def cached_split(dataset: Dataset, config: RunConfig, split: str, variant: str =
     under ``torchrun``; other ranks wait up to ``wait_seconds``, forever by default)."""
     path = cache_path(config, split, variant)
     wait_for_cache(path, wait_seconds)
-    workers = config.data.num_workers or None  # None: up to 8 decode workers
-    return cache_dataset(dataset, path, num_workers=workers)
+    return cache_dataset(dataset, path, num_workers=decode_workers(config.data.num_workers))
 
 
 def make_validation_set(config: RunConfig) -> Dataset | None:

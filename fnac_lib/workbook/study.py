@@ -33,6 +33,7 @@ from ..evaluation import ScoredModel, eval_loader, predict_together
 from ..progress import Progress
 from ..runs import checkpoint_path, load_model, train_or_load
 from ..scoring import LISTENING, REFERENCE_NAMES, reference_sample_scores
+from ..shared_features import TrainingFeatures
 from .common import markdown_table, method_label
 from .seed_noise import points
 
@@ -85,22 +86,21 @@ def run_config(base: RunConfig, run: StudyRun) -> RunConfig:
 
 
 def train_runs(base: RunConfig, runs: list[StudyRun], progress: bool = True) -> dict[Path, dict]:
-    """Train (or load) every run; the metrics of each by run directory.
-
-    With ``data.cache_dir`` set, the runs of one data set, labels and seed render their training
-    scenes once and share them (``data.default.scene_cache``); the cache of a seed is deleted
-    after its last run, since no other seed draws those scenes.
-    """
-    metrics = {}
+    """Train (or load) every run; the metrics of each by run directory. The runs of one data set,
+    labels and seed share their frozen trunk's features (``TrainingFeatures``) and, with
+    ``data.cache_dir``, their rendered scenes (``data.default.scene_cache``); both are dropped
+    after the group's last run: no other seed draws those scenes."""
+    metrics, shared = {}, TrainingFeatures()
     for number, run in enumerate(runs, 1):
         if progress:
             print(f"[study] run {number}/{len(runs)}: {run.method} on {run.dataset} ({run.labels} labels), "
                   f"seed {run.seed}", flush=True)
         config = run_config(base, run)
-        metrics[run.run_dir] = train_or_load(config, run.run_dir, progress=progress)[2]
-        later = {scene_group(later_run) for later_run in runs[number:]}
-        if config.data.cache_dir is not None and scene_group(run) not in later:
-            remove_scene_cache(scene_cache_path(config))
+        metrics[run.run_dir] = train_or_load(config, run.run_dir, progress=progress, shared=shared)[2]
+        if scene_group(run) not in {scene_group(later_run) for later_run in runs[number:]}:
+            shared.clear()
+            if config.data.cache_dir is not None:
+                remove_scene_cache(scene_cache_path(config))
     return metrics
 
 
