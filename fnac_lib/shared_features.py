@@ -103,11 +103,12 @@ class TrainingFeatures:
         self.kept: dict[tuple, torch.Tensor] = {}
         self.hits = self.misses = 0
 
-    def attach(self, model: AVModel, device: torch.device, single_process: bool = True) -> bool:
+    def attach(self, model: AVModel, device: torch.device, single_process: bool = True,
+               compiled: bool = False) -> bool:
         """Serve ``model``'s frozen trunk from here; False (nothing done) where sharing cannot hold:
-        a trained trunk, a GPU, several processes."""
+        a trained trunk, a GPU, several processes, a compiled model (the digest would break its graph)."""
         visual = model.visual
-        if not visual.frozen or torch.device(device).type != "cpu" or not single_process:
+        if not visual.frozen or torch.device(device).type != "cpu" or not single_process or compiled:
             return False
         digest = weights_digest(visual.trunk)  # the trunk's weights never change: frozen
         visual.trunk_features = lambda pixels: self.features(digest, visual.trunk, pixels)

@@ -145,8 +145,8 @@ class Trainer:
         self.config, self.run_dir, self.progress = config, Path(run_dir), progress
         self.train_set, self.val_set = train_set, val_set
         self.parts = build(config, train_set)
-        if shared is not None and not config.train.compile:  # frozen-trunk features of the runs of one seed
-            shared.attach(self.parts.model, self.parts.device, single_process=not self.parts.info.distributed)
+        if shared is not None:  # frozen-trunk features of the runs of one seed
+            shared.attach(self.parts.model, self.parts.device, not self.parts.info.distributed, config.train.compile)
         self.state = TrainState()
         self.saved_step: int | None = None  # global step of the last.pt this run wrote or resumed from
 
