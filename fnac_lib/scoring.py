@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import sys
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -147,11 +148,11 @@ def reference_rows(predictions: dict, sets: list[TestSet], seed: int = 0) -> lis
     """
     rows = []
     by_name = {name: preds for (_, name), preds in predictions.items()}
-    generator = torch.Generator().manual_seed(seed)
     for test in sets:
         preds = by_name.get(test.name)
         if preds is None or preds.gt is None:
             continue
+        generator = reference_generator(seed, test.name)
         references = reference_sample_scores(preds, test, generator)
         for name, (cious, pointing) in references.items():
             rows.extend({"run": name, "method": name, "trained_on": "-", "test_set": test.name, **row}
@@ -159,6 +160,12 @@ def reference_rows(predictions: dict, sets: list[TestSet], seed: int = 0) -> lis
         if not references:  # open-set pairs or masks: the maps themselves, through every protocol
             rows.extend(_reference_maps_rows(preds, test, generator))
     return rows
+
+
+def reference_generator(seed: int, test_name: str) -> torch.Generator:
+    """The random draws of one test set's reference maps, from ``seed`` and the set's name: a set's
+    references are the same whichever sets were scored before it (a study of one setting, or of all)."""
+    return torch.Generator().manual_seed(seed * 1_000_003 + zlib.crc32(test_name.encode()))
 
 
 def _reference_maps_rows(preds: Predictions, test: TestSet, generator: torch.Generator) -> list[dict]:

@@ -225,6 +225,24 @@ def test_reference_maps_on_scenes_and_on_the_listening_test(bank_path):
     assert {r["metric"] for r in rows if r["test_set"] == "objects-listening"} == {scoring.LISTENING}
 
 
+def test_a_sets_reference_maps_do_not_depend_on_the_sets_scored_before_it(bank_path):
+    tests, predictions = [], {}
+    for length, name in ((8, "objects-first"), (12, "objects-second")):
+        dataset = make_default_dataset("objects", "heard", image_size=48, clip_seconds=0.25, length=length,
+                                       data_dir=bank_path)
+        gt = torch.stack([dataset[i]["gt_map"] for i in range(len(dataset))])
+        predictions[("fnac", name)] = Predictions.from_maps(torch.rand(gt.shape), gt,
+                                                            torch.ones(len(gt), dtype=torch.bool), tau=0.03)
+        tests.append(test_sets.TestSet(name, dataset, (48, 16000, 0.25)))
+    second = [r for r in scoring.reference_rows(predictions, tests) if r["test_set"] == "objects-second"]
+    assert second == scoring.reference_rows(predictions, tests[1:])  # a study of one setting, or of all
+    by_name = {name: preds for (_, name), preds in predictions.items()}
+    together = study.reference_values({"objects": tests}, by_name)
+    alone = study.reference_values({"objects": tests[1:]}, by_name)
+    assert alone.keys() == {key for key in together if key[1] == "objects-second"}
+    assert all(np.array_equal(alone[key][m], together[key][m]) for key in alone for m in alone[key])
+
+
 def test_the_largest_object_map_marks_the_biggest_visible_object(bank_path):
     dataset = make_default_dataset("objects", "heard", image_size=48, clip_seconds=0.25, length=6,
                                    data_dir=bank_path)

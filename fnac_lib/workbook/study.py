@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 from matplotlib.figure import Figure
 
 from .. import statistics
@@ -32,7 +31,7 @@ from ..device import resolve_device
 from ..evaluation import ScoredModel, eval_loader, predict_together
 from ..progress import Progress
 from ..runs import checkpoint_path, load_model, train_or_load
-from ..scoring import LISTENING, REFERENCE_NAMES, reference_sample_scores
+from ..scoring import LISTENING, REFERENCE_NAMES, reference_generator, reference_sample_scores
 from ..shared_features import TrainingFeatures
 from .common import markdown_table, method_label
 from .seed_noise import points
@@ -164,10 +163,10 @@ def reference_values(sets: dict[str, list[TestSet]], predictions: dict, seed: in
     """``{(reference, test set): {metric: (1, samples) array}}`` of the reference maps (named as in
     the demo's summary: ``random``, ``perfect``, ``largest-object``), from the predictions
     ``score_runs`` kept (their ground truth) per test set."""
-    generator = torch.Generator().manual_seed(seed)
     values = {}
     for dataset, tests in sets.items():
         for test in tests:
+            generator = reference_generator(seed, test.name)
             for name, (cious, pointing) in reference_sample_scores(predictions[test.name], test, generator).items():
                 scores = ({LISTENING: pointing.numpy()} if test.listening
                           else statistics.per_sample(cious.numpy(), pointing.numpy()))
