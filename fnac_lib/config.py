@@ -146,7 +146,9 @@ class TrainConfig(Section):
     epochs: Annotated[int, Range(1, 100_000)] = 30
     batch_size: Annotated[int, Range(2, 65_536, why="a contrastive batch needs two pairs, or every loss is 0")] = 256
     #   global batch under torchrun
-    lr: Annotated[float, Range(0.0, 10.0, low_open=True)] = 1e-4  # Adam learning rate, no schedule
+    lr: Annotated[float, Range(0.0, 10.0, low_open=True)] = 1e-4  # Adam learning rate (the schedule's peak)
+    lr_schedule: Literal["constant", "cosine"] = "constant"  # constant: the published Adam; cosine: from lr
+    #   down to 0 over the run's steps (half a cosine period), set before every step from its number
     weight_decay: Annotated[float, Range(0.0, 10.0)] = 1e-4  # Adam weight decay
     warmup_epochs: Annotated[int, Range(0, 100_000)] = 5  # epochs of the base loss alone before the FNAC terms
     term_weight: Annotated[float, Range(0.0, 1e6)] = 100.0  # weight of each FNAC term (tuned at batch 256)

@@ -9,6 +9,8 @@ number it needs comes from the run's ``TrainConfig``. Nothing here syncs with th
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn as nn
 
@@ -43,6 +45,20 @@ def batch_losses(network: nn.Module, batch: dict, epoch: int, train: TrainConfig
         permutation = torch.randperm(img_maps.shape[0], device=device)  # (B,) from the run's seeded RNG
     terms = fnac_losses(img_maps, aud_emb, train.tau, train.fg_threshold, train.fg_eps, same_class, permutation)
     return total_loss(terms, objective, train.term_weight, warmed_up=epoch >= train.warmup_epochs), terms
+
+
+def learning_rate(train: TrainConfig, step: int, total_steps: int) -> float:
+    """Adam's learning rate for optimizer step ``step`` (from 0) of a run of ``total_steps``:
+    ``train.lr`` throughout (constant, published), or half a cosine from ``train.lr`` to 0."""
+    if train.lr_schedule == "constant":
+        return train.lr
+    return 0.5 * train.lr * (1.0 + math.cos(math.pi * min(step, total_steps) / total_steps))
+
+
+def set_learning_rate(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    """Every parameter group's learning rate to ``lr`` (a Python float: no device work)."""
+    for group in optimizer.param_groups:
+        group["lr"] = lr
 
 
 def train_step(network: nn.Module, optimizer: torch.optim.Optimizer, batch: dict, epoch: int, train: TrainConfig,

@@ -40,7 +40,7 @@ from .files import remove_stale, write_json
 from .model import AVModel
 from .progress import Progress, epoch_summary
 from .shared_features import TrainingFeatures
-from .step import LOGGED_TERMS, train_step
+from .step import LOGGED_TERMS, learning_rate, set_learning_rate, train_step
 
 
 def selection_score(scores: dict) -> float:
@@ -239,7 +239,10 @@ class Trainer:
         self.bar = Progress(parts.steps_per_epoch, f"{train.method} epoch {epoch + 1}/{train.epochs}",
                             self.progress and parts.info.is_main, every=60.0, initial=state.step_in_epoch,
                             unit="steps")
+        total_steps = train.epochs * parts.steps_per_epoch
         for batch in self.loader(epoch):
+            if train.lr_schedule != "constant":  # from the step's number: a resumed run gets the same rates
+                set_learning_rate(parts.optimizer, learning_rate(train, state.global_step, total_steps))
             values = train_step(parts.network, parts.optimizer, batch, epoch, train, parts.amp, parts.augment,
                                 parts.device)  # (5,) on the device
             sums += values

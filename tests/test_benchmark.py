@@ -43,3 +43,28 @@ def test_the_shared_trunk_benchmark_scores_both_ways_and_finds_the_same_maps():
     assert done.returncode == 0, done.stderr[-3000:]
     assert "2 runs (ezvsl, fnac) scored on 16 heard test scenes" in done.stdout
     assert "same maps and scores: True" in done.stdout
+
+
+RECIPE = BENCH.parent / "demo_recipe.py"
+
+
+@pytest.mark.slow
+def test_the_recipe_script_trains_each_variant_once_and_scores_it(tmp_path):
+    command = [sys.executable, str(RECIPE), str(tmp_path), "--preset", "ci", "--test-length", "16",
+               "--variant", "base", "--variant", "fnac-fast", "train.method=fnac", "train.lr=3e-3"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    scores = json.loads((tmp_path / "scores.json").read_text())
+    assert set(scores) == {"base", "fnac-fast"}
+    assert all(set(values) == {"objects-heard pointing_game", "objects-heard AUC", "objects-listening listening"}
+               and all(0 <= value <= 1 for value in values.values()) for values in scores.values())
+    saved = json.loads((tmp_path / "fnac-fast" / "config.json").read_text())["train"]
+    assert (saved["method"], saved["lr"]) == ("fnac", 3e-3)
+    assert json.loads((tmp_path / "base" / "config.json").read_text())["train"]["method"] == "ezvsl"
+
+    # A second call loads the runs it finds (same scores) instead of training them again.
+    trained = (tmp_path / "base" / "last.pt").stat().st_mtime_ns
+    again = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert (tmp_path / "base" / "last.pt").stat().st_mtime_ns == trained
+    assert json.loads((tmp_path / "scores.json").read_text()) == scores

@@ -29,8 +29,10 @@ def test_a_run_directory_holds_config_metrics_and_checkpoints(tmp_path, tone_squ
     assert config.train.method == "fnac" and not model.training
 
 
-def test_a_run_killed_mid_epoch_resumes_to_the_same_weights(tmp_path, tone_squares, ci_config):
-    config = apply_overrides(ci_config, {"train.checkpoint_every": 3, "train.epochs": 2})
+@pytest.mark.parametrize("schedule", ["constant", "cosine"])
+def test_a_run_killed_mid_epoch_resumes_to_the_same_weights(tmp_path, tone_squares, ci_config, schedule):
+    config = apply_overrides(ci_config, {"train.checkpoint_every": 3, "train.epochs": 2,
+                                         "train.lr_schedule": schedule})
     data, val = tone_squares(64), tone_squares(16, seed=1)
     training.train(config, tmp_path / "straight", data, val, progress=False)
 
@@ -45,6 +47,25 @@ def test_a_run_killed_mid_epoch_resumes_to_the_same_weights(tmp_path, tone_squar
         assert torch.equal(straight[name], resumed[name]), name
     history = json.loads((tmp_path / "killed" / "metrics.json").read_text())["validation"]
     assert history == json.loads((tmp_path / "straight" / "metrics.json").read_text())["validation"]
+
+
+def test_the_cosine_schedule_falls_from_the_peak_to_zero_and_steers_adam(tmp_path, tone_squares, ci_config):
+    cosine = apply_overrides(ci_config, {"train.lr_schedule": "cosine", "train.lr": 2e-3}).train
+    rates = [step.learning_rate(cosine, n, 16) for n in range(17)]
+    assert rates[0] == 2e-3 and rates[8] == pytest.approx(1e-3) and rates[16] == pytest.approx(0.0, abs=1e-12)
+    assert all(a > b for a, b in zip(rates, rates[1:]))
+    assert step.learning_rate(ci_config.train, 11, 16) == ci_config.train.lr  # constant: the published Adam
+
+    # The rate Adam used at each step is the schedule's: the last step of a run ran at rates[-2].
+    config = apply_overrides(ci_config, {"train.lr_schedule": "cosine", "train.epochs": 2})
+    trainer = training.train(config, tmp_path / "run", tone_squares(64), progress=False)
+    total = trainer.state.global_step
+    assert trainer.parts.optimizer.param_groups[0]["lr"] == step.learning_rate(config.train, total - 1, total) > 0
+    constant = training.train(apply_overrides(config, {"train.lr_schedule": "constant"}), tmp_path / "constant",
+                              tone_squares(64), progress=False)
+    assert constant.parts.optimizer.param_groups[0]["lr"] == config.train.lr
+    cosine_weights, constant_weights = weights(tmp_path / "run" / "last.pt"), weights(tmp_path / "constant" / "last.pt")
+    assert any(not torch.equal(cosine_weights[name], constant_weights[name]) for name in cosine_weights)
 
 
 def test_a_finished_run_is_not_overwritten(tmp_path, tone_squares, ci_config):

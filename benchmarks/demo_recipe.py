@@ -1,0 +1,61 @@
+"""Variants of a CPU preset, trained and scored side by side: how the demo's recipe was chosen.
+
+    python benchmarks/demo_recipe.py runs/recipe --variant lr1e-3 train.lr=1e-3 \
+        --variant lr3e-3 train.lr=3e-3 --variant fnac-lr3e-3 train.method=fnac train.lr=3e-3
+
+Each ``--variant NAME section.field=value ...`` is the preset (``cpu-demo`` by default, EZ-VSL
+unless a variant names another method) with those overrides, trained into ``ROOT/NAME`` (a run
+already there is loaded, not retrained). Runs of one seed share their frozen trunk's training
+features (``shared_features.TrainingFeatures``: the same numbers, each run after the first in about
+60% of the time). Every run is then scored on the heard objects test (pointing game, AUC) and on
+the listening test with held-out pictures; the table is printed and written to
+``ROOT/scores.json``. One seed per variant: two variants whose scores differ by less than the
+seed-to-seed spread the study measures (README, "How far one seed moves") are not told apart.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from fnac_lib.cli_options import parse_overrides
+from fnac_lib.config import apply_overrides, preset
+from fnac_lib.data.test_sets import default_test_set
+from fnac_lib.runs import train_or_load
+from fnac_lib.scoring import evaluate_runs
+from fnac_lib.shared_features import TrainingFeatures
+
+SCORES = (("objects-heard", "pointing_game"), ("objects-heard", "AUC"), ("objects-listening", "listening"))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("root", type=Path, help="one run directory per variant goes here")
+    parser.add_argument("--preset", default="cpu-demo")
+    parser.add_argument("--variant", nargs="+", action="append", required=True, metavar=("NAME", "OVERRIDE"),
+                        help="a name, then section.field=value overrides of the preset")
+    parser.add_argument("--test-length", type=int, default=None, help="scenes per test set (default: the preset's)")
+    args = parser.parse_args()
+
+    base = preset(args.preset, **{"train.method": "ezvsl"})
+    shared = TrainingFeatures()
+    runs = {}
+    for name, *pairs in args.variant:
+        config = apply_overrides(base, parse_overrides(pairs))
+        train_or_load(config, args.root / name, progress=True, shared=shared)
+        runs[name] = args.root / name
+    sets = [default_test_set(base, "objects", "single", args.test_length, "heard"),
+            default_test_set(base, "objects", "listening", args.test_length, "heard")]
+    rows, _ = evaluate_runs(runs, sets, objectness=None, progress=True)
+    scores = {name: {f"{test} {metric}": row["value"] for row in rows for test, metric in SCORES
+                     if row["run"] == name and row["map"] == "av" and row["test_set"] == test
+                     and row["metric"] == metric} for name in runs}
+    (args.root / "scores.json").write_text(json.dumps(scores, indent=1))
+    print(f"{'variant':<20}" + "".join(f"{test + ' ' + metric:>30}" for test, metric in SCORES))
+    for name, values in scores.items():
+        print(f"{name:<20}" + "".join(f"{values[f'{test} {metric}']:>30.3f}" for test, metric in SCORES))
+
+
+if __name__ == "__main__":
+    main()
