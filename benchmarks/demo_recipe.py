@@ -1,4 +1,4 @@
-"""Variants of a CPU preset, trained and scored side by side: how the demo's recipe was chosen.
+"""Variants of a CPU preset, trained and scored side by side (README, "The learning rate").
 
     python benchmarks/demo_recipe.py runs/recipe --variant lr1e-3 train.lr=1e-3 \
         --variant lr3e-3 train.lr=3e-3 --variant fnac-lr3e-3 train.method=fnac train.lr=3e-3
