@@ -158,7 +158,10 @@ def test_ctrl_c_stops_the_workers_without_their_tracebacks(tmp_path):
     for name in ("a", "b", "c"):
         (tmp_path / "videos" / f"{name}.mp4").write_bytes(b"")  # never opened: the workers only sleep
     (tmp_path / "slow_worker.py").write_text(SLOW_WORKER)
-    code = ("import sys; import fnac_lib.data.benchmarks.prepare as prepare, slow_worker; "
+    # A terminal's Python starts with Ctrl-C raising KeyboardInterrupt; set it so here too, since this
+    # process may have been started with SIGINT ignored (which a child would inherit).
+    code = ("import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+            "import fnac_lib.data.benchmarks.prepare as prepare, slow_worker; "
             "prepare.prepare_one = slow_worker.prepare_one; from fnac_lib.cli import main; "
             f"sys.exit(main(['prepare', {str(tmp_path / 'videos')!r}, {str(tmp_path / 'out')!r}, '--workers', '2']))")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[1]), str(tmp_path)])}
