@@ -241,8 +241,8 @@ class Trainer:
                             unit="steps")
         total_steps = train.epochs * parts.steps_per_epoch
         for batch in self.loader(epoch):
-            if train.lr_schedule != "constant":  # from the step's number: a resumed run gets the same rates
-                set_learning_rate(parts.optimizer, learning_rate(train, state.global_step, total_steps))
+            # From the step's number (a Python float, no device work): a resumed run gets the same rates.
+            set_learning_rate(parts.optimizer, learning_rate(train, state.global_step, total_steps))
             values = train_step(parts.network, parts.optimizer, batch, epoch, train, parts.amp, parts.augment,
                                 parts.device)  # (5,) on the device
             sums += values
