@@ -1,4 +1,4 @@
-"""Variants of a CPU preset, trained and scored side by side (README, "The learning rate").
+"""Variants of a CPU preset, trained and scored side by side (README, "The learning rate" and "The length of the runs").
 
     python benchmarks/demo_recipe.py runs/recipe --variant lr1e-3 train.lr=1e-3 \
         --variant lr3e-3 train.lr=3e-3 --variant fnac-lr3e-3 train.method=fnac train.lr=3e-3
@@ -7,8 +7,10 @@ Each ``--variant NAME section.field=value ...`` is the preset (``cpu-demo`` by d
 unless a variant names another method) with those overrides, trained into ``ROOT/NAME`` (a run
 already there is loaded, not retrained). Runs of one seed share their frozen trunk's training
 features (``shared_features.TrainingFeatures``: the same numbers, each run after the first in about
-60% of the time). Every run is then scored on the heard objects test (pointing game, AUC) and on
-the listening test with held-out pictures; the table is printed and written to
+60% of the time). Every run is then scored on the heard objects test (pointing game, AUC), on
+the listening test with held-out pictures and on the listening test with the training pictures
+(validation scenes: how far a run listens to what it has seen, beside how far it carries that
+over to new pictures); the table is printed and written to
 ``ROOT/scores.json``. One seed per variant: two variants whose scores differ by less than the
 seed-to-seed spread the study measures (README, "How far one seed moves") are not told apart.
 """
@@ -26,7 +28,8 @@ from fnac_lib.runs import train_or_load
 from fnac_lib.scoring import evaluate_runs
 from fnac_lib.shared_features import TrainingFeatures
 
-SCORES = (("objects-heard", "pointing_game"), ("objects-heard", "AUC"), ("objects-listening", "listening"))
+SCORES = (("objects-heard", "pointing_game"), ("objects-heard", "AUC"), ("objects-listening", "listening"),
+          ("objects-val-listening", "listening"))
 
 
 def main() -> None:
@@ -46,15 +49,16 @@ def main() -> None:
         train_or_load(config, args.root / name, progress=True, shared=shared)
         runs[name] = args.root / name
     sets = [default_test_set(base, "objects", "single", args.test_length, "heard"),
-            default_test_set(base, "objects", "listening", args.test_length, "heard")]
+            default_test_set(base, "objects", "listening", args.test_length, "heard"),
+            default_test_set(base, "objects", "listening", args.test_length, "val")]
     rows, _ = evaluate_runs(runs, sets, objectness=None, progress=True)
     scores = {name: {f"{test} {metric}": row["value"] for row in rows for test, metric in SCORES
                      if row["run"] == name and row["map"] == "av" and row["test_set"] == test
                      and row["metric"] == metric} for name in runs}
     (args.root / "scores.json").write_text(json.dumps(scores, indent=1))
-    print(f"{'variant':<20}" + "".join(f"{test + ' ' + metric:>30}" for test, metric in SCORES))
+    print(f"{'variant':<20}" + "".join(f"{test + ' ' + metric:>34}" for test, metric in SCORES))
     for name, values in scores.items():
-        print(f"{name:<20}" + "".join(f"{values[f'{test} {metric}']:>30.3f}" for test, metric in SCORES))
+        print(f"{name:<20}" + "".join(f"{values[f'{test} {metric}']:>34.3f}" for test, metric in SCORES))
 
 
 if __name__ == "__main__":

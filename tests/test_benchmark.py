@@ -56,7 +56,8 @@ def test_the_recipe_script_trains_each_variant_once_and_scores_it(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     scores = json.loads((tmp_path / "scores.json").read_text())
     assert set(scores) == {"base", "fnac-fast"}
-    assert all(set(values) == {"objects-heard pointing_game", "objects-heard AUC", "objects-listening listening"}
+    assert all(set(values) == {"objects-heard pointing_game", "objects-heard AUC", "objects-listening listening",
+                                    "objects-val-listening listening"}
                and all(0 <= value <= 1 for value in values.values()) for values in scores.values())
     saved = json.loads((tmp_path / "fnac-fast" / "config.json").read_text())["train"]
     assert (saved["method"], saved["lr"]) == ("fnac", 3e-3)

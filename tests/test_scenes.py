@@ -11,7 +11,7 @@ import pytest
 from fnac_lib.data.boxes import masks_to_boxes
 from fnac_lib.data.default.bank import SAMPLE_RATE, TEST, TRAIN, load_bank
 from fnac_lib.data.default.render import Renderer, box_pixels, render_scene
-from fnac_lib.data.default.layout import box_overlap
+from fnac_lib.data.default.layout import box_overlap, box_shape, place_boxes
 from fnac_lib.data.default.catalogue import FEW_CLASSES
 from fnac_lib.data.default.scenes import KINDS, SceneConfig, make_pools, scene_spec, scene_specs
 from fixtures_data import REAL_BANK, build_fixture_bank
@@ -223,6 +223,49 @@ def test_layout_respects_the_config(bank, kind):
             assert 0 <= obj.box[0] < obj.box[2] <= 1 and 0 <= obj.box[1] < obj.box[3] <= 1
             for other in spec.objects[n + 1:]:
                 assert box_overlap(obj.box, other.box) <= config.max_overlap + 1e-9
+
+
+def place_boxes_drawing_each_uniform(rng, aspects, areas, max_overlap, tries, required=1, minimum=1, layouts=8):
+    """``place_boxes`` as first written: three ``rng.uniform`` calls per attempt, NumPy square roots."""
+    def try_place(aspect, placed):
+        low, top = areas
+        candidate = None
+        for attempt in range(tries):
+            high = top - (top - low) * attempt / max(tries - 1, 1)
+            area = rng.uniform(low, max(high, low))
+            w, h = np.sqrt(area * aspect), np.sqrt(area / aspect)
+            scale = min(1.0, 1.0 / max(w, h))
+            w, h = float(w * scale), float(h * scale)
+            x, y = rng.uniform(0, 1 - w), rng.uniform(0, 1 - h)
+            candidate = (float(x), float(y), float(x + w), float(y + h))
+            if all(box_overlap(candidate, other) <= max_overlap for other in placed):
+                return candidate, candidate
+        return None, candidate
+
+    minimum = min(max(minimum, required), len(aspects))
+    for layout in range(layouts):
+        last = layout == layouts - 1
+        boxes = [None] * len(aspects)
+        for k in rng.permutation(len(aspects)):
+            box, candidate = try_place(aspects[k], [b for b in boxes if b is not None])
+            boxes[k] = candidate if box is None and k < required and last else box
+        if last or (sum(b is not None for b in boxes) >= minimum and all(b is not None for b in boxes[:required])):
+            return boxes
+    return boxes
+
+
+def test_the_fast_layout_places_every_box_where_the_first_one_did():
+    # place_boxes draws an attempt's three uniforms in one call; same stream, same scaling: same boxes
+    # to the last bit, and the generator left where the original left it (the scenes after it unchanged).
+    for seed in range(400):
+        draw = np.random.default_rng(seed)
+        aspects = draw.uniform(0.2, 4.0, size=int(draw.integers(1, 7))).tolist()
+        settings = dict(areas=(0.03, float(draw.uniform(0.05, 0.5))), max_overlap=float(draw.uniform(0.0, 0.3)),
+                        tries=int(draw.integers(1, 30)), required=int(draw.integers(1, 3)), minimum=2)
+        fast, first = np.random.default_rng(seed + 1000), np.random.default_rng(seed + 1000)
+        assert place_boxes(fast, aspects, **settings) == place_boxes_drawing_each_uniform(first, aspects, **settings)
+        assert fast.random() == first.random()
+    assert box_shape(0.25, 16.0) == (1.0, 0.0625)  # a long box shrinks to fit the canvas
 
 
 def test_one_spec_renders_at_any_size_and_clip(bank):
