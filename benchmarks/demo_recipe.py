@@ -23,9 +23,9 @@ from pathlib import Path
 
 from fnac_lib.cli_options import parse_overrides
 from fnac_lib.config import apply_overrides, preset
-from fnac_lib.data.test_sets import default_test_set
+from fnac_lib.data.test_sets import default_test_set, default_test_sets
 from fnac_lib.runs import train_or_load
-from fnac_lib.scoring import evaluate_runs
+from fnac_lib.scoring import evaluate_runs, summary_from_rows
 from fnac_lib.shared_features import TrainingFeatures
 
 SCORES = (("objects-heard", "pointing_game"), ("objects-heard", "AUC"), ("objects-listening", "listening"),
@@ -48,13 +48,12 @@ def main() -> None:
         config = apply_overrides(base, parse_overrides(pairs))
         train_or_load(config, args.root / name, progress=True, shared=shared)
         runs[name] = args.root / name
+    # the heard objects test, and the listening test on held-out pictures and on validation scenes
     sets = [default_test_set(base, "objects", "single", args.test_length, "heard"),
-            default_test_set(base, "objects", "listening", args.test_length, "heard"),
-            default_test_set(base, "objects", "listening", args.test_length, "val")]
+            *default_test_sets(base, "objects", "listening", args.test_length)]
     rows, _ = evaluate_runs(runs, sets, objectness=None, progress=True)
-    scores = {name: {f"{test} {metric}": row["value"] for row in rows for test, metric in SCORES
-                     if row["run"] == name and row["map"] == "av" and row["test_set"] == test
-                     and row["metric"] == metric} for name in runs}
+    summary = summary_from_rows(rows)  # {run: {test set: {metric: value}}}
+    scores = {name: {f"{test} {metric}": summary[name][test][metric] for test, metric in SCORES} for name in runs}
     (args.root / "scores.json").write_text(json.dumps(scores, indent=1))
     print(f"{'variant':<20}" + "".join(f"{test + ' ' + metric:>34}" for test, metric in SCORES))
     for name, values in scores.items():
