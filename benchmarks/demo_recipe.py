@@ -4,7 +4,8 @@
         --variant lr3e-3 train.lr=3e-3 --variant fnac-lr3e-3 train.method=fnac train.lr=3e-3
 
 Each ``--variant NAME section.field=value ...`` is the preset (``cpu-demo`` by default, EZ-VSL
-unless a variant names another method) with those overrides, trained into ``ROOT/NAME`` (a run
+unless a variant names another method; ``--set`` overrides it for every variant) with those
+overrides, trained into ``ROOT/NAME`` (a run
 already there is loaded, not retrained). Runs of one seed share their frozen trunk's training
 features (``shared_features.TrainingFeatures``: the same numbers, each run after the first in about
 60% of the time). Every run is then scored on the heard objects test (pointing game, AUC), on
@@ -36,12 +37,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("root", type=Path, help="one run directory per variant goes here")
     parser.add_argument("--preset", default="cpu-demo")
+    parser.add_argument("--set", nargs="+", default=[], metavar="OVERRIDE", dest="common",
+                        help="section.field=value overrides of the preset for every variant")
     parser.add_argument("--variant", nargs="+", action="append", required=True, metavar=("NAME", "OVERRIDE"),
                         help="a name, then section.field=value overrides of the preset")
     parser.add_argument("--test-length", type=int, default=None, help="scenes per test set (default: the preset's)")
     args = parser.parse_args()
 
-    base = preset(args.preset, **{"train.method": "ezvsl"})
+    base = apply_overrides(preset(args.preset, **{"train.method": "ezvsl"}), parse_overrides(args.common))
     shared = TrainingFeatures()
     runs = {}
     for name, *pairs in args.variant:

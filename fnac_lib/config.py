@@ -137,6 +137,9 @@ class DataConfig(Section):
     reader_options: dict = field(default_factory=dict)  # real benchmarks: keywords of readers.open_benchmark
     cache_dir: str | None = None  # decode a real split once into memory maps here; default data: render each
     #   epoch's training scenes once for every run of the same data and seed (data.factory)
+    train_scenes: Literal["fresh", "fixed"] = "fresh"  # default data: new training scenes every epoch, or
+    #   the same train_length scenes in every epoch (reshuffled), rendered once, whose frozen-trunk
+    #   features are then computed once per picture and mirror image (shared_features.TrainingFeatures)
 
 
 @dataclass(frozen=True)

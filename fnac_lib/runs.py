@@ -99,6 +99,16 @@ def train_methods(base: RunConfig, methods, run_root, progress: bool = True) -> 
     return metrics
 
 
+def train_or_load_with(config: RunConfig, run_name: str, methods, run_root, progress: bool = True
+                       ) -> tuple[AVModel, RunConfig, dict]:
+    """``train_or_load`` the run ``run_root/run_name``; if it is one of ``methods`` (notebook 03's
+    runs), all of them are trained first, together (``train_methods``), so that the runs of one
+    seed compute a frozen trunk's features once whichever notebook trains them."""
+    if run_name in methods:
+        train_methods(config, methods, run_root, progress)
+    return train_or_load(config, Path(run_root) / run_name, progress)
+
+
 def find_runs(run_root) -> dict[str, Path]:
     """Finished run directories under ``run_root`` by name (path relative to it), methods in order."""
     run_root = Path(run_root)

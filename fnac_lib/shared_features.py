@@ -87,49 +87,90 @@ TRAINING_FEATURES_BYTES = 2 << 30  # at most 2 GiB of kept features (a study's g
 
 class TrainingFeatures:
     """Frozen-trunk features of training (and validation) batches, computed by the first run of a
-    group and read by the next ones.
+    group and read by the next ones; with fixed training scenes (``data.train_scenes=fixed``), kept
+    per picture and read in every later epoch too.
 
     Runs of one seed on one data set see the same scenes, and the same crops and flips (their
     augmentation generator is seeded by the run seed alone), so a frozen visual trunk gets the same
     pixels at every step of each. The features of a batch are kept under its trunk's
     ``weights_digest``, the autocast state and a digest of the pixels (values, shape, layout); a
     later run whose batch has the same key reads them instead of running the trunk: the same
-    operations on the same inputs, so the same numbers, bit for bit. CPU only (the digest reads the
-    pixels on the host, which on a GPU would sync every step); at most ``max_bytes`` are kept.
+    operations on the same inputs, so the same numbers, bit for bit.
+
+    Fixed scenes come back every epoch in other batches, so there (``per_picture``) each picture's
+    features are kept under a digest of its own pixels: a batch whose pictures are all kept reads
+    them, one that shows new pictures runs the trunk on those alone. A picture's features then come
+    from the first batch that showed it: the same numbers to rounding (a convolution's rounding
+    may depend on the batch size), and the runs of a group read the very same ones.
+
+    CPU only (the digest reads the pixels on the host, which on a GPU would sync every step); at
+    most ``max_bytes`` are kept.
     """
 
     def __init__(self, max_bytes: int = TRAINING_FEATURES_BYTES) -> None:
         self.max_bytes, self.kept_bytes = max_bytes, 0
-        self.kept: dict[tuple, torch.Tensor] = {}
-        self.hits = self.misses = 0
+        self.kept: dict[tuple, torch.Tensor] = {}  # a batch's features (b, C, h, w), or a picture's (C, h, w)
+        self.hits = self.misses = 0  # batches (or pictures, per_picture) read / computed
 
     def attach(self, model: AVModel, device: torch.device, single_process: bool = True,
-               compiled: bool = False) -> bool:
-        """Serve ``model``'s frozen trunk from here; False (nothing done) where sharing cannot hold:
-        a trained trunk, a GPU, several processes, a compiled model (the digest would break its graph)."""
+               compiled: bool = False, per_picture: bool = False) -> bool:
+        """Serve ``model``'s frozen trunk from here, by batch or ``per_picture``; False (nothing done)
+        where sharing cannot hold: a trained trunk, a GPU, several processes, a compiled model (the
+        digest would break its graph)."""
         visual = model.visual
         if not visual.frozen or torch.device(device).type != "cpu" or not single_process or compiled:
             return False
         digest = weights_digest(visual.trunk)  # the trunk's weights never change: frozen
-        visual.trunk_features = lambda pixels: self.features(digest, visual.trunk, pixels)
+        read = self.picture_features if per_picture else self.features
+        visual.trunk_features = lambda pixels: read(digest, visual.trunk, pixels)
         return True
 
     def features(self, digest: str, trunk: nn.Module, pixels: torch.Tensor) -> torch.Tensor:
         """``trunk(pixels)`` (b, C, h, w), computed once per key."""
         contents = hashlib.sha1(pixels.detach().numpy().tobytes()).hexdigest()  # C order whatever the layout
-        key = (digest, torch.is_autocast_enabled("cpu"), pixels.dtype, tuple(pixels.shape),
-               pixels.is_contiguous(memory_format=torch.channels_last), contents)
+        key = (*self.setting(digest, pixels), tuple(pixels.shape), contents)
         if key in self.kept:
             self.hits += 1
             return self.kept[key]
         self.misses += 1
         features = trunk(pixels)
+        self.keep(key, features)
+        return features
+
+    def picture_features(self, digest: str, trunk: nn.Module, pixels: torch.Tensor) -> torch.Tensor:
+        """``trunk(pixels)`` (b, C, h, w), each picture's features computed once per key, in the
+        batch's layout."""
+        layout = torch.channels_last if pixels.is_contiguous(memory_format=torch.channels_last) else \
+            torch.contiguous_format
+        setting = (*self.setting(digest, pixels), tuple(pixels.shape[1:]))
+        keys = [(*setting, hashlib.sha1(picture.tobytes()).hexdigest())  # each picture in C order
+                for picture in pixels.detach().numpy()]
+        new = [i for i, key in enumerate(keys) if key not in self.kept]
+        self.hits += len(keys) - len(new)
+        self.misses += len(new)
+        if len(new) == len(keys):
+            computed = features = trunk(pixels)  # (b, C, h, w)
+        else:
+            computed = trunk(pixels[new].contiguous(memory_format=layout)) if new else []  # (n, C, h, w)
+            fresh = dict(zip(new, computed))
+            features = torch.stack([fresh[i] if i in fresh else self.kept[key] for i, key in enumerate(keys)])
+            features = features.contiguous(memory_format=layout)  # (b, C, h, w)
+        for j, i in enumerate(new):
+            self.keep(keys[i], computed[j])
+        return features
+
+    @staticmethod
+    def setting(digest: str, pixels: torch.Tensor) -> tuple:
+        """What besides the pixels' values shapes the features: the trunk, autocast, dtype, layout."""
+        return (digest, torch.is_autocast_enabled("cpu"), pixels.dtype,
+                pixels.is_contiguous(memory_format=torch.channels_last))
+
+    def keep(self, key: tuple, features: torch.Tensor) -> None:
         size = features.numel() * features.element_size()
         if self.kept_bytes + size <= self.max_bytes:
             self.kept[key], self.kept_bytes = features, self.kept_bytes + size
-        return features
 
     def clear(self) -> None:
-        """Forget every kept batch (the group's last run is done)."""
+        """Forget every kept batch or picture (the group's last run is done)."""
         self.kept.clear()
         self.kept_bytes = 0

@@ -145,8 +145,13 @@ class Trainer:
         self.config, self.run_dir, self.progress = config, Path(run_dir), progress
         self.train_set, self.val_set = train_set, val_set
         self.parts = build(config, train_set)
-        if shared is not None:  # frozen-trunk features of the runs of one seed
-            shared.attach(self.parts.model, self.parts.device, not self.parts.info.distributed, config.train.compile)
+        fixed = config.data.train_scenes == "fixed"
+        if shared is None and fixed:
+            shared = TrainingFeatures()  # the same pictures every epoch: their frozen-trunk features once
+        if shared is not None:  # frozen-trunk features of the runs of one seed (and, fixed, of every epoch)
+            shared.attach(self.parts.model, self.parts.device, not self.parts.info.distributed, config.train.compile,
+                          per_picture=fixed)
+        self.shared = shared  # the TrainingFeatures this run reads and fills, if any
         self.state = TrainState()
         self.saved_step: int | None = None  # global step of the last.pt this run wrote or resumed from
 

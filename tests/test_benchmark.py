@@ -51,7 +51,8 @@ RECIPE = BENCH.parent / "demo_recipe.py"
 @pytest.mark.slow
 def test_the_recipe_script_trains_each_variant_once_and_scores_it(tmp_path):
     command = [sys.executable, str(RECIPE), str(tmp_path), "--preset", "ci", "--test-length", "16",
-               "--variant", "base", "--variant", "fnac-fast", "train.method=fnac", "train.lr=3e-3"]
+               "--set", "train.weight_decay=0", "--variant", "base", "--variant", "fnac-fast", "train.method=fnac",
+               "train.lr=3e-3"]
     done = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     scores = json.loads((tmp_path / "scores.json").read_text())
@@ -60,8 +61,9 @@ def test_the_recipe_script_trains_each_variant_once_and_scores_it(tmp_path):
                                     "objects-val-listening listening"}
                and all(0 <= value <= 1 for value in values.values()) for values in scores.values())
     saved = json.loads((tmp_path / "fnac-fast" / "config.json").read_text())["train"]
-    assert (saved["method"], saved["lr"]) == ("fnac", 3e-3)
-    assert json.loads((tmp_path / "base" / "config.json").read_text())["train"]["method"] == "ezvsl"
+    assert (saved["method"], saved["lr"], saved["weight_decay"]) == ("fnac", 3e-3, 0)  # --set: every variant
+    base = json.loads((tmp_path / "base" / "config.json").read_text())["train"]
+    assert (base["method"], base["weight_decay"]) == ("ezvsl", 0)
 
     # A second call loads the runs it finds (same scores) instead of training them again.
     trained = (tmp_path / "base" / "last.pt").stat().st_mtime_ns

@@ -52,10 +52,10 @@ def test_a_preset_that_leaves_a_value_out_is_refused_by_name(tmp_path, monkeypat
         preset("short")
 
 
-def test_the_study_preset_is_the_demo_with_half_the_scenes_at_tau_0_07():
+def test_the_study_preset_is_the_demo_with_half_the_scenes_at_tau_0_07_in_its_measured_layout():
     demo, study = preset("cpu-demo").to_dict(), preset("study").to_dict()
     differences = {f"{s}.{k}": v for s in demo if s != "version" for k, v in study[s].items() if demo[s][k] != v}
-    assert differences == {"data.train_length": 2048, "train.tau": 0.07}
+    assert differences == {"data.train_length": 2048, "train.tau": 0.07, "train.channels_last": "auto"}
 
 
 def test_the_parameter_files_run_a_preset():

@@ -248,3 +248,31 @@ def test_the_methods_of_one_notebook_share_a_scene_cache_deleted_after_the_last(
     # the first method renders the scenes, the second reads them, and none are left behind
     assert caches_at_start == [0, 1] and not any(cache_dir.iterdir())
     assert [m["global_step"] for m in metrics.values()] == [2, 2]
+
+
+def test_a_notebook_that_needs_one_of_notebook_03s_runs_trains_them_together(tmp_path, monkeypatch):
+    """Notebooks 01 and 02 need the ``fnac`` run: when it is one of ``methods``, every run of
+    ``methods`` is trained first, in one group that shares a frozen trunk's features."""
+    from fnac_lib.config import preset
+    from fnac_lib.shared_features import TrainingFeatures
+
+    base = preset("ci", **{"data.image_size": 32, "data.train_length": 16, "train.batch_size": 8, "train.epochs": 1,
+                           "model.freeze_visual": True})
+    stores, train_or_load = [], fnac_runs.train_or_load
+
+    def recording(config, run_dir, progress=True, shared=None):
+        stores.append((config.train.method, shared))
+        return train_or_load(config, run_dir, progress, shared)
+
+    monkeypatch.setattr(fnac_runs, "train_or_load", recording)
+    model, config, metrics = fnac_runs.train_or_load_with(base, "fnac", ["ezvsl", "fnac"], tmp_path / "runs",
+                                                          progress=False)
+    assert [method for method, _ in stores] == ["ezvsl", "fnac", "fnac"]  # the group, then the load
+    assert isinstance(stores[0][1], TrainingFeatures) and stores[1][1] is stores[0][1] and stores[2][1] is None
+    assert stores[0][1].hits == stores[0][1].misses > 0  # fnac read every batch ezvsl computed
+    assert config.train.method == "fnac" and metrics["global_step"] == 2
+    assert fnac_runs.is_finished(tmp_path / "runs" / "ezvsl")
+
+    stores.clear()  # a run that is not one of methods trains alone, as before
+    fnac_runs.train_or_load_with(base, "fnac", ["ezvsl"], tmp_path / "other", progress=False)
+    assert [method for method, _ in stores] == ["fnac"] and not (tmp_path / "other" / "ezvsl").exists()

@@ -62,7 +62,7 @@ def default_data(config: RunConfig, split: str, variant: str, length: int | None
     dataset = make_default_dataset(
         kind=data.dataset, split=split, variant=variant, labels=data.labels, image_size=data.image_size,
         clip_seconds=config.audio.clip_seconds, length=length or lengths[split], seed=config.train.seed,
-        data_dir=data.data_root,
+        data_dir=data.data_root, fixed=split == "train" and data.train_scenes == "fixed",
     )
     if data.cache_dir is not None and split == "train":
         path = scene_cache_path(config, len(dataset))
@@ -79,6 +79,9 @@ def benchmark(config: RunConfig, split: str, variant: str, length: int | None) -
     if taken:
         raise ConfigError(f"data.reader_options: {taken} come from the run's configuration; set data.image_size, "
                           "audio.sample_rate or audio.clip_seconds instead")
+    if data.train_scenes != "fresh":
+        raise ConfigError(f"data.train_scenes: {data.train_scenes!r} applies to the default data's composed scenes; "
+                          f"a real benchmark ({data.dataset}) shows the same frames every epoch: leave it 'fresh'")
     if data.data_root is None:
         raise ConfigError(f"data.data_root: dataset {data.dataset!r} is a real benchmark; set data.data_root "
                           "to where it lives")
@@ -127,7 +130,7 @@ def scene_cache_path(config: RunConfig, length: int | None = None) -> Path:
     data = config.data
     shaping = {"bank": sha256_of(bank_file(data.data_root, progress=False)), "dataset": data.dataset, "labels": data.labels,
                "image_size": data.image_size, "clip_seconds": config.audio.clip_seconds,
-               "length": length or data.train_length,
+               "length": length or data.train_length, "train_scenes": data.train_scenes,
                "seed": config.train.seed, "scene": asdict(SceneConfig())}
     return Path(data.cache_dir) / f"{data.dataset}-{data.labels}-s{config.train.seed}-{shaping_key(shaping)}"
 

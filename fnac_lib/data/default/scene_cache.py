@@ -5,9 +5,10 @@ loader process that competes with training for the CPU. A study trains several m
 same data and seed, so each of them renders the same scenes again. With ``data.cache_dir`` set,
 ``EpochSceneCache`` renders an epoch's scenes once into memory maps (``data.cache``) under a
 folder keyed by everything that shapes them, and every later run of that data and seed reads
-the maps. Waveforms are stored as float32 and the box maps (0 or 1) as uint8, so a run reads
-exactly the samples it would have rendered: training on the cache gives the same weights
-(``tests/test_scene_cache.py``). An epoch of 2048 scenes at 96 px and 1 s takes about 210 MB.
+the maps (with ``data.train_scenes=fixed``, epoch 0's maps in every epoch). Waveforms are stored
+as float32 and the box maps (0 or 1) as uint8, so a run reads exactly the samples it would have
+rendered: training on the cache gives the same weights (``tests/test_scene_cache.py``). An epoch
+of 2048 scenes at 96 px and 1 s takes about 210 MB.
 
     scenes = make_default_dataset("objects", "train", length=2048, seed=0)
     cached = EpochSceneCache(scenes, Path("scene-cache/objects-fine-s0"), source="objects, seed 0")
@@ -53,7 +54,8 @@ class EpochSceneCache(Dataset):
         """Make ``epoch`` current, rendering its scenes into the cache unless they are there."""
         self.epoch = int(epoch)
         self.scenes.set_epoch(self.epoch)
-        self._cached = _open_shared(self.scenes, self.epoch_dir(self.epoch), f"{self.source}, epoch {self.epoch}",
+        shown = self.scenes.scene_epoch  # with fixed scenes, epoch 0's in every epoch: rendered once
+        self._cached = _open_shared(self.scenes, self.epoch_dir(shown), f"{self.source}, epoch {shown}",
                                     self.num_workers, self.progress)
 
     @property
