@@ -148,10 +148,11 @@ class Trainer:
         fixed = config.data.train_scenes == "fixed"
         if shared is None and fixed:
             shared = TrainingFeatures()  # the same pictures every epoch: their frozen-trunk features once
-        if shared is not None:  # frozen-trunk features of the runs of one seed (and, fixed, of every epoch)
-            shared.attach(self.parts.model, self.parts.device, not self.parts.info.distributed, config.train.compile,
-                          per_picture=fixed)
-        self.shared = shared  # the TrainingFeatures this run reads and fills, if any
+        # frozen-trunk features of the runs of one seed (and, fixed, of every epoch), where sharing holds
+        attached = shared is not None and shared.attach(self.parts.model, self.parts.device,
+                                                        not self.parts.info.distributed, config.train.compile,
+                                                        per_picture=fixed)
+        self.shared = shared if attached else None  # the TrainingFeatures this run reads and fills, if any
         self.state = TrainState()
         self.saved_step: int | None = None  # global step of the last.pt this run wrote or resumed from
 
