@@ -8,7 +8,8 @@ unless a variant names another method; ``--set`` overrides it for every variant)
 overrides, trained into ``ROOT/NAME`` (a run
 already there is loaded, not retrained). Runs of one seed share their frozen trunk's training
 features (``shared_features.TrainingFeatures``: the same numbers, each run after the first in about
-60% of the time). Every run is then scored on the heard objects test (pointing game, AUC), on
+60% of the time), and a FNAC variant that differs from an earlier EZ-VSL variant only in the method
+starts from that run's checkpoint at the end of its warm-up (``fnac_lib.warmup``). Every run is then scored on the heard objects test (pointing game, AUC), on
 the listening test with held-out pictures and on the listening test with the training pictures
 (validation scenes: how far a run listens to what it has seen, beside how far it carries that
 over to new pictures); the table is printed and written to
@@ -28,6 +29,7 @@ from fnac_lib.data.test_sets import default_test_set, default_test_sets
 from fnac_lib.runs import train_or_load
 from fnac_lib.scoring import evaluate_runs, summary_from_rows
 from fnac_lib.shared_features import TrainingFeatures
+from fnac_lib.warmup import Fork
 
 SCORES = (("objects-heard", "pointing_game"), ("objects-heard", "AUC"), ("objects-listening", "listening"),
           ("objects-val-listening", "listening"))
@@ -46,11 +48,11 @@ def main() -> None:
 
     base = apply_overrides(preset(args.preset, **{"train.method": "ezvsl"}), parse_overrides(args.common))
     shared = TrainingFeatures()
-    runs = {}
-    for name, *pairs in args.variant:
-        config = apply_overrides(base, parse_overrides(pairs))
-        train_or_load(config, args.root / name, progress=True, shared=shared)
-        runs[name] = args.root / name
+    configs = {name: apply_overrides(base, parse_overrides(pairs)) for name, *pairs in args.variant}
+    runs = {name: args.root / name for name in configs}
+    for number, name in enumerate(configs, 1):  # a later FNAC variant of an EZ-VSL one starts from its warm-up
+        forks = [Fork(configs[later], runs[later]) for later in list(configs)[number:]]
+        train_or_load(configs[name], runs[name], progress=True, shared=shared, forks=forks)
     # the heard objects test, and the listening test on held-out pictures and on validation scenes
     sets = [default_test_set(base, "objects", "single", args.test_length, "heard"),
             *default_test_sets(base, "objects", "listening", args.test_length)]

@@ -22,6 +22,7 @@ from .errors import CheckpointError
 from .model import AVModel
 from .shared_features import TrainingFeatures
 from .training import train
+from .warmup import Fork
 
 
 def checkpoint_path(run_dir: Path, which: str = "best") -> Path:
@@ -55,9 +56,10 @@ def is_finished(run_dir: Path) -> bool:
 
 
 def train_or_load(config: RunConfig, run_dir: Path, progress: bool = True,
-                  shared: TrainingFeatures | None = None) -> tuple[AVModel, RunConfig, dict]:
+                  shared: TrainingFeatures | None = None, forks: list[Fork] = ()) -> tuple[AVModel, RunConfig, dict]:
     """Load the finished run in ``run_dir``; otherwise train it (resuming a partial one), reading
-    the frozen-trunk features of earlier runs of the same seed from ``shared``.
+    the frozen-trunk features of earlier runs of the same seed from ``shared``; an EZ-VSL run writes
+    the first checkpoint of those ``forks`` that share its warm-up (``warmup``).
 
     A finished run of another configuration (``config.check_resumable``: how it ran may differ,
     not what it computed) is refused rather than loaded in place of the one asked for.
@@ -75,8 +77,9 @@ def train_or_load(config: RunConfig, run_dir: Path, progress: bool = True,
         resume = (run_dir / "last.pt").exists()
         train_config = config.train
         say(f"{train_config.method}: {'resuming' if resume else 'training'} in {run_dir}, {train_config.epochs} epochs "
-            f"of {len(train_set) // train_config.batch_size} steps (batch {train_config.batch_size})")
-        train(config, run_dir, train_set, val_set, resume=resume, progress=progress, shared=shared)
+            f"of {len(train_set) // train_config.batch_size} steps (batch {train_config.batch_size})"
+            + (warmup_note(run_dir, train_config.warmup_epochs) if resume else ""))
+        train(config, run_dir, train_set, val_set, resume=resume, progress=progress, shared=shared, forks=forks)
     model, saved_config = load_model(checkpoint_path(run_dir, "best"))
     return model, saved_config, read_metrics(run_dir)
 
@@ -88,15 +91,19 @@ def train_methods(base: RunConfig, methods, run_root, progress: bool = True) -> 
     With ``data.cache_dir`` set on the default data, the methods read one scene cache
     (``data.default.scene_cache``: the very scenes each would render), deleted after the last run.
     A frozen visual trunk computes each batch's features once for all of them (``TrainingFeatures``).
+    EZ-VSL trains first, and FNAC starts from the end of its warm-up (``warmup``: the same steps).
     """
-    untrained = [method for method in methods if not is_finished(Path(run_root) / method)]
+    run_root = Path(run_root)
+    configs = {method: apply_overrides(base, {"train.method": method}) for method in methods}
+    untrained = [method for method in methods if not is_finished(run_root / method)]
     metrics, shared = {}, TrainingFeatures() if len(untrained) > 1 else None  # kept only for a later run
-    for method in methods:
-        _, _, metrics[method] = train_or_load(apply_overrides(base, {"train.method": method}),
-                                              Path(run_root) / method, progress=progress, shared=shared)
+    for method in sorted(methods, key=lambda method: method != "ezvsl"):  # stable: the others keep their order
+        forks = [Fork(configs[other], run_root / other) for other in untrained if other != method]
+        _, _, metrics[method] = train_or_load(configs[method], run_root / method, progress=progress, shared=shared,
+                                              forks=forks)
     if base.data.cache_dir is not None and base.data.dataset in DEFAULT_KINDS:
         remove_scene_cache(scene_cache_path(base))
-    return metrics
+    return {method: metrics[method] for method in methods}
 
 
 def train_or_load_with(config: RunConfig, run_name: str, methods, run_root, progress: bool = True
@@ -119,6 +126,14 @@ def find_runs(run_root) -> dict[str, Path]:
             found[run_dir.relative_to(run_root).as_posix()] = run_dir
     order = {m: i for i, m in enumerate(METHODS)}
     return dict(sorted(found.items(), key=lambda item: (order.get(item[0].split("/")[-1], len(order)), item[0])))
+
+
+def warmup_note(run_dir: Path, warmup_epochs: int) -> str:
+    """How a run that resumes came by its first epochs, when another run trained them (``warmup``)."""
+    metrics_file = Path(run_dir) / "metrics.json"
+    source = read_metrics(run_dir).get("warmup_from") if metrics_file.is_file() else None
+    span = "epoch 1" if warmup_epochs == 1 else f"epochs 1-{warmup_epochs}"
+    return f"; {span} (its warm-up) trained by {source}, the same steps" if source else ""
 
 
 def read_metrics(run_dir: Path) -> dict:

@@ -11,7 +11,9 @@ run under bf16 autocast with channels_last convolutions on CUDA (``train.amp`` a
 A run directory holds ``config.json``, ``metrics.json`` (loss history and validation scores),
 ``last.pt`` (written atomically at every checkpoint) and ``best.pt`` (best validation cIoU;
 the test set never chooses a model). ``resume=True`` continues from ``last.pt``, mid-epoch
-included, and on the CPU ends with the same weights as an uninterrupted run.
+included, and on the CPU ends with the same weights as an uninterrupted run. An EZ-VSL run given
+``forks`` writes, at the end of its warm-up, the first checkpoint of each run that shares it
+(``warmup``: FNAC's first epochs are EZ-VSL's, step for step), which then resumes from there.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from .model import AVModel
 from .progress import Progress, epoch_summary
 from .shared_features import TrainingFeatures
 from .step import LOGGED_TERMS, learning_rate, set_learning_rate, train_step
+from .warmup import Fork, forks_of, write_fork
 
 
 def selection_score(scores: dict) -> float:
@@ -71,6 +74,7 @@ class TrainState:
     best_score: float = -math.inf  # best validation cIoU (then AUC) so far
     history: list[dict] = field(default_factory=list)  # one entry per logged window
     validation: list[dict] = field(default_factory=list)  # one entry per epoch
+    warmup_from: str | None = None  # the run that trained this run's warm-up epochs (``warmup``), if another
 
 
 @dataclass
@@ -141,8 +145,9 @@ class Trainer:
     """One training run into ``run_dir``: its parts (``build``), state, checkpoints and epochs."""
 
     def __init__(self, config: RunConfig, run_dir: Path, train_set: Dataset, val_set: Dataset | None = None,
-                 progress: bool = True, shared: TrainingFeatures | None = None) -> None:
+                 progress: bool = True, shared: TrainingFeatures | None = None, forks: list[Fork] = ()) -> None:
         self.config, self.run_dir, self.progress = config, Path(run_dir), progress
+        self.forks = forks_of(config, list(forks))  # the runs that share this run's warm-up and start at its end
         self.train_set, self.val_set = train_set, val_set
         self.parts = build(config, train_set)
         fixed = config.data.train_scenes == "fixed"
@@ -176,16 +181,32 @@ class Trainer:
             "rng_cpu": torch.get_rng_state(),
             "rng_cuda": torch.cuda.get_rng_state(parts.device) if parts.device.type == "cuda" else None,
             "rng_augment": parts.augment.generator.get_state(),
+            "warmup_from": state.warmup_from,
         }
+
+    def metrics_record(self) -> dict:
+        """What ``metrics.json`` holds: the method, the step reached, the loss history and validation."""
+        state = self.state
+        record = {"method": self.config.train.method, "global_step": state.global_step, "history": state.history,
+                  "validation": state.validation}
+        return {**record, "warmup_from": state.warmup_from} if state.warmup_from else record
 
     def save(self) -> None:
         """Write ``last.pt`` and ``metrics.json`` (main process only)."""
         if self.parts.info.is_main:
             save_checkpoint(self.last_path, self.checkpoint_state())
             self.saved_step = self.state.global_step
-            write_json(self.run_dir / "metrics.json", {
-                "method": self.config.train.method, "global_step": self.state.global_step,
-                "history": self.state.history, "validation": self.state.validation})
+            write_json(self.run_dir / "metrics.json", self.metrics_record())
+        barrier()
+
+    def write_forks(self) -> None:
+        """The first checkpoint of every run in ``forks``, this run's state at the end of its warm-up
+        (main process only; ``warmup.write_fork``)."""
+        if self.parts.info.is_main:
+            best = self.run_dir / "best.pt" if self.val_set is not None else None
+            checkpoint, metrics = self.checkpoint_state(), self.metrics_record()
+            for fork in self.forks:
+                write_fork(fork, checkpoint, metrics, best, self.run_dir)
         barrier()
 
     def restore(self, path: Path) -> None:
@@ -194,7 +215,7 @@ class Trainer:
         load_into(self.parts.model, saved["model"], path)
         load_into(self.parts.optimizer, saved["optimizer"], path)
         self.state = TrainState(saved["epoch"], saved["step_in_epoch"], saved["global_step"], saved["best_score"],
-                                saved["history"], saved["validation"])
+                                saved["history"], saved["validation"], saved.get("warmup_from"))
         torch.set_rng_state(saved["rng_cpu"])
         if self.parts.device.type == "cuda" and saved["rng_cuda"] is not None:
             torch.cuda.set_rng_state(saved["rng_cuda"], self.parts.device)
@@ -297,6 +318,8 @@ class Trainer:
         self.state.epoch = epoch + 1
         self.state.step_in_epoch = 0
         self.save()
+        if self.forks and self.state.epoch == self.config.train.warmup_epochs:
+            self.write_forks()
         self.bar.close(epoch_summary(self.state.history, self.state.validation, epoch))
 
 
@@ -318,10 +341,11 @@ def non_finite_error(step: int, state: TrainState, parts: Parts, train_set: Data
 
 def train(config: RunConfig, run_dir: Path, train_set: Dataset, val_set: Dataset | None = None, *,
           resume: bool = False, progress: bool = True, stop: Callable[[TrainState], bool] | None = None,
-          shared: TrainingFeatures | None = None) -> Trainer:
+          shared: TrainingFeatures | None = None, forks: list[Fork] = ()) -> Trainer:
     """Train one run into ``run_dir``; with ``resume`` continue from its ``last.pt``; ``shared``: the
-    frozen-trunk features of earlier runs of the same seed (``shared_features.TrainingFeatures``)."""
-    trainer = Trainer(config, run_dir, train_set, val_set, progress, shared)
+    frozen-trunk features of earlier runs of the same seed (``shared_features.TrainingFeatures``);
+    ``forks``: runs that share this run's warm-up and start from its end (``warmup``)."""
+    trainer = Trainer(config, run_dir, train_set, val_set, progress, shared, forks)
     with lock_run_dir(run_dir) if trainer.parts.info.is_main else nullcontext():  # one job per run directory
         check_run_dir(run_dir, resume)
         if resume:

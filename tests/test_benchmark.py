@@ -45,6 +45,21 @@ def test_the_shared_trunk_benchmark_scores_both_ways_and_finds_the_same_maps():
     assert "same maps and scores: True" in done.stdout
 
 
+SCENE_CACHE_BENCH = BENCH.parent / "bench_scene_cache.py"
+
+
+@pytest.mark.slow
+def test_the_sharing_benchmark_trains_every_variant_to_the_same_weights():
+    """Scene cache, shared trunk features and warm-up forks: four ways to the same weights (the
+    script exits non-zero when they differ)."""
+    command = [sys.executable, str(SCENE_CACHE_BENCH), "--methods", "ezvsl", "fnac", "oracle", "--steps", "2",
+               "--epochs", "2"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "3 runs (ezvsl, fnac, oracle) x 2 epochs x 2 steps" in done.stdout
+    assert "FNAC's warm-up trained once (forks)" in done.stdout and "same final weights: True" in done.stdout
+
+
 RECIPE = BENCH.parent / "demo_recipe.py"
 
 
@@ -52,11 +67,11 @@ RECIPE = BENCH.parent / "demo_recipe.py"
 def test_the_recipe_script_trains_each_variant_once_and_scores_it(tmp_path):
     command = [sys.executable, str(RECIPE), str(tmp_path), "--preset", "ci", "--test-length", "16",
                "--set", "train.weight_decay=0", "--variant", "base", "--variant", "fnac-fast", "train.method=fnac",
-               "train.lr=3e-3"]
+               "train.lr=3e-3", "--variant", "fnac", "train.method=fnac"]
     done = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     scores = json.loads((tmp_path / "scores.json").read_text())
-    assert set(scores) == {"base", "fnac-fast"}
+    assert set(scores) == {"base", "fnac-fast", "fnac"}
     assert all(set(values) == {"objects-heard pointing_game", "objects-heard AUC", "objects-listening listening",
                                     "objects-val-listening listening"}
                and all(0 <= value <= 1 for value in values.values()) for values in scores.values())
@@ -64,6 +79,10 @@ def test_the_recipe_script_trains_each_variant_once_and_scores_it(tmp_path):
     assert (saved["method"], saved["lr"], saved["weight_decay"]) == ("fnac", 3e-3, 0)  # --set: every variant
     base = json.loads((tmp_path / "base" / "config.json").read_text())["train"]
     assert (base["method"], base["weight_decay"]) == ("ezvsl", 0)
+    # the variant that differs from base only in the method starts from base's warm-up; another rate cannot
+    origins = {name: json.loads((tmp_path / name / "metrics.json").read_text()).get("warmup_from")
+               for name in ("fnac", "fnac-fast")}
+    assert origins == {"fnac": str(tmp_path / "base"), "fnac-fast": None}
 
     # A second call loads the runs it finds (same scores) instead of training them again.
     trained = (tmp_path / "base" / "last.pt").stat().st_mtime_ns

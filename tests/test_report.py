@@ -239,9 +239,9 @@ def test_the_methods_of_one_notebook_share_a_scene_cache_deleted_after_the_last(
                            "data.cache_dir": str(cache_dir)})
     caches_at_start, train_or_load = [], fnac_runs.train_or_load
 
-    def recording(config, run_dir, progress=True, shared=None):
+    def recording(config, run_dir, progress=True, shared=None, forks=()):
         caches_at_start.append(len(list(cache_dir.glob("*"))))
-        return train_or_load(config, run_dir, progress, shared)
+        return train_or_load(config, run_dir, progress, shared, forks)
 
     monkeypatch.setattr(fnac_runs, "train_or_load", recording)
     metrics = fnac_runs.train_methods(base, ["ezvsl", "fnac"], tmp_path / "runs", progress=False)
@@ -257,12 +257,12 @@ def test_a_notebook_that_needs_one_of_notebook_03s_runs_trains_them_together(tmp
     from fnac_lib.shared_features import TrainingFeatures
 
     base = preset("ci", **{"data.image_size": 32, "data.train_length": 16, "train.batch_size": 8, "train.epochs": 1,
-                           "model.freeze_visual": True})
+                           "model.freeze_visual": True, "train.warmup_epochs": 0})  # no warm-up to share: fnac trains
     stores, train_or_load = [], fnac_runs.train_or_load
 
-    def recording(config, run_dir, progress=True, shared=None):
+    def recording(config, run_dir, progress=True, shared=None, forks=()):
         stores.append((config.train.method, shared))
-        return train_or_load(config, run_dir, progress, shared)
+        return train_or_load(config, run_dir, progress, shared, forks)
 
     monkeypatch.setattr(fnac_runs, "train_or_load", recording)
     model, config, metrics = fnac_runs.train_or_load_with(base, "fnac", ["ezvsl", "fnac"], tmp_path / "runs",

@@ -99,15 +99,17 @@ def test_a_seeds_runs_share_its_scene_cache_and_it_is_deleted_after_the_last(tmp
     plan = study.plan_runs(["objects-fine"], ["ezvsl", "fnac"], [0, 1], tmp_path / "runs")
     caches_at_start, train_or_load = [], study.train_or_load
 
-    def recording(config, run_dir, progress=True, shared=None):
+    def recording(config, run_dir, progress=True, shared=None, forks=()):
         caches_at_start.append(sorted(p.name.split("-")[2] for p in cache_dir.glob("*")))
-        return train_or_load(config, run_dir, progress, shared)
+        return train_or_load(config, run_dir, progress, shared, forks)
 
     monkeypatch.setattr(study, "train_or_load", recording)
     metrics = study.train_runs(base, plan, progress=False)
     # seed 0's scenes are rendered by its first run, read by its second, gone before seed 1 starts
     assert caches_at_start == [[], ["s0"], [], ["s1"]] and not any(cache_dir.iterdir())
     assert [m["global_step"] for m in metrics.values()] == [2, 2, 2, 2]
+    # a warm-up of its only epoch: each seed's FNAC run is written by its EZ-VSL run, not trained again
+    assert [metrics[plan[i].run_dir].get("warmup_from") for i in (1, 3)] == [str(plan[0].run_dir), str(plan[2].run_dir)]
     # and the cache changed nothing: the same run without it ends with the same losses
     plain = apply_overrides(base, {"data.cache_dir": None})
     again = study.train_runs(plain, study.plan_runs(["objects-fine"], ["fnac"], [0], tmp_path / "plain"), False)

@@ -33,6 +33,7 @@ from ..progress import Progress
 from ..runs import checkpoint_path, load_model, train_or_load
 from ..scoring import LISTENING, REFERENCE_NAMES, reference_generator, reference_sample_scores
 from ..shared_features import TrainingFeatures
+from ..warmup import Fork
 from .common import markdown_table, method_label
 from .seed_noise import points
 
@@ -88,18 +89,22 @@ def train_runs(base: RunConfig, runs: list[StudyRun], progress: bool = True) -> 
     """Train (or load) every run; the metrics of each by run directory. The runs of one data set,
     labels and seed share their frozen trunk's features (``TrainingFeatures``) and, with
     ``data.cache_dir``, their rendered scenes (``data.default.scene_cache``); both are dropped
-    after the group's last run: no other seed draws those scenes."""
+    after the group's last run: no other seed draws those scenes. EZ-VSL trains first, its group's
+    FNAC runs from the end of its warm-up (``warmup``)."""
+    groups = [scene_group(run) for run in runs]
+    runs = sorted(runs, key=lambda run: (groups.index(scene_group(run)), run.method != BASELINE))  # EZ-VSL first
+    configs = {run.run_dir: run_config(base, run) for run in runs}
     metrics, shared = {}, TrainingFeatures()
     for number, run in enumerate(runs, 1):
         if progress:
             print(f"[study] run {number}/{len(runs)}: {run.method} on {run.dataset} ({run.labels} labels), "
                   f"seed {run.seed}", flush=True)
-        config = run_config(base, run)
-        metrics[run.run_dir] = train_or_load(config, run.run_dir, progress=progress, shared=shared)[2]
+        forks = [Fork(configs[later.run_dir], later.run_dir) for later in runs[number:]]  # warmup.forks_of picks
+        metrics[run.run_dir] = train_or_load(configs[run.run_dir], run.run_dir, progress, shared, forks)[2]
         if scene_group(run) not in {scene_group(later_run) for later_run in runs[number:]}:
             shared.clear()
-            if config.data.cache_dir is not None:
-                remove_scene_cache(scene_cache_path(config))
+            if base.data.cache_dir is not None:
+                remove_scene_cache(scene_cache_path(configs[run.run_dir]))
     return metrics
 
 
@@ -137,9 +142,7 @@ def score_runs(runs: list[StudyRun], sets: dict[str, list[TestSet]], batch_size:
     (seeds, samples) array}}`` (seeds in increasing order) and, per test set, the first run's
     predictions with their maps (for the references).
     """
-    device = resolve_device(device)
-    found: dict[tuple, dict[int, dict]] = {}
-    kept = {}
+    device, found, kept = resolve_device(device), {}, {}  # found: {(method key, test set): {seed: scores}}
     bar = Progress(sum(len(sets[run.dataset]) for run in runs), "scoring the study", progress)
     for dataset, tests in sets.items():
         group = [run for run in runs if run.dataset == dataset]
