@@ -31,7 +31,7 @@ from fnac_lib.config import apply_overrides, preset
 from fnac_lib.data.factory import make_dataset
 from fnac_lib.shared_features import TrainingFeatures
 from fnac_lib.training import train
-from fnac_lib.warmup import Fork
+from fnac_lib.warmup import Fork, source_first
 
 
 def train_methods(config, methods: list[str], root: Path, shared: TrainingFeatures | None = None,
@@ -39,7 +39,7 @@ def train_methods(config, methods: list[str], root: Path, shared: TrainingFeatur
     """Train each method in turn (as the study does; with ``forks`` EZ-VSL first, writing the
     others' checkpoints at the end of its warm-up); wall seconds and the final weights by method."""
     configs = {method: apply_overrides(config, {"train.method": method}) for method in methods}
-    order = sorted(methods, key=lambda method: method != "ezvsl") if forks else methods
+    order = source_first(methods) if forks else methods
     weights = {}
     start = time.perf_counter()
     for method in order:

@@ -22,7 +22,7 @@ from .errors import CheckpointError
 from .model import AVModel
 from .shared_features import TrainingFeatures
 from .training import train
-from .warmup import Fork
+from .warmup import Fork, source_first
 
 
 def checkpoint_path(run_dir: Path, which: str = "best") -> Path:
@@ -97,7 +97,7 @@ def train_methods(base: RunConfig, methods, run_root, progress: bool = True) -> 
     configs = {method: apply_overrides(base, {"train.method": method}) for method in methods}
     untrained = [method for method in methods if not is_finished(run_root / method)]
     metrics, shared = {}, TrainingFeatures() if len(untrained) > 1 else None  # kept only for a later run
-    for method in sorted(methods, key=lambda method: method != "ezvsl"):  # stable: the others keep their order
+    for method in source_first(methods):
         forks = [Fork(configs[other], run_root / other) for other in untrained if other != method]
         _, _, metrics[method] = train_or_load(configs[method], run_root / method, progress=progress, shared=shared,
                                               forks=forks)

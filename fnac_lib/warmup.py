@@ -25,6 +25,14 @@ from .files import write_json
 from .losses import OBJECTIVES
 
 
+SOURCE = "ezvsl"  # the method whose warm-up the others share: it trains first and writes their checkpoints
+
+
+def source_first(methods) -> list[str]:
+    """``methods`` in training order: EZ-VSL first (it writes the others' forks), the others as given."""
+    return sorted(methods, key=lambda method: method != SOURCE)
+
+
 @dataclass(frozen=True)
 class Fork:
     """A run that starts from the end of another run's warm-up."""
@@ -38,7 +46,7 @@ def shares_warmup(baseline: RunConfig, run: RunConfig) -> bool:
     step: ``baseline`` trains EZ-VSL, ``run`` a method with a warm-up on the same base loss and
     adjacency read from the features, and every other setting is the same."""
     objective, train = OBJECTIVES[run.train.method], run.train
-    if baseline.train.method != "ezvsl" or not objective.warmup or objective.base != "infonce":
+    if baseline.train.method != SOURCE or not objective.warmup or objective.base != "infonce":
         return False
     if objective.adjacency != "features" or not 1 <= train.warmup_epochs <= train.epochs:
         return False

@@ -33,7 +33,7 @@ from ..progress import Progress
 from ..runs import checkpoint_path, load_model, train_or_load
 from ..scoring import LISTENING, REFERENCE_NAMES, reference_generator, reference_sample_scores
 from ..shared_features import TrainingFeatures
-from ..warmup import Fork
+from ..warmup import SOURCE, Fork
 from .common import markdown_table, method_label
 from .seed_noise import points
 
@@ -92,7 +92,7 @@ def train_runs(base: RunConfig, runs: list[StudyRun], progress: bool = True) -> 
     after the group's last run: no other seed draws those scenes. EZ-VSL trains first, its group's
     FNAC runs from the end of its warm-up (``warmup``)."""
     groups = [scene_group(run) for run in runs]
-    runs = sorted(runs, key=lambda run: (groups.index(scene_group(run)), run.method != BASELINE))  # EZ-VSL first
+    runs = sorted(runs, key=lambda run: (groups.index(scene_group(run)), run.method != SOURCE))  # EZ-VSL first
     configs = {run.run_dir: run_config(base, run) for run in runs}
     metrics, shared = {}, TrainingFeatures()
     for number, run in enumerate(runs, 1):
