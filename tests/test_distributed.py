@@ -23,7 +23,11 @@ import torch
 from fnac_lib.data.default import default_data_dir
 
 HERE = Path(__file__).resolve().parent
-TOLERANCE = 1e-5  # absolute for losses; for gradients relative to each parameter's largest entry (when > 1)
+TOLERANCE = 1e-5  # absolute and relative, for losses
+# For gradients, relative to each parameter's largest entry (when > 1): fp32 sums taken in another order
+# differed by up to 1.05e-5 on one 2-vCPU host (audio.trunk.4.0.bn1.bias) and less on others; the same
+# worker with each process's negatives alone (train.global_negatives off) differs by 0.95.
+GRAD_TOLERANCE = 1e-4
 
 
 def torchrun(args: list[str], cwd: Path, timeout: int = 120,
@@ -87,7 +91,7 @@ def gradient_worker(out_dir: Path) -> None:
         ref_loss = total_loss(ref_terms, OBJECTIVES[train.method], train.term_weight, epoch >= train.warmup_epochs)
         ref_loss.backward()
         reference = dict(model.named_parameters())
-        # fp32 sums taken in another order differ by ~1e-7 of the gradient's size: scale by it.
+        # fp32 sums taken in another order differ by a small share of the gradient's size: scale by it.
         diffs = {}
         for name, p in parts.model.named_parameters():
             expected = reference[name].grad
@@ -117,7 +121,7 @@ def test_global_negatives_give_the_single_process_loss_and_gradients(tmp_path):
         for name, value in reference.items():
             assert rank_terms[name] == pytest.approx(value, rel=TOLERANCE, abs=TOLERANCE), name
     assert result["parameters"] > 40 and result["max_grad"] > 1e-3  # real gradients were compared
-    assert result["max_grad_diff"] < TOLERANCE, f"{result['worst_parameter']} differs by {result['max_grad_diff']}"
+    assert result["max_grad_diff"] < GRAD_TOLERANCE, f"{result['worst_parameter']} differs by {result['max_grad_diff']}"
 
 
 def augmentation_state(seed: int, steps: int, local_batch: int) -> torch.Tensor:
