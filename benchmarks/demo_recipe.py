@@ -9,10 +9,13 @@ overrides, trained into ``ROOT/NAME`` (a run
 already there is loaded, not retrained). Runs of one seed share their frozen trunk's training
 features (``shared_features.TrainingFeatures``: the same numbers, each run after the first in about
 60% of the time), and a FNAC variant that differs from an earlier EZ-VSL variant only in the method
-starts from that run's checkpoint at the end of its warm-up (``fnac_lib.warmup``). Every run is then scored on the heard objects test (pointing game, AUC), on
-the listening test with held-out pictures and on the listening test with the training pictures
-(validation scenes: how far a run listens to what it has seen, beside how far it carries that
-over to new pictures); the table is printed and written to
+starts from that run's checkpoint at the end of its warm-up (``fnac_lib.warmup``). Every run is then
+scored on the heard objects test (pointing game, AUC) and on three listening tests: held-out pictures
+and recordings (``objects-listening``), the same pictures and layouts heard through the training
+recordings (``objects-pictures-listening``: new pictures alone) and the training pictures and
+recordings (validation scenes: how far a run listens to what it has seen, beside how far it carries
+that over to new pictures and new recordings); variants of another image size, rate or clip length
+are scored on the same scenes built for their inputs. The table is printed and written to
 ``ROOT/scores.json``. One seed per variant: two variants whose scores differ by less than the
 seed-to-seed spread the study measures (README, "How far one seed moves") are not told apart.
 """
@@ -25,14 +28,14 @@ from pathlib import Path
 
 from fnac_lib.cli_options import parse_overrides
 from fnac_lib.config import apply_overrides, preset
-from fnac_lib.data.test_sets import default_test_set, default_test_sets
+from fnac_lib.data.test_sets import config_inputs, default_test_set, default_test_sets
 from fnac_lib.runs import train_or_load
 from fnac_lib.scoring import evaluate_runs, summary_from_rows
 from fnac_lib.shared_features import TrainingFeatures
 from fnac_lib.warmup import Fork
 
 SCORES = (("objects-heard", "pointing_game"), ("objects-heard", "AUC"), ("objects-listening", "listening"),
-          ("objects-val-listening", "listening"))
+          ("objects-pictures-listening", "listening"), ("objects-val-listening", "listening"))
 
 
 def main() -> None:
@@ -53,16 +56,22 @@ def main() -> None:
     for number, name in enumerate(configs, 1):  # a later FNAC variant of an EZ-VSL one starts from its warm-up
         forks = [Fork(configs[later], runs[later]) for later in list(configs)[number:]]
         train_or_load(configs[name], runs[name], progress=True, shared=shared, forks=forks)
-    # the heard objects test, and the listening test on held-out pictures and on validation scenes
-    sets = [default_test_set(base, "objects", "single", args.test_length, "heard"),
-            *default_test_sets(base, "objects", "listening", args.test_length)]
-    rows, _ = evaluate_runs(runs, sets, objectness=None, progress=True)
+    # the heard objects test and the three listening tests (objects-listening, -pictures-, -val-), built once
+    # for each image size, rate and clip length among the variants (the same scenes at each)
+    rows = []
+    for inputs in dict.fromkeys(config_inputs(config) for config in configs.values()):
+        group = {name: runs[name] for name, config in configs.items() if config_inputs(config) == inputs}
+        config = configs[next(iter(group))]
+        sets = [default_test_set(config, "objects", "single", args.test_length, "heard"),
+                *default_test_sets(config, "objects", "listening", args.test_length)]
+        rows += evaluate_runs(group, sets, objectness=None, progress=True)[0]
     summary = summary_from_rows(rows)  # {run: {test set: {metric: value}}}
     scores = {name: {f"{test} {metric}": summary[name][test][metric] for test, metric in SCORES} for name in runs}
     (args.root / "scores.json").write_text(json.dumps(scores, indent=1))
-    print(f"{'variant':<20}" + "".join(f"{test + ' ' + metric:>34}" for test, metric in SCORES))
+    width = max(len(f"{test} {metric}") for test, metric in SCORES) + 2
+    print(f"{'variant':<20}" + "".join(f"{test + ' ' + metric:>{width}}" for test, metric in SCORES))
     for name, values in scores.items():
-        print(f"{name:<20}" + "".join(f"{values[f'{test} {metric}']:>34.3f}" for test, metric in SCORES))
+        print(f"{name:<20}" + "".join(f"{values[f'{test} {metric}']:>{width}.3f}" for test, metric in SCORES))
 
 
 if __name__ == "__main__":

@@ -67,13 +67,13 @@ RECIPE = BENCH.parent / "demo_recipe.py"
 def test_the_recipe_script_trains_each_variant_once_and_scores_it(tmp_path):
     command = [sys.executable, str(RECIPE), str(tmp_path), "--preset", "ci", "--test-length", "16",
                "--set", "train.weight_decay=0", "--variant", "base", "--variant", "fnac-fast", "train.method=fnac",
-               "train.lr=3e-3", "--variant", "fnac", "train.method=fnac"]
+               "train.lr=3e-3", "--variant", "fnac", "train.method=fnac", "--variant", "small", "data.image_size=48"]
     done = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     scores = json.loads((tmp_path / "scores.json").read_text())
-    assert set(scores) == {"base", "fnac-fast", "fnac"}
+    assert set(scores) == {"base", "fnac-fast", "fnac", "small"}  # another image size: test scenes built for it
     assert all(set(values) == {"objects-heard pointing_game", "objects-heard AUC", "objects-listening listening",
-                                    "objects-val-listening listening"}
+                               "objects-pictures-listening listening", "objects-val-listening listening"}
                and all(0 <= value <= 1 for value in values.values()) for values in scores.values())
     saved = json.loads((tmp_path / "fnac-fast" / "config.json").read_text())["train"]
     assert (saved["method"], saved["lr"], saved["weight_decay"]) == ("fnac", 3e-3, 0)  # --set: every variant

@@ -299,3 +299,16 @@ def test_real_bank_scenes():
             for i in range(10):
                 scene = render_scene(scene_spec(pools, split, "multi", 0, i), real, 96, SAMPLE_RATE)
                 assert scene.boxes.shape == (2, 4) and scene.masks.any(axis=(1, 2)).all()
+
+
+@pytest.mark.parametrize("variant", ["single", "listening"])
+def test_the_pictures_split_is_the_heard_test_heard_through_training_recordings(bank, variant):
+    heard, pictures = make_pools(bank, "objects", "heard"), make_pools(bank, "objects", "pictures")
+    a, b = scene_specs(heard, "heard", variant, 0, 60), scene_specs(pictures, "pictures", variant, 0, 60)
+    # the same held-out pictures in the same places: only what is heard differs
+    assert [(s.backdrop, s.objects) for s in a] == [(s.backdrop, s.objects) for s in b]
+    for old, new in zip(a, b):
+        assert [h.cls for h in old.sounds] == [h.cls for h in new.sounds]
+        assert all(bank["sound_split"][h.asset] == TRAIN and bank["sound_class"][h.asset] == h.cls for h in new.sounds)
+    assert any(bank["sound_split"][s.sounds[0].asset] == TEST for s in a)  # the heard test plays held-out ones
+    assert scene_specs(pictures, "pictures", variant, 0, 60) == b  # a fixed list, as every test split

@@ -178,17 +178,22 @@ def test_study_figures_draw_an_interval_per_entry():
 def test_default_test_sets_are_named_like_vggss_and_the_listening_test(bank_path):
     config = preset("ci", **{"data.data_root": str(bank_path)})
     sets = test_sets.available_test_sets(config, ("objects", "digits"), ("single", "listening", "multi"), length=4)
-    assert [s.name for s in sets] == ["objects-heard", "objects-unheard", "objects-listening", "objects-val-listening",
+    assert [s.name for s in sets] == ["objects-heard", "objects-unheard", "objects-listening",
+                                      "objects-pictures-listening", "objects-val-listening",
                                       "objects-multi", "digits", "digits-listening", "digits-multi"]
-    listening, seen = sets[2], sets[3]
+    listening, known_sounds, seen = sets[2:5]
     assert listening.listening and listening.dataset.split == "heard" and listening.dataset.variant == "listening"
+    assert known_sounds.listening and known_sounds.dataset.split == "pictures"
     assert seen.listening and seen.dataset.split == "val" and seen.dataset.variant == "listening"
     assert [s.dataset.split for s in sets[:2]] == ["heard", "unheard"]
-    # The listening test proper shows held-out pictures; its validation twin the training pictures.
-    for test, split in ((listening, TEST), (seen, TRAIN)):
+    # The listening test proper shows held-out pictures; the pictures-only twin the same ones, heard through
+    # training recordings; the validation twin the training pictures.
+    for test, split in ((listening, TEST), (known_sounds, TEST), (seen, TRAIN)):
         bank = test.dataset.bank
         pictures = {o.asset for i in range(len(test.dataset)) for o in test.dataset.spec(i).objects}
         assert set(bank["cutout_split"][sorted(pictures)]) == {split}, test.name
+    recordings = {h.asset for i in range(len(known_sounds.dataset)) for h in known_sounds.dataset.spec(i).sounds}
+    assert set(known_sounds.dataset.bank["sound_split"][sorted(recordings)]) == {TRAIN}
 
 
 def test_a_test_set_names_its_split_where_it_is_not_the_variants_own():
@@ -197,6 +202,7 @@ def test_a_test_set_names_its_split_where_it_is_not_the_variants_own():
     assert test_sets.test_set_name("objects", "listening") == test_sets.test_set_name("objects", "listening", "heard")
     assert test_sets.test_set_name("objects", "listening", "heard") == "objects-listening"
     assert test_sets.test_set_name("objects", "listening", "val") == "objects-val-listening"
+    assert test_sets.test_set_name("objects", "listening", "pictures") == "objects-pictures-listening"
     assert test_sets.test_set_name("digits", "multi", "test") == "digits-multi"
 
 

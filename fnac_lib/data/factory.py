@@ -56,7 +56,8 @@ def default_data(config: RunConfig, split: str, variant: str, length: int | None
                           f"unset for the default data, or build one there: python -m fnac_lib build-data "
                           f"--data-dir {root}")
     lengths = {"train": data.train_length, "val": data.val_length, "test": data.test_length,
-               "heard": data.test_length, "unheard": data.test_length}  # heard / unheard: parts of test
+               "heard": data.test_length, "unheard": data.test_length,  # heard / unheard: parts of test
+               "pictures": data.test_length}  # heard's scenes with the training recordings
     if split not in lengths:
         raise ConfigError(f"unknown split {split!r}; choose one of {sorted(lengths)}")
     dataset = make_default_dataset(

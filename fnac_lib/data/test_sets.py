@@ -13,7 +13,7 @@ from .factory import DEFAULT_KINDS, make_dataset
 # "mask": AVSBench-style pixel masks; "listening": one picture, two objects that can sound, each heard in turn
 DEFAULT_VARIANTS = ("single", "listening", "multi", "open_set", "mask")
 # default-data test sets that come in several splits; every other one is drawn from its variant's own
-SPLITS_OF = {("objects", "single"): ("heard", "unheard"), ("objects", "listening"): ("heard", "val")}
+SPLITS_OF = {("objects", "single"): ("heard", "unheard"), ("objects", "listening"): ("heard", "pictures", "val")}
 
 
 @dataclass
@@ -35,8 +35,9 @@ def config_inputs(config: RunConfig) -> tuple[int, int, float]:
 
 
 def test_set_name(kind: str, variant: str = "single", split: str | None = None) -> str:
-    """``objects``, ``objects-heard``, ``objects-unheard``, ``objects-listening``, ``objects-val-listening``,
-    ``digits-multi``, ...: the split is named where it is not the variant's own (``default_split``)."""
+    """``objects``, ``objects-heard``, ``objects-unheard``, ``objects-listening``, ``objects-pictures-listening``,
+    ``objects-val-listening``, ``digits-multi``, ...: the split is named where it is not the variant's own
+    (``default_split``)."""
     split = split or default_split(variant)
     return "-".join([kind] + ([split] if split != default_split(variant) else [])
                     + ([variant] if variant != "single" else []))
@@ -64,10 +65,12 @@ def default_test_set(config: RunConfig, kind: str = "objects", variant: str = "s
 def default_test_sets(config: RunConfig, kind: str, variant: str, length: int | None = None) -> list[TestSet]:
     """The test sets of one default ``kind`` and ``variant``: single-source objects come as the
     heard and the unheard test (VGG-SS's two regimes); digits are all heard in training. The objects
-    listening test comes twice: on held-out pictures of heard classes (``objects-listening``) and on
-    validation scenes (``objects-val-listening``: the training pictures and recordings in new scenes),
-    which tells a map that cannot listen from one that listens to what it has seen but does not carry it
-    over to new pictures of the same classes."""
+    listening test comes three times: on held-out pictures and recordings of heard classes
+    (``objects-listening``), on the same pictures and layouts heard through the training recordings
+    (``objects-pictures-listening``: only the pictures are new) and on validation scenes
+    (``objects-val-listening``: the training pictures and recordings in new scenes). They tell a map that
+    cannot listen from one that listens to what it has seen, and what it fails to carry over: new
+    pictures (val to pictures) or new recordings (pictures to listening)."""
     splits = SPLITS_OF.get((kind, variant), (default_split(variant),))
     return [default_test_set(config, kind, variant, length, split) for split in splits]
 

@@ -47,7 +47,8 @@ class DefaultSceneDataset(Dataset):
         bank: dict[str, np.ndarray],
         kind: str = "objects",  # "objects" (Flickr-SoundNet-like), "objects-few" (many false negatives) or "digits"
         split: str = "train",  # "train" (on the fly), "val" (train assets, own scenes), "test" (held-out assets),
-        # or one part of test: "heard" (classes heard in training) / "unheard" (classes never heard)
+        # or one part of test: "heard" (classes heard in training) / "unheard" (classes never heard), or
+        # "pictures" (heard's scenes, each class heard by its training recordings)
         variant: str = "single",  # "single", "multi", "open_set", "mask" or "listening"
         labels: str = "fine",  # "fine" (~120 sounding classes) or "coarse" (~24 groups); digits: fine only
         image_size: int = 96,  # canvas side in px (96 for CPU, 224 for GPU)

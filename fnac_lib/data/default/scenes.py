@@ -47,10 +47,13 @@ from .layout import place_boxes
 
 KINDS = DEFAULT_DATA  # config.DataConfig.dataset's default-data values
 OBJECT_KINDS = ("objects", "objects-few")  # scenes of cut-outs and recordings (the others: digits)
-SPLITS = ("train", "val", "test", "heard", "unheard")
-TEST_SPLITS = ("test", "heard", "unheard")  # held-out pictures; heard / unheard split the test classes
+SPLITS = ("train", "val", "test", "heard", "unheard", "pictures")
+# Held-out pictures; heard / unheard split the test classes. "pictures" is "heard" with each class heard by
+# its training recordings: the same pictures and layouts (the same stream), only the recordings differ.
+TEST_SPLITS = ("test", "heard", "unheard", "pictures")
 VARIANTS = ("single", "multi", "open_set", "mask", "listening")
-_STREAM = {"train": 0, "val": 1, "test": 2, "heard": 3, "unheard": 4}  # separate generator streams per split
+_STREAM = {"train": 0, "val": 1, "test": 2, "heard": 3, "unheard": 4, "pictures": 3}  # generator streams per split
+_LISTENING = 5  # the listening test's own key (the number of streams when it was written: its scenes stay put)
 
 
 @dataclass(frozen=True)
@@ -122,6 +125,7 @@ class Pools:
     image_aspect: np.ndarray  # (all images,) width / height of each image asset
     coarse: np.ndarray  # (C,) coarse group of each fine class
     photos: int = 0  # number of background photos
+    replay: dict[int, np.ndarray] | None = None  # "pictures": class -> the training recordings heard instead
 
 
 def make_pools(bank: dict[str, np.ndarray], kind: str, split: str) -> Pools:
@@ -129,7 +133,8 @@ def make_pools(bank: dict[str, np.ndarray], kind: str, split: str) -> Pools:
     pictures (``TEST_SPLITS``) with the recordings each class is heard by.
 
     A test class heard in training that has no held-out recording (one recording in all) plays its
-    training recording: held-out pictures of a heard class, as VGG-SS's heard split.
+    training recording: held-out pictures of a heard class, as VGG-SS's heard split. The ``pictures``
+    split plays every heard class's training recordings: new pictures, known sounds.
     """
     if kind not in KINDS or split not in SPLITS:
         raise ValueError(f"kind must be one of {KINDS} and split one of {SPLITS}, got {kind!r}, {split!r}")
@@ -157,7 +162,7 @@ def make_pools(bank: dict[str, np.ndarray], kind: str, split: str) -> Pools:
             sounds_by[cls] = train_sounds[cls]
         sounding = set(images_by) & set(sounds_by)
         if split != "test":
-            sounding = {c for c in sounding if (c in heard) == (split == "heard")}
+            sounding = {c for c in sounding if (c in heard) == (split != "unheard")}
     if kind == "objects-few":
         few = {int(c) for c in np.flatnonzero(np.isin(bank["class_names"], FEW_CLASSES))}
         if len(few) != len(FEW_CLASSES):
@@ -165,8 +170,9 @@ def make_pools(bank: dict[str, np.ndarray], kind: str, split: str) -> Pools:
         sounding &= few
     if not sounding:
         raise ValueError(f"{kind}/{split}: no class has both pictures and recordings in this split")
+    replay = {c: train_sounds[c] for c in sounding} if split == "pictures" else None
     return Pools(kind, images_by, sounds_by, np.array(sorted(sounding), dtype=np.int64), images, image_class,
-                 aspect.astype(np.float64), coarse, photos=len(bank["background_images"]))
+                 aspect.astype(np.float64), coarse, photos=len(bank["background_images"]), replay=replay)
 
 
 def _by_class(assets: np.ndarray, classes: np.ndarray) -> dict[int, np.ndarray]:
@@ -185,11 +191,21 @@ def scene_spec(pools: Pools, split: str, variant: str, seed: int, index: int, ep
     if variant not in VARIANTS:
         raise ValueError(f"unknown variant {variant!r}; choose one of {VARIANTS}")
     if variant == "listening":
-        return listening_spec(pools, split, seed, index, epoch, config)
-    base = "single" if variant == "mask" else variant  # mask scenes are single-source scenes
-    on_screen = not (base == "open_set" and index % 2 == 1)
-    scene_id = f"{pools.kind}/{base}/{split}/s{seed}/e{epoch}/{index:06d}"
-    return draw_spec(pools, scene_rng(seed, split, epoch, index), base, on_screen, scene_id, config)
+        spec = listening_spec(pools, split, seed, index, epoch, config)
+    else:
+        base = "single" if variant == "mask" else variant  # mask scenes are single-source scenes
+        on_screen = not (base == "open_set" and index % 2 == 1)
+        scene_id = f"{pools.kind}/{base}/{split}/s{seed}/e{epoch}/{index:06d}"
+        spec = draw_spec(pools, scene_rng(seed, split, epoch, index), base, on_screen, scene_id, config)
+    return spec if pools.replay is None else replay_training_sounds(pools, spec, seed, index)
+
+
+def replay_training_sounds(pools: Pools, spec: SceneSpec, seed: int, index: int) -> SceneSpec:
+    """``spec`` (drawn as the heard test draws it) with each recording swapped for one of its class's
+    training recordings, drawn from a stream of its own: new pictures, known sounds."""
+    rng = np.random.default_rng([seed, _STREAM["pictures"], index, _LISTENING + 1])
+    sounds = tuple(dataclasses.replace(h, asset=int(rng.choice(pools.replay[h.cls]))) for h in spec.sounds)
+    return dataclasses.replace(spec, sounds=sounds)
 
 
 def listening_spec(pools: Pools, split: str, seed: int, index: int, epoch: int = 0,
@@ -198,7 +214,7 @@ def listening_spec(pools: Pools, split: str, seed: int, index: int, epoch: int =
     that can both sound; rendering ``index % 2`` plays the first or the second one's recording."""
     pair, which = divmod(index, 2)
     scene_id = f"{pools.kind}/listening/{split}/s{seed}/e{epoch}/{pair:06d}{'ab'[which]}"
-    rng = np.random.default_rng([seed, _STREAM[split], epoch, pair, len(_STREAM)])  # a stream of its own
+    rng = np.random.default_rng([seed, _STREAM[split], epoch, pair, _LISTENING])  # a stream of its own
     both = draw_spec(pools, rng, "multi", True, scene_id, config)
     heard = dataclasses.replace(both.sounds[which], gain=both.sounds[0].gain)  # each plays at the same level
     objects = tuple(dataclasses.replace(o, sounding=o.sounding and o.cls == heard.cls) for o in both.objects)
