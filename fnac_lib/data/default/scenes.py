@@ -54,6 +54,7 @@ TEST_SPLITS = ("test", "heard", "unheard", "pictures")
 VARIANTS = ("single", "multi", "open_set", "mask", "listening")
 _STREAM = {"train": 0, "val": 1, "test": 2, "heard": 3, "unheard": 4, "pictures": 3}  # generator streams per split
 _LISTENING = 5  # the listening test's own key (the number of streams when it was written: its scenes stay put)
+_REPLAY = 6  # the key of the training recordings the "pictures" split plays (replay_training_sounds)
 
 
 @dataclass(frozen=True)
@@ -203,7 +204,7 @@ def scene_spec(pools: Pools, split: str, variant: str, seed: int, index: int, ep
 def replay_training_sounds(pools: Pools, spec: SceneSpec, seed: int, index: int) -> SceneSpec:
     """``spec`` (drawn as the heard test draws it) with each recording swapped for one of its class's
     training recordings, drawn from a stream of its own: new pictures, known sounds."""
-    rng = np.random.default_rng([seed, _STREAM["pictures"], index, _LISTENING + 1])
+    rng = np.random.default_rng([seed, _STREAM["pictures"], index, _REPLAY])
     sounds = tuple(dataclasses.replace(h, asset=int(rng.choice(pools.replay[h.cls]))) for h in spec.sounds)
     return dataclasses.replace(spec, sounds=sounds)
 
