@@ -134,4 +134,7 @@ def test_06_study_reports_means_intervals_and_paired_differences(executed):
     assert result["recovered"]["fnac / oracle"]["objects-few"]["AUC"]["exceeds"] in verdicts
     assert len(result["answers"]) == 8 and result["answers"][-1].startswith("objects-few-listening, listening")
     assert len(result["findings"]) == 3 * 8  # three differences on eight (test set, metric) pairs
+    # a paragraph per data set saying what removing the false negatives, and FNAC, changed
+    assert [c.split(".**")[0] for c in result["conclusions"]] == ["**objects", "**objects-few"]
+    assert all("(the oracle)" in c and "FNAC, against EZ-VSL," in c for c in result["conclusions"])
     assert set(result["spread"]) == set(result["differences"])

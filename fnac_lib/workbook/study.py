@@ -219,11 +219,11 @@ def study_statistics(values: dict, methods) -> dict:
 def verdict(stats: dict, test: str, metric: str, oracle: str = "oracle") -> str:
     """The study's question on one test set and metric, answered in a sentence."""
     share = stats["recovered"].get(f"fnac / {oracle}", {}).get(test, {}).get(metric)
-    gain = _difference(stats, oracle, test, metric)
+    gain = difference_of(stats, oracle, test, metric)
     if share is None or gain is None:
         return f"{test}, {metric}: not measured"
     if share["exceeds"] == "no oracle gain":  # the oracle does not beat EZ-VSL: no ceiling to share
-        fnac = _difference(stats, "fnac", test, metric)
+        fnac = difference_of(stats, "fnac", test, metric)
         fnac_said = "" if fnac is None else f"; FNAC - EZ-VSL: {_points(fnac)} points"
         return (f"{test}, {metric}: the oracle does not beat EZ-VSL ({_points(gain)} points), so there is no "
                 f"oracle gain for FNAC to recover a share of{fnac_said}")
@@ -281,7 +281,7 @@ def _points(estimate: dict, signed: bool = True) -> str:
     return f"{mean} [{low}, {high}]"
 
 
-def _difference(stats: dict, method: str, test: str, metric: str) -> dict | None:
+def difference_of(stats: dict, method: str, test: str, metric: str) -> dict | None:
     """The paired difference ``method`` - EZ-VSL on one test set and metric, or None if not measured."""
     return stats["differences"].get(f"{method} - {BASELINE}", {}).get(test, {}).get(metric)
 

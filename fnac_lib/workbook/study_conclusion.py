@@ -1,0 +1,112 @@
+"""Notebook 06's conclusion: one paragraph per data set, read from the study's intervals.
+
+Per data set it says whether removing the true false negatives (the oracle) changed EZ-VSL's
+scores, whether FNAC did, and what FNAC's share of the oracle's gain is; where an interval holds
+zero it gives both ends of the interval, which bound the effect either way. Nothing here is
+typed about a particular run: every number comes from ``study.study_statistics``.
+"""
+
+from __future__ import annotations
+
+from ..data.test_sets import TestSet
+from ..scoring import LISTENING
+from .common import method_label
+from .seed_noise import points
+from .study import difference_of
+
+ORACLE = "oracle"
+FNAC = "fnac"
+SHUFFLED = "fnac_shuffled"
+
+
+def measures(tests: list[TestSet], metrics) -> list[tuple[str, str]]:
+    """(test set, metric) pairs a data set is judged on: the listening rate on listening tests, the
+    other metrics elsewhere (as ``study.answers``)."""
+    return [(test.name, metric) for test in tests for metric in metrics if (metric == LISTENING) == test.listening]
+
+
+def _interval(value: dict) -> str:
+    """"+1.2 [-0.4, +2.8] points"."""
+    return f"{points(value['mean'], True)} [{points(value['ci_low'], True)}, {points(value['ci_high'], True)}] points"
+
+
+def _listed(items: list[str]) -> str:
+    """"a", "a and b", "a, b and c"."""
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
+
+
+def effect(stats: dict, method: str, judged: list[tuple[str, str]]) -> tuple[str, list[tuple[str, str]]]:
+    """How ``method`` - EZ-VSL came out on the ``judged`` measures, in a clause, and the measures
+    on which it was told from zero (either way)."""
+    diffs = [(test, metric, d) for test, metric in judged if (d := difference_of(stats, method, test, metric))]
+    if not diffs:
+        return "was not measured", []
+    above = [(t, m, d) for t, m, d in diffs if d["ci_low"] > 0]
+    below = [(t, m, d) for t, m, d in diffs if d["ci_high"] < 0]
+    if above or below:
+        said = []
+        if above:
+            said.append("raised " + _listed([f"{t} {m} by {_interval(d)}" for t, m, d in above]))
+        if below:
+            said.append("lowered " + _listed([f"{t} {m} by {_interval(d)}" for t, m, d in below]))
+        rest = len(diffs) - len(above) - len(below)
+        tail = f", and changed the other {rest} by no amount told from zero" if rest else ""
+        return f"{' and '.join(said)}{tail}", [(t, m) for t, m, _ in above + below]
+    bounds = _listed([f"{points(d['ci_low'], True)} to {points(d['ci_high'], True)} points of {t} {m}"
+                      for t, m, d in diffs])
+    return (f"changed none of the {len(diffs)} measures by an amount told from zero: its 95% intervals run "
+            f"from {bounds}, which bound the effect either way"), []
+
+
+def conclusion(stats: dict, dataset: str, tests: list[TestSet], metrics) -> str:
+    """The paragraph for one data set: the oracle's effect (what false negatives cost EZ-VSL),
+    FNAC's, and FNAC's share of the oracle's gain where that gain is told from zero."""
+    judged = measures(tests, metrics)
+    oracle_said, oracle_found = effect(stats, ORACLE, judged)
+    fnac_said, fnac_found = effect(stats, FNAC, judged)
+    lines = [f"**{dataset}.** Removing the true false negatives from EZ-VSL's loss (the oracle) {oracle_said}.",
+             f"{method_label(FNAC)}, against EZ-VSL, {fnac_said}."]
+    gains = [(t, m) for t, m in oracle_found if difference_of(stats, ORACLE, t, m)["ci_low"] > 0]
+    shares = stats["recovered"].get(f"{FNAC} / {ORACLE}", {})
+    if gains:
+        said = []
+        for test, metric in gains:
+            share = shares.get(test, {}).get(metric)
+            if share is not None:
+                bounds = (f"[{share['ci_low']:.2f}, {share['ci_high']:.2f}]" if share["bounded"]
+                          else "(interval unbounded)")
+                said.append(f"{share['mean']:.2f} {bounds} on {test} {metric} (more than half? {share['exceeds']})")
+        if said:
+            lines.append(f"Of the oracle's gain, FNAC recovers {_listed(said)}.")
+    elif oracle_found:
+        lines.append("The oracle gained nothing told from zero, so there is no gain for FNAC to take a share of.")
+    else:
+        lines.append("With no oracle gain told from zero, FNAC's share of it has no bounded interval: "
+                     "these runs measure no cost of false negatives for a method to recover.")
+    lines += _unexplained(stats, fnac_found)
+    return " ".join(lines)
+
+
+def _unexplained(stats: dict, fnac_found: list[tuple[str, str]]) -> list[str]:
+    """A sentence for each FNAC gain the oracle does not match with a gain of its own: removing the
+    true false negatives gained no amount told from zero there, so the runs do not tie FNAC's gain
+    to false negatives; shuffled FNAC (the same terms, random adjacency) says what the terms alone did."""
+    said = []
+    for test, metric in fnac_found:
+        fnac, oracle = difference_of(stats, FNAC, test, metric), difference_of(stats, ORACLE, test, metric)
+        if fnac["ci_low"] <= 0 or oracle is None or oracle["ci_low"] > 0:
+            continue
+        sentence = (f"On {test} {metric} the oracle, which removes the true false negatives, gained no amount told "
+                    f"from zero ({_interval(oracle)}), so these runs do not tie FNAC's gain there to false negatives")
+        shuffled = difference_of(stats, SHUFFLED, test, metric)
+        if shuffled is not None:
+            sentence += (f"; FNAC with its adjacency matrices permuted (the control: the same terms without their "
+                         f"information) changed it by {_interval(shuffled)}")
+        said.append(sentence + ".")
+    return said
+
+
+def conclusions(stats: dict, sets: dict[str, list[TestSet]], metrics) -> list[str]:
+    """``conclusion`` for every data set of the study, in the order of ``sets``."""
+    return [conclusion(stats, dataset, tests, metrics) for dataset, tests in sets.items()]
+
