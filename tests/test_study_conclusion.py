@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
+import pytest
 
 from fnac_lib.data.test_sets import TestSet
 from fnac_lib.workbook import study, study_conclusion
@@ -75,3 +78,25 @@ def test_a_fnac_gain_the_oracle_does_not_match_is_not_credited_to_false_negative
     assert "adjacency matrices permuted (the control: the same terms without their information) changed it by +1.0" in text
     # where the oracle gains too, no such sentence
     assert "do not tie" not in paragraph(oracle_gain=0.1, fnac_gain=0.03)
+
+
+def test_two_runs_read_side_by_side_name_what_replicated_and_what_did_not(tmp_path, capsys):
+    wobble = np.array([0.04, -0.04, 0.03, -0.03, 0.0])
+    found = study.study_statistics(study_values(oracle_gain=0.1, fnac_gain=0.03), ["ezvsl", "fnac", "oracle"])
+    again = study.study_statistics(study_values(oracle_gain=0.1, fnac_gain=wobble), ["ezvsl", "fnac", "oracle"])
+    lines = study_conclusion.replication(found["differences"], again["differences"])
+    oracle = next(line for line in lines if line.startswith("oracle - EZ-VSL, objects-few AUC"))
+    assert oracle.startswith("oracle - EZ-VSL, objects-few AUC: +10.0 [+10.0, +10.0] points in the first run, "
+                             "+10.0 [+10.0, +10.0] points in the replication")
+    assert oracle.endswith("found in both")
+    assert lines[0].startswith("FNAC - EZ-VSL, objects-few AUC: +3.0 [+3.0, +3.0] points in the first run")
+    assert lines[0].endswith("found in the first run alone, not replicated")
+    assert lines[-1] == ("Of 6 paired differences, the first run told 6 from zero, the replication 3, "
+                         "and 3 were found in both with the same sign.")
+    # from the files make study writes, on the command line
+    for name, stats in (("first", found), ("second", again)):
+        (tmp_path / f"{name}.json").write_text(json.dumps({"differences": stats["differences"]}))
+    study_conclusion.main([str(tmp_path / "first.json"), str(tmp_path / "second.json")])
+    assert capsys.readouterr().out.splitlines() == [f"* {line}" for line in lines]
+    with pytest.raises(SystemExit, match="missing.json: not a study's differences.json"):
+        study_conclusion.main([str(tmp_path / "first.json"), str(tmp_path / "missing.json")])

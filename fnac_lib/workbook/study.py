@@ -224,26 +224,24 @@ def verdict(stats: dict, test: str, metric: str, oracle: str = "oracle") -> str:
         return f"{test}, {metric}: not measured"
     if share["exceeds"] == "no oracle gain":  # the oracle does not beat EZ-VSL: no ceiling to share
         fnac = difference_of(stats, "fnac", test, metric)
-        fnac_said = "" if fnac is None else f"; FNAC - EZ-VSL: {_points(fnac)} points"
-        return (f"{test}, {metric}: the oracle does not beat EZ-VSL ({_points(gain)} points), so there is no "
+        fnac_said = "" if fnac is None else f"; FNAC - EZ-VSL: {interval_points(fnac)} points"
+        return (f"{test}, {metric}: the oracle does not beat EZ-VSL ({interval_points(gain)} points), so there is no "
                 f"oracle gain for FNAC to recover a share of{fnac_said}")
     margin = share["margin"]
     said = {"yes": "exceeds", "no": "falls short of", "cannot tell": "cannot be told apart from"}[share["exceeds"]]
-    return (f"{test}, {metric}: the oracle gains {_points(gain)} points over EZ-VSL; FNAC recovers "
+    return (f"{test}, {metric}: the oracle gains {interval_points(gain)} points over EZ-VSL; FNAC recovers "
             f"{share['mean']:.2f} of it {_share_interval(share)}, and its gain {said} half the oracle's "
-            f"(FNAC gain - half the oracle's: {_points(margin)} points)")
+            f"(FNAC gain - half the oracle's: {interval_points(margin)} points)")
+
+
+def measures(tests: list[TestSet], metrics) -> list[tuple[str, str]]:
+    """(test set, metric) pairs a study judges: the listening rate on listening tests, the others elsewhere."""
+    return [(test.name, metric) for test in tests for metric in metrics if (metric == LISTENING) == test.listening]
 
 
 def answers(stats: dict, sets: dict[str, list[TestSet]], metrics) -> list[str]:
-    """``verdict`` on every test set of the study, on each metric it measures (the listening rate on
-    the listening tests, the others elsewhere)."""
-    found = []
-    for tests in sets.values():
-        for test in tests:
-            for metric in metrics:
-                if (metric == LISTENING) == test.listening:
-                    found.append(verdict(stats, test.name, metric))
-    return found
+    """``verdict`` on every test set of the study, on each metric it measures (``measures``)."""
+    return [verdict(stats, test, metric) for tests in sets.values() for test, metric in measures(tests, metrics)]
 
 
 def findings(stats: dict, metrics, tests=None) -> list[str]:
@@ -256,15 +254,15 @@ def findings(stats: dict, metrics, tests=None) -> list[str]:
                 continue
             for metric in (m for m in metrics if m in values):
                 value = values[metric]
-                label = _label(name)
+                label = difference_label(name)
                 if value["ci_low"] == value["ci_high"] == value["mean"] == 0:
                     lines.append(f"{label}, {test} {metric}: identical scores at every seed")
                 elif statistics.excludes_zero(value):
                     side = "above" if value["mean"] > 0 else "below"
-                    lines.append(f"{label}, {test} {metric}: {_points(value)} points, {side} zero "
+                    lines.append(f"{label}, {test} {metric}: {interval_points(value)} points, {side} zero "
                                  f"({value['seeds_positive']}/{value['seeds']} seeds ahead)")
                 else:
-                    lines.append(f"{label}, {test} {metric}: cannot tell, {_points(value)} points")
+                    lines.append(f"{label}, {test} {metric}: cannot tell, {interval_points(value)} points")
     return lines
 
 
@@ -275,7 +273,7 @@ def _share_interval(share: dict) -> str:
     return f"[{share['ci_low']:.2f}, {share['ci_high']:.2f}]"
 
 
-def _points(estimate: dict, signed: bool = True) -> str:
+def interval_points(estimate: dict, signed: bool = True) -> str:
     """A mean and its interval in points: "+7.2 [+1.6, +12.7]" (unsigned: "7.2 [1.6, 12.7]")."""
     low, mean, high = (points(estimate[k], signed) for k in ("ci_low", "mean", "ci_high"))
     return f"{mean} [{low}, {high}]"
@@ -293,7 +291,7 @@ def difference_of(stats: dict, method: str, test: str, metric: str) -> dict | No
 def spread_markdown(stats: dict, metrics=("AUC", "pointing_game", "listening")) -> str:
     """The seed-to-seed standard deviation of each paired difference, in points: how far one seed's
     difference lies from the study's mean, and so how far a rerun on another processor can move it."""
-    body = [[_label(name), test, metric, f"{100 * by_test[test][metric]:.1f}"]
+    body = [[difference_label(name), test, metric, f"{100 * by_test[test][metric]:.1f}"]
             for name, by_test in stats["spread"].items() for test in by_test for metric in metrics
             if metric in by_test[test]]
     return markdown_table(["difference", "test set", "metric", "seed-to-seed sd (points)"], body)
@@ -302,8 +300,8 @@ def spread_markdown(stats: dict, metrics=("AUC", "pointing_game", "listening")) 
 def study_markdown(summary: dict, metrics=("AUC", "pointing_game", "listening")) -> str:
     """A study's means with 95% intervals in percent: a line per (test set, metric), a column per method."""
     tests = list(dict.fromkeys(test for by_test in summary.values() for test in by_test))
-    body = [[test, metric, *(_points(summary[m][test][metric], signed=False) if metric in summary[m].get(test, {}) else None
-                             for m in summary)]
+    body = [[test, metric, *(interval_points(summary[m][test][metric], signed=False)
+                             if metric in summary[m].get(test, {}) else None for m in summary)]
             for test in tests for metric in metrics if any(metric in summary[m].get(test, {}) for m in summary)]
     return markdown_table(["test set", "metric", *map(method_label, summary)], body)
 
@@ -316,7 +314,8 @@ def differences_markdown(differences: dict, recovered: dict, metrics=("AUC", "po
         for test, values in by_test.items():
             for metric in (m for m in metrics if m in values):
                 v = values[metric]
-                body.append([name, test, metric, _points(v, signed=False), f"{v['seeds_positive']}/{v['seeds']}"])
+                seeds = f"{v['seeds_positive']}/{v['seeds']}"
+                body.append([name, test, metric, interval_points(v, signed=False), seeds])
     for name, by_test in recovered.items():
         for test, values in by_test.items():
             for metric in (m for m in metrics if m in values):
@@ -330,7 +329,7 @@ REFERENCE_COLOURS = {"random": "0.55", "perfect": "0.2", "largest-object": "tab:
 MISSING = {"mean": np.nan, "ci_low": np.nan, "ci_high": np.nan}  # a row a panel has no value for
 
 
-def _label(key: str) -> str:
+def difference_label(key: str) -> str:
     """``fnac - ezvsl`` -> ``FNAC - EZ-VSL``; ``oracle (coarse labels)`` keeps its note."""
     parts = [p.strip() for p in key.split(" - ")]
     named = []
@@ -360,7 +359,8 @@ def difference_forest(differences: dict, metric: str, tests: list[str], title: s
     fig = Figure(figsize=(3.6 * len(tests), 0.5 * max(len(differences), 2) + 1.2), layout="constrained")
     axes = fig.subplots(1, len(tests), squeeze=False)[0]
     for ax, test in zip(axes, tests):
-        entries = [(_label(name), by_test.get(test, {}).get(metric, MISSING)) for name, by_test in differences.items()]
+        entries = [(difference_label(name), by_test.get(test, {}).get(metric, MISSING))
+                   for name, by_test in differences.items()]
         _forest(ax, entries)
         ax.axvline(0.0, color="grey", ls="--", lw=1)
         ax.set_title(test, fontsize=9)
@@ -377,7 +377,7 @@ def method_forest(summary: dict, metric: str, tests: list[str], title: str = "")
     axes = fig.subplots(1, len(tests), squeeze=False)[0]
     names = list(summary)
     for ax, test in zip(axes, tests):
-        entries = [(_label(name), summary[name].get(test, {}).get(metric, MISSING)) for name in names]
+        entries = [(difference_label(name), summary[name].get(test, {}).get(metric, MISSING)) for name in names]
         _forest(ax, entries, REFERENCE_COLOURS)
         ax.set_title(test, fontsize=9)
         ax.set_xlabel(metric)
@@ -391,7 +391,7 @@ def recovered_forest(recovered: dict, metric: str, tests: list[str]) -> Figure:
     line the study's question asks about (an interval of a ratio: wide when the oracle gains little)."""
     fig = Figure(figsize=(5.5, 0.5 * max(len(tests) * len(recovered), 2) + 1.2), layout="constrained")
     ax = fig.subplots()
-    entries = [(f"{test}: {_label(name.replace(' / ', ' - '))}", shares[test][metric])
+    entries = [(f"{test}: {difference_label(name.replace(' / ', ' - '))}", shares[test][metric])
                for name, shares in recovered.items() for test in tests if test in shares and metric in shares[test]]
     _forest(ax, entries)
     for x, style in ((0.0, "--"), (0.5, ":"), (1.0, "--")):

@@ -8,26 +8,24 @@ typed about a particular run: every number comes from ``study.study_statistics``
 
 from __future__ import annotations
 
+import json
+import sys
+from pathlib import Path
+
 from ..data.test_sets import TestSet
-from ..scoring import LISTENING
+from ..statistics import excludes_zero
 from .common import method_label
 from .seed_noise import points
-from .study import difference_of
+from .study import difference_label, difference_of, interval_points, measures
 
 ORACLE = "oracle"
 FNAC = "fnac"
 SHUFFLED = "fnac_shuffled"
 
 
-def measures(tests: list[TestSet], metrics) -> list[tuple[str, str]]:
-    """(test set, metric) pairs a data set is judged on: the listening rate on listening tests, the
-    other metrics elsewhere (as ``study.answers``)."""
-    return [(test.name, metric) for test in tests for metric in metrics if (metric == LISTENING) == test.listening]
-
-
 def _interval(value: dict) -> str:
     """"+1.2 [-0.4, +2.8] points"."""
-    return f"{points(value['mean'], True)} [{points(value['ci_low'], True)}, {points(value['ci_high'], True)}] points"
+    return f"{interval_points(value)} points"
 
 
 def _listed(items: list[str]) -> str:
@@ -110,3 +108,54 @@ def conclusions(stats: dict, sets: dict[str, list[TestSet]], metrics) -> list[st
     """``conclusion`` for every data set of the study, in the order of ``sets``."""
     return [conclusion(stats, dataset, tests, metrics) for dataset, tests in sets.items()]
 
+
+
+def replication(first: dict, second: dict, metrics=("AUC", "pointing_game", "listening"),
+                names: tuple[str, str] = ("the first run", "the replication")) -> list[str]:
+    """Two runs of a study (their ``differences.json`` "differences") read side by side: every paired
+    difference told from zero in either, and whether the other run finds it too (told from zero with
+    the same sign); then how many each run told from zero. A finding of one run is a lead until the
+    other finds it too."""
+    said, counts, both = [], [0, 0], 0
+    shared = [(name, test, metric) for name, by_test in first.items() for test, values in by_test.items()
+              for metric in values if metric in metrics and metric in second.get(name, {}).get(test, {})]
+    for name, test, metric in shared:
+        pair = (first[name][test][metric], second[name][test][metric])
+        told = [excludes_zero(value) for value in pair]
+        counts = [count + int(t) for count, t in zip(counts, told)]
+        if not any(told):
+            continue
+        label = (f"{difference_label(name)}, {test} {metric}: {_interval(pair[0])} in {names[0]}, "
+                 f"{_interval(pair[1])} in {names[1]}")
+        same_sign = (pair[0]["mean"] > 0) == (pair[1]["mean"] > 0)
+        if all(told) and same_sign:
+            both += 1
+            said.append(f"{label}: found in both")
+        elif all(told):
+            said.append(f"{label}: found in both with opposite signs")
+        else:
+            said.append(f"{label}: found in {names[0] if told[0] else names[1]} alone, not replicated")
+    said.append(f"Of {len(shared)} paired differences, {names[0]} told {counts[0]} from zero, {names[1]} "
+                f"{counts[1]}, and {both} were found in both with the same sign.")
+    return said
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m fnac_lib.workbook.study_conclusion FIRST/differences.json SECOND/differences.json``:
+    the ``replication`` reading of two runs of a study (``make study`` and ``make study SEED_OFFSET=5``)."""
+    paths = sys.argv[1:] if argv is None else argv
+    if len(paths) != 2:
+        raise SystemExit("usage: python -m fnac_lib.workbook.study_conclusion FIRST/differences.json "
+                         "SECOND/differences.json")
+    runs = []
+    for path in paths:
+        try:
+            runs.append(json.loads(Path(path).read_text())["differences"])
+        except (OSError, ValueError, KeyError) as error:
+            raise SystemExit(f"{path}: not a study's differences.json ({error!r})") from None
+    first, second = runs
+    print("\n".join(f"* {line}" for line in replication(first, second)))
+
+
+if __name__ == "__main__":
+    main()
