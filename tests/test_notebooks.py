@@ -105,6 +105,23 @@ def test_04_scores_every_run_on_every_test_set_between_chance_and_the_ceiling(ex
         assert value <= auc["perfect map", test_set] + 1e-9, (run, test_set)
 
 
+def test_04_splits_each_listening_test_by_where_the_maxima_fell(executed):
+    result = executed["04_benchmark_evaluation"]
+    rate = {(r["run"], r["test_set"]): r["value"] for r in result["rows"]
+            if r["metric"] == "listening" and r["map"] == "av"}
+    breakdown = result["listening"]
+    assert {"objects-listening", "objects-pictures-listening", "objects-val-listening"} <= set(breakdown)
+    for test, runs in breakdown.items():
+        assert {"ezvsl", "fnac"} <= set(runs), test
+        for run, entry in runs.items():
+            assert sum(entry["places"].values()) == pytest.approx(1.0)
+            assert sum(entry["outcomes"].values()) == pytest.approx(1.0)
+            # the first place is the listening rate itself, counted again from the scenes' pixels
+            assert entry["places"]["on the object heard"] == pytest.approx(rate[run, test], abs=1e-6), (run, test)
+            assert sum(n for _, n in entry["by_class"].values()) == 2 * entry["pairs"]
+    assert "04_listening_places.png" in executed["figures"]
+
+
 def test_05_explorer_reads_cious_below_the_protocol_ceiling(executed):
     for sample in executed["05_explorer"]["samples"]:
         assert all(value <= sample["ceiling"] + 1e-6 for value in sample["at_protocol"].values())
