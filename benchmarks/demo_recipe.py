@@ -14,10 +14,12 @@ scored on the heard objects test (pointing game, AUC) and on three listening tes
 and recordings (``objects-listening``), the same pictures and layouts heard through the training
 recordings (``objects-pictures-listening``: new pictures alone) and the training pictures and
 recordings (validation scenes: how far a run listens to what it has seen, beside how far it carries
-that over to new pictures and new recordings); variants of another image size, rate or clip length
-are scored on the same scenes built for their inputs. The table is printed and written to
-``ROOT/scores.json``. One seed per variant: two variants whose scores differ by less than the
-seed-to-seed spread the study measures (README, "How far one seed moves") are not told apart.
+that over to new pictures and new recordings), and where each listening test's maxima fell
+(``workbook.listening``: on the object heard, beside it, on the other sounding object...).
+Variants of another image size, rate or clip length are scored on the same scenes built for their
+inputs. The tables are printed and written to ``ROOT/scores.json`` and ``ROOT/listening.json``.
+One seed per variant: two variants whose scores differ by less than the seed-to-seed spread the
+study measures (README, "How far one seed moves") are not told apart.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from fnac_lib.runs import train_or_load
 from fnac_lib.scoring import evaluate_runs, summary_from_rows
 from fnac_lib.shared_features import TrainingFeatures
 from fnac_lib.warmup import Fork
+from fnac_lib.workbook.listening import listening_table, places_markdown
 
 SCORES = (("objects-heard", "pointing_game"), ("objects-heard", "AUC"), ("objects-listening", "listening"),
           ("objects-pictures-listening", "listening"), ("objects-val-listening", "listening"))
@@ -58,13 +61,16 @@ def main() -> None:
         train_or_load(configs[name], runs[name], progress=True, shared=shared, forks=forks)
     # the heard objects test and the three listening tests (objects-listening, -pictures-, -val-), built once
     # for each image size, rate and clip length among the variants (the same scenes at each)
-    rows = []
+    rows, misses = [], {}  # misses: {listening test: {variant: where its maxima fell}} (workbook.listening)
     for inputs in dict.fromkeys(config_inputs(config) for config in configs.values()):
         group = {name: runs[name] for name, config in configs.items() if config_inputs(config) == inputs}
         config = configs[next(iter(group))]
         sets = [default_test_set(config, "objects", "single", args.test_length, "heard"),
                 *default_test_sets(config, "objects", "listening", args.test_length)]
-        rows += evaluate_runs(group, sets, objectness=None, progress=True)[0]
+        found, predictions = evaluate_runs(group, sets, objectness=None, progress=True)
+        rows += found
+        for test, entries in listening_table(predictions, sets).items():
+            misses.setdefault(test, {}).update(entries)
     summary = summary_from_rows(rows)  # {run: {test set: {metric: value}}}
     scores = {name: {f"{test} {metric}": summary[name][test][metric] for test, metric in SCORES} for name in runs}
     (args.root / "scores.json").write_text(json.dumps(scores, indent=1))
@@ -72,6 +78,9 @@ def main() -> None:
     print(f"{'variant':<20}" + "".join(f"{test + ' ' + metric:>{width}}" for test, metric in SCORES))
     for name, values in scores.items():
         print(f"{name:<20}" + "".join(f"{values[f'{test} {metric}']:>{width}.3f}" for test, metric in SCORES))
+    (args.root / "listening.json").write_text(json.dumps(misses, indent=1))
+    print("\nWhere each listening test's maxima fell, in percent of its renderings (notebook 04's breakdown):")
+    print(places_markdown(misses))
 
 
 if __name__ == "__main__":

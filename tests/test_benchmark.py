@@ -75,6 +75,14 @@ def test_the_recipe_script_trains_each_variant_once_and_scores_it(tmp_path):
     assert all(set(values) == {"objects-heard pointing_game", "objects-heard AUC", "objects-listening listening",
                                "objects-pictures-listening listening", "objects-val-listening listening"}
                and all(0 <= value <= 1 for value in values.values()) for values in scores.values())
+    # where each listening test's maxima fell, per variant; the first place is the listening rate itself
+    misses = json.loads((tmp_path / "listening.json").read_text())
+    assert set(misses) == {"objects-listening", "objects-pictures-listening", "objects-val-listening"}
+    for test, entries in misses.items():
+        assert set(entries) == set(scores)
+        for name, entry in entries.items():
+            assert abs(entry["places"]["on the object heard"] - scores[name][f"{test} listening"]) < 1e-6
+    assert "| objects-val-listening | small | 16 |" in done.stdout  # 16 renderings: 8 pairs
     saved = json.loads((tmp_path / "fnac-fast" / "config.json").read_text())["train"]
     assert (saved["method"], saved["lr"], saved["weight_decay"]) == ("fnac", 3e-3, 0)  # --set: every variant
     base = json.loads((tmp_path / "base" / "config.json").read_text())["train"]
