@@ -120,3 +120,4 @@ def test_sets_without_listening_pairs_are_skipped(test_set):
     plain = TestSet("objects-heard", test_set.dataset, test_set.inputs)
     assert listening.listening_table({("fnac", "objects-heard"): None}, [plain]) == {}
     assert "No listening test" in listening.reading({})
+    assert "no listening test" in listening.place_bars({}).texts[0].get_text()

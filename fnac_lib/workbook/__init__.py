@@ -8,7 +8,7 @@ numbers support, computed from them): ``false_negatives`` (01), ``adjacency`` (0
 figure style, sample galleries, markdown tables, labels and real batches), ``seed_noise`` the
 seed-to-seed spread every reading measures a difference between methods against, ``published``
 the published numbers, ``report`` turns executed notebooks into an offline HTML report and
-``lab`` makes the working copies ``make lab`` opens. What several
-notebooks compute lives in the library: ``runs`` (training the methods, finding runs),
-``data.test_sets``, ``scoring`` and ``statistics``.
+``lab`` makes the working copies ``make lab`` opens. What several notebooks compute lives in the
+library: ``runs`` (training the methods, finding runs), ``data.test_sets``, ``scoring`` and
+``statistics``.
 """
