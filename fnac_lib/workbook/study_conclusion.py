@@ -15,7 +15,7 @@ from pathlib import Path
 from ..data.test_sets import TestSet
 from ..statistics import excludes_zero
 from .common import method_label
-from .seed_noise import points
+from .seed_noise import listed, points
 from .study import difference_label, difference_of, interval_points, measures
 
 ORACLE = "oracle"
@@ -26,11 +26,6 @@ SHUFFLED = "fnac_shuffled"
 def _interval(value: dict) -> str:
     """"+1.2 [-0.4, +2.8] points"."""
     return f"{interval_points(value)} points"
-
-
-def _listed(items: list[str]) -> str:
-    """"a", "a and b", "a, b and c"."""
-    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
 
 
 def effect(stats: dict, method: str, judged: list[tuple[str, str]]) -> tuple[str, list[tuple[str, str]]]:
@@ -44,13 +39,13 @@ def effect(stats: dict, method: str, judged: list[tuple[str, str]]) -> tuple[str
     if above or below:
         said = []
         if above:
-            said.append("raised " + _listed([f"{t} {m} by {_interval(d)}" for t, m, d in above]))
+            said.append("raised " + listed([f"{t} {m} by {_interval(d)}" for t, m, d in above]))
         if below:
-            said.append("lowered " + _listed([f"{t} {m} by {_interval(d)}" for t, m, d in below]))
+            said.append("lowered " + listed([f"{t} {m} by {_interval(d)}" for t, m, d in below]))
         rest = len(diffs) - len(above) - len(below)
         tail = f", and changed the other {rest} by no amount told from zero" if rest else ""
         return f"{' and '.join(said)}{tail}", [(t, m) for t, m, _ in above + below]
-    bounds = _listed([f"{points(d['ci_low'], True)} to {points(d['ci_high'], True)} points of {t} {m}"
+    bounds = listed([f"{points(d['ci_low'], True)} to {points(d['ci_high'], True)} points of {t} {m}"
                       for t, m, d in diffs])
     return (f"changed none of the {len(diffs)} measures by an amount told from zero: its 95% intervals run "
             f"from {bounds}, which bound the effect either way"), []
@@ -75,7 +70,7 @@ def conclusion(stats: dict, dataset: str, tests: list[TestSet], metrics) -> str:
                           else "(interval unbounded)")
                 said.append(f"{share['mean']:.2f} {bounds} on {test} {metric} (more than half? {share['exceeds']})")
         if said:
-            lines.append(f"Of the oracle's gain, FNAC recovers {_listed(said)}.")
+            lines.append(f"Of the oracle's gain, FNAC recovers {listed(said)}.")
     elif oracle_found:
         lines.append("The oracle gained nothing told from zero, so there is no gain for FNAC to take a share of.")
     else:
@@ -107,7 +102,6 @@ def _unexplained(stats: dict, fnac_found: list[tuple[str, str]]) -> list[str]:
 def conclusions(stats: dict, sets: dict[str, list[TestSet]], metrics) -> list[str]:
     """``conclusion`` for every data set of the study, in the order of ``sets``."""
     return [conclusion(stats, dataset, tests, metrics) for dataset, tests in sets.items()]
-
 
 
 def replication(first: dict, second: dict, metrics=("AUC", "pointing_game", "listening"),
